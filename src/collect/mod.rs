@@ -1,0 +1,1 @@
+//! (collect: to be written)

@@ -1,0 +1,1 @@
+//! (providers: to be written)
