@@ -25,3 +25,5 @@ pub mod protocol;
 pub mod providers;
 pub mod report;
 pub mod store;
+#[doc(hidden)]
+pub mod testdata;
