@@ -191,7 +191,7 @@ fn ensure_cell(tx: &Transaction, cell: &str) -> Result<(), Error> {
     let source = cell_to_source_model(cell);
     tx.prepare_cached(
         "INSERT INTO cells (cell, source_model, model, first_seen)
-         SELECT ?1, ?2, ?3, COALESCE(MAX(first_seen), 0) + 1 FROM cells
+         SELECT ?1, ?2, ?3, (SELECT COALESCE(MAX(first_seen), 0) + 1 FROM cells)
          WHERE NOT EXISTS (SELECT 1 FROM cells WHERE cell = ?1)",
     )?
     .execute(params![cell, source, canonical_model(source)])?;
