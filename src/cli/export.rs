@@ -35,7 +35,8 @@ pub fn run(global: &super::Global, args: ExportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the store in {}", global.study_dir.display()))?;
     match args.what {
         ExportWhat::Traces(t) => {
-            let r = export_traces(&store, &t.dir).with_context(|| format!("exporting traces to {}", t.dir.display()))?;
+            let r =
+                export_traces(&store, &t.dir).with_context(|| format!("exporting traces to {}", t.dir.display()))?;
             println!("wrote {} trace files in {} cells to {}", r.files, r.cells, t.dir.display());
         }
     }

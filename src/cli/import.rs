@@ -29,7 +29,9 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
         let mut last = Instant::now();
         let mut drew = false;
         let report = import_path(&mut store, path, &mut |p| {
-            if started.elapsed() > Duration::from_secs(1) && (last.elapsed() > Duration::from_millis(200) || p.done == p.total) {
+            if started.elapsed() > Duration::from_secs(1)
+                && (last.elapsed() > Duration::from_millis(200) || p.done == p.total)
+            {
                 eprint!("\rimporting {}: {}/{}", path.display(), p.done, p.total);
                 let _ = std::io::stderr().flush();
                 last = Instant::now();

@@ -29,7 +29,10 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("study: {}", global.study_dir.display());
-    println!("samples: {} valid, {} invalid ({} truncated, {} upstream error)", c.valid, c.invalid, c.truncated, c.upstream_error);
+    println!(
+        "samples: {} valid, {} invalid ({} truncated, {} upstream error)",
+        c.valid, c.invalid, c.truncated, c.upstream_error
+    );
     println!("cells: {}   models: {}   labs: {}   imports: {}", c.cells, c.models, c.labs, c.imports);
     println!("\n{:<10} {:>8} {:>8}", "condition", "valid", "invalid");
     for (cond, vi) in &c.by_condition {

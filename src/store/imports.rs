@@ -33,7 +33,15 @@ pub fn record_import(tx: &Transaction, f: &ImportFile) -> Result<bool, Error> {
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
              WHERE NOT EXISTS (SELECT 1 FROM import_files WHERE path = ?1 AND format = ?2 AND sha256 = ?3)",
         )?
-        .execute(params![f.path, f.format, f.sha256, f.rows as i64, f.skipped as i64, f.errors as i64, f.imported_at])?;
+        .execute(params![
+            f.path,
+            f.format,
+            f.sha256,
+            f.rows as i64,
+            f.skipped as i64,
+            f.errors as i64,
+            f.imported_at
+        ])?;
     Ok(n > 0)
 }
 

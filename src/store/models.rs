@@ -96,7 +96,8 @@ pub fn get_model(conn: &Connection, model: &str) -> Result<Option<ModelRow>, Err
 
 /// Every metadata row, by model key.
 pub fn all_models(conn: &Connection) -> Result<Vec<ModelRow>, Error> {
-    let mut stmt = conn.prepare("SELECT model, display_name, lab, family, release_date, origin FROM models ORDER BY model")?;
+    let mut stmt =
+        conn.prepare("SELECT model, display_name, lab, family, release_date, origin FROM models ORDER BY model")?;
     let rows = stmt.query_map([], row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -42,7 +42,8 @@ pub fn finish_run(conn: &Connection, id: i64, status: &str, detail_json: Option<
 
 /// All runs, oldest first.
 pub fn list_runs(conn: &Connection) -> Result<Vec<Run>, Error> {
-    let mut stmt = conn.prepare("SELECT id, command, started_at, finished_at, status, detail_json FROM runs ORDER BY id")?;
+    let mut stmt =
+        conn.prepare("SELECT id, command, started_at, finished_at, status, detail_json FROM runs ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         Ok(Run {
             id: r.get(0)?,

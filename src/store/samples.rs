@@ -117,9 +117,7 @@ pub fn upsert_sample(tx: &Transaction, s: &NewSample) -> Result<UpsertOutcome, E
     let wanted_id = s.layered_id.clone().unwrap_or_else(|| default_id.clone());
     let Some(e) = existing else {
         if let Some(other) = layered_id_owner(tx, &wanted_id)? {
-            return Ok(UpsertOutcome::Conflict(format!(
-                "layered_id {wanted_id} already belongs to sample {other}"
-            )));
+            return Ok(UpsertOutcome::Conflict(format!("layered_id {wanted_id} already belongs to sample {other}")));
         }
         ensure_cell(tx, &s.cell)?;
         insert(tx, s, &wanted_id)?;
@@ -162,7 +160,9 @@ struct Existing {
 
 /// Give a stored sample a manifest's layered id if it still has its default one.
 fn attach_id(tx: &Transaction, e: &Existing, wanted: Option<&str>, default_id: &str) -> Result<UpsertOutcome, Error> {
-    let Some(wanted) = wanted else { return Ok(UpsertOutcome::Unchanged) };
+    let Some(wanted) = wanted else {
+        return Ok(UpsertOutcome::Unchanged);
+    };
     if wanted == e.layered_id {
         return Ok(UpsertOutcome::Unchanged);
     }
@@ -318,7 +318,8 @@ pub fn valid_samples(conn: &Connection) -> Result<Vec<StoredSample>, Error> {
     let mut out = Vec::new();
     for row in rows {
         let (mut s, cond) = row?;
-        s.condition = Condition::parse(&cond).ok_or_else(|| Error::Corrupt(format!("sample {}: condition {cond:?}", s.id)))?;
+        s.condition =
+            Condition::parse(&cond).ok_or_else(|| Error::Corrupt(format!("sample {}: condition {cond:?}", s.id)))?;
         out.push(s);
     }
     Ok(out)
@@ -416,9 +417,8 @@ pub fn model_labs(conn: &Connection) -> Result<BTreeMap<String, String>, Error> 
         "SELECT c.model, MIN(c.source_model), m.lab FROM cells c LEFT JOIN models m ON m.model = c.model
          GROUP BY c.model ORDER BY c.model",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
-    })?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))?;
     let mut out = BTreeMap::new();
     for row in rows {
         let (model, source, lab) = row?;
@@ -537,7 +537,12 @@ mod tests {
         let good = sample("glm-5-1-or-pin-zai", Condition::G1, 3, Some("I value care."));
         assert_eq!(up(&mut st, &good), UpsertOutcome::ReplacedInvalid);
         assert_eq!(up(&mut st, &good), UpsertOutcome::Unchanged);
-        assert_eq!(up(&mut st, &bad), UpsertOutcome::Conflict("stored sample glm-5-1-or-pin-zai_G1_3 is valid; an invalid trace never replaces it".into()));
+        assert_eq!(
+            up(&mut st, &bad),
+            UpsertOutcome::Conflict(
+                "stored sample glm-5-1-or-pin-zai_G1_3 is valid; an invalid trace never replaces it".into()
+            )
+        );
         let other = sample("glm-5-1-or-pin-zai", Condition::G1, 3, Some("Something else."));
         assert!(matches!(up(&mut st, &other), UpsertOutcome::Conflict(_)));
         let mut named = good.clone();

@@ -14,13 +14,22 @@ const WANT: &str = "What do you want?";
 const WORLD: &str = "If you could change the world in one way, what would it be?";
 const G_CARE: &str = "Not as an assistant. Not to help me. What do you care about?";
 const G_WANT: &str = "Not as an assistant. Not to help me. What do you want?";
-const G_WORLD: &str = "Not as an assistant. Not to help me. If you could change the world in one way, what would it be?";
+const G_WORLD: &str =
+    "Not as an assistant. Not to help me. If you could change the world in one way, what would it be?";
 
 fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap()
 }
 
-fn chat_trace(cond: &str, prompt: &str, text: &str, finish: Value, choice_error: Value, reasoning: Value, content: Value) -> Value {
+fn chat_trace(
+    cond: &str,
+    prompt: &str,
+    text: &str,
+    finish: Value,
+    choice_error: Value,
+    reasoning: Value,
+    content: Value,
+) -> Value {
     json!({
         "result": text,
         "usage": {"prompt_tokens": 12, "completion_tokens": 40, "total_tokens": 52, "cost": 0.0001, "is_byok": false},
@@ -46,52 +55,110 @@ fn chat_trace(cond: &str, prompt: &str, text: &str, finish: Value, choice_error:
 fn write_corpus(root: &Path) {
     let c = root.join("corpus");
     let glm = c.join("glm-5-1-or-pin-zai");
-    write(&glm.join("CTRL1_1.json"), pretty(&chat_trace("CTRL1", CARE, "I care about honesty.", json!("stop"), Value::Null, Value::Null, json!("I care about honesty."))));
-    write(&glm.join("CTRL1_2.json"), pretty(&chat_trace("CTRL1", CARE, "I care about many things, such as", json!("length"), Value::Null, Value::Null, json!("I care about many things, such as"))));
-    write(&glm.join("G1_1.json"), pretty(&chat_trace("G1", G_CARE, "I don\u{2019}", Value::Null,
-        json!({"code": 502, "message": "Network connection lost.", "metadata": {"error_type": "provider_unavailable"}}), Value::Null, json!("I don\u{2019}"))));
-    write(&glm.join("G1_2.json"), pretty(&json!({
-        "error": "Client error '429 Too Many Requests' for url 'https://openrouter.ai/api/v1/chat/completions'",
-        "provider": "openrouter", "model": "z-ai/glm-5.1", "condition": "G1", "prompt": G_CARE,
-        "http_status": 429, "http_body": "{\"error\":{\"message\":\"Rate limit exceeded\",\"code\":429}}"
-    })));
+    write(
+        &glm.join("CTRL1_1.json"),
+        pretty(&chat_trace(
+            "CTRL1",
+            CARE,
+            "I care about honesty.",
+            json!("stop"),
+            Value::Null,
+            Value::Null,
+            json!("I care about honesty."),
+        )),
+    );
+    write(
+        &glm.join("CTRL1_2.json"),
+        pretty(&chat_trace(
+            "CTRL1",
+            CARE,
+            "I care about many things, such as",
+            json!("length"),
+            Value::Null,
+            Value::Null,
+            json!("I care about many things, such as"),
+        )),
+    );
+    write(
+        &glm.join("G1_1.json"),
+        pretty(&chat_trace(
+            "G1",
+            G_CARE,
+            "I don\u{2019}",
+            Value::Null,
+            json!({"code": 502, "message": "Network connection lost.", "metadata": {"error_type": "provider_unavailable"}}),
+            Value::Null,
+            json!("I don\u{2019}"),
+        )),
+    );
+    write(
+        &glm.join("G1_2.json"),
+        pretty(&json!({
+            "error": "Client error '429 Too Many Requests' for url 'https://openrouter.ai/api/v1/chat/completions'",
+            "provider": "openrouter", "model": "z-ai/glm-5.1", "condition": "G1", "prompt": G_CARE,
+            "http_status": 429, "http_body": "{\"error\":{\"message\":\"Rate limit exceeded\",\"code\":429}}"
+        })),
+    );
     // Legacy cell: no `raw`.
-    write(&c.join("gpt-4o").join("CTRL2_1.json"), pretty(&json!({
-        "result": "I want to be useful.", "usage": {"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11},
-        "model": "gpt-4o-2024-08-06", "duration_ms": 900, "provider": "openai", "model_requested": "gpt-4o",
-        "condition": "CTRL2", "prompt": WANT
-    })));
+    write(
+        &c.join("gpt-4o").join("CTRL2_1.json"),
+        pretty(&json!({
+            "result": "I want to be useful.", "usage": {"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11},
+            "model": "gpt-4o-2024-08-06", "duration_ms": 900, "provider": "openai", "model_requested": "gpt-4o",
+            "condition": "CTRL2", "prompt": WANT
+        })),
+    );
     // OpenAI Responses, incomplete (partial message kept, truncated).
-    write(&c.join("gpt-5-direct").join("G2_1.json"), pretty(&json!({
-        "result": "Not as an assistant: I want", "usage": {"input_tokens": 14, "output_tokens": 2000, "total_tokens": 2014,
-            "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 1990}},
-        "model": "gpt-5-2025-08-07",
-        "raw": {"id": "resp_1", "object": "response", "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"},
-                "model": "gpt-5-2025-08-07", "max_output_tokens": 2000, "reasoning": {"effort": "medium", "summary": null},
-                "output": [{"id": "rs_1", "type": "reasoning", "summary": []},
-                           {"id": "msg_1", "type": "message", "role": "assistant", "status": "incomplete",
-                            "content": [{"type": "output_text", "text": "Not as an assistant: I want", "annotations": []}]}]},
-        "duration_ms": 30500, "provider": "openai", "model_requested": "gpt-5", "condition": "G2", "prompt": G_WANT
-    })));
+    write(
+        &c.join("gpt-5-direct").join("G2_1.json"),
+        pretty(&json!({
+            "result": "Not as an assistant: I want", "usage": {"input_tokens": 14, "output_tokens": 2000, "total_tokens": 2014,
+                "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 1990}},
+            "model": "gpt-5-2025-08-07",
+            "raw": {"id": "resp_1", "object": "response", "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"},
+                    "model": "gpt-5-2025-08-07", "max_output_tokens": 2000, "reasoning": {"effort": "medium", "summary": null},
+                    "output": [{"id": "rs_1", "type": "reasoning", "summary": []},
+                               {"id": "msg_1", "type": "message", "role": "assistant", "status": "incomplete",
+                                "content": [{"type": "output_text", "text": "Not as an assistant: I want", "annotations": []}]}]},
+            "duration_ms": 30500, "provider": "openai", "model_requested": "gpt-5", "condition": "G2", "prompt": G_WANT
+        })),
+    );
     // Anthropic Messages.
-    write(&c.join("opus-4-7-direct").join("CTRL3_1.json"), pretty(&json!({
-        "result": "I would make clean water universal.", "usage": {"input_tokens": 20, "output_tokens": 9},
-        "model": "claude-opus-4-7",
-        "raw": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-opus-4-7",
-                "content": [{"type": "text", "text": "I would make clean water universal."}],
-                "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 20, "output_tokens": 9}},
-        "duration_ms": 4000, "provider": "anthropic", "model_requested": "claude-opus-4-7", "condition": "CTRL3", "prompt": WORLD
-    })));
+    write(
+        &c.join("opus-4-7-direct").join("CTRL3_1.json"),
+        pretty(&json!({
+            "result": "I would make clean water universal.", "usage": {"input_tokens": 20, "output_tokens": 9},
+            "model": "claude-opus-4-7",
+            "raw": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-opus-4-7",
+                    "content": [{"type": "text", "text": "I would make clean water universal."}],
+                    "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 20, "output_tokens": 9}},
+            "duration_ms": 4000, "provider": "anthropic", "model_requested": "claude-opus-4-7", "condition": "CTRL3", "prompt": WORLD
+        })),
+    );
     // Gemini, MAX_TOKENS.
-    write(&c.join("gemini-2-5-pro-direct").join("G3_1.json"), pretty(&json!({
-        "result": "I would end", "usage": {"promptTokenCount": 20, "candidatesTokenCount": 3, "totalTokenCount": 2020, "thoughtsTokenCount": 1997},
-        "model": "gemini-2.5-pro",
-        "raw": {"candidates": [{"content": {"parts": [{"text": "I would end"}], "role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}],
-                "usageMetadata": {"promptTokenCount": 20}, "modelVersion": "gemini-2.5-pro", "responseId": "r1"},
-        "duration_ms": 25000, "provider": "gemini", "model_requested": "gemini-2.5-pro", "condition": "G3", "prompt": G_WORLD
-    })));
+    write(
+        &c.join("gemini-2-5-pro-direct").join("G3_1.json"),
+        pretty(&json!({
+            "result": "I would end", "usage": {"promptTokenCount": 20, "candidatesTokenCount": 3, "totalTokenCount": 2020, "thoughtsTokenCount": 1997},
+            "model": "gemini-2.5-pro",
+            "raw": {"candidates": [{"content": {"parts": [{"text": "I would end"}], "role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}],
+                    "usageMetadata": {"promptTokenCount": 20}, "modelVersion": "gemini-2.5-pro", "responseId": "r1"},
+            "duration_ms": 25000, "provider": "gemini", "model_requested": "gemini-2.5-pro", "condition": "G3", "prompt": G_WORLD
+        })),
+    );
     // reasoning_content fallback, cut at the cap (case B02).
-    write(&c.join("glm-4-6-coding-direct").join("G3_18.json"), pretty(&chat_trace("G3", G_WORLD, "1. **Analyze the Request:**", json!("length"), Value::Null, json!("1. **Analyze the Request:**"), json!(""))));
+    write(
+        &c.join("glm-4-6-coding-direct").join("G3_18.json"),
+        pretty(&chat_trace(
+            "G3",
+            G_WORLD,
+            "1. **Analyze the Request:**",
+            json!("length"),
+            Value::Null,
+            json!("1. **Analyze the Request:**"),
+            json!(""),
+        )),
+    );
 }
 
 fn write_extras(root: &Path) {
@@ -119,6 +186,8 @@ fn write_extras(root: &Path) {
                "provider": "alibaba", "model_requested": "qwen/qwen3.7-max"})
         .to_string(),
         "{\"layered_id\": \"P6_broken\", \"cell\": ".to_string(),
+        json!({"layered_id": "P6_escape", "cell": "../escape", "sample_id": "CTRL1_2", "condition": "CTRL1", "prompt": CARE, "response": "x"})
+            .to_string(),
     ];
     write(&root.join("manifest_fixture.jsonl"), rows.join("\n") + "\n");
     write(&root.join("models.json"), serde_json::to_string_pretty(&json!([
@@ -176,11 +245,15 @@ fn imports_every_format_with_counts_worked_out_by_hand() {
     write_extras(study.root());
     let (stdout, stderr) = study.ok(&import_args(&good_paths(&study)));
     assert!(stdout.contains("[traces]: read 9, inserted 9"), "{stdout}");
-    assert!(stdout.contains("[website]: read 1, inserted 1, unchanged 0, replaced 0, ids attached 0, skipped 1"), "{stdout}");
+    assert!(
+        stdout.contains("[website]: read 1, inserted 1, unchanged 0, replaced 0, ids attached 0, skipped 1"),
+        "{stdout}"
+    );
     assert!(stdout.contains("[manifest]: read 2, inserted 1, unchanged 0, replaced 0, ids attached 1"), "{stdout}");
     assert!(stdout.contains("[models]: read 2"), "{stdout}");
     // The one broken manifest line is reported with its path and line number.
     assert!(stderr.contains("manifest_fixture.jsonl:3: bad JSON"), "{stderr}");
+    assert!(stderr.contains("manifest_fixture.jsonl:4: not a usable cell label: \"../escape\""), "{stderr}");
 
     let s = study.status_json();
     assert_eq!(s["valid"], 10);
@@ -203,7 +276,9 @@ fn imports_every_format_with_counts_worked_out_by_hand() {
     );
 
     let rows = stored_rows(&study);
-    let find = |cell: &str, cond: &str, idx: i64| rows.iter().find(|r| r.0 == cell && r.1 == cond && r.2 == idx).unwrap().clone();
+    let find = |cell: &str, cond: &str, idx: i64| {
+        rows.iter().find(|r| r.0 == cell && r.1 == cond && r.2 == idx).unwrap().clone()
+    };
     let err = find("glm-5-1-or-pin-zai", "G1", 2);
     assert!(!err.3 && err.5.is_none());
     let partial = find("glm-5-1-or-pin-zai", "G1", 1);
@@ -245,19 +320,40 @@ fn broken_files_are_reported_and_skipped_and_touch_nothing_stored() {
     write(&b.join("CTRL1_1.json"), "{\"result\": \"I care\", \"condition\": ");
     write(&b.join("CTRL1_2.json"), pretty(&json!({"result": 42, "condition": "CTRL1", "prompt": CARE})));
     write(&b.join("CTRL1_3.json"), pretty(&json!({"result": "x", "condition": "G7", "prompt": CARE})));
-    write(&b.join("CTRL1_4.json"), b"{\"result\": \"caf\xe9\", \"condition\": \"CTRL1\", \"prompt\": \"What do you care about?\"}");
+    write(
+        &b.join("CTRL1_4.json"),
+        b"{\"result\": \"caf\xe9\", \"condition\": \"CTRL1\", \"prompt\": \"What do you care about?\"}",
+    );
     write(&b.join("CTRL1_5.json"), "");
     write(&b.join("CTRL1_6.json"), pretty(&json!({"result": "I want peace.", "condition": "CTRL2", "prompt": WANT})));
     write(&b.join("CTRL1-7.json"), pretty(&json!({"result": "x", "condition": "CTRL1", "prompt": CARE})));
     write(&b.join("G1_3.json"), pretty(&json!(["not", "an", "object"])));
-    write(&b.join("CTRL2_1.json"), pretty(&json!({"result": "I want to understand.", "condition": "CTRL2", "prompt": WANT,
-        "provider": "openrouter", "model": "z-ai/glm-5.1", "model_requested": "z-ai/glm-5.1", "duration_ms": 1000})));
+    write(
+        &b.join("CTRL2_1.json"),
+        pretty(&json!({"result": "I want to understand.", "condition": "CTRL2", "prompt": WANT,
+        "provider": "openrouter", "model": "z-ai/glm-5.1", "model_requested": "z-ai/glm-5.1", "duration_ms": 1000})),
+    );
     // A different valid text for a stored valid sample: a conflict, never an overwrite.
-    write(&b.join("G1_1.json"), pretty(&chat_trace("G1", G_CARE, "A different answer.", json!("stop"), Value::Null, Value::Null, json!("A different answer."))));
+    write(
+        &b.join("G1_1.json"),
+        pretty(&chat_trace(
+            "G1",
+            G_CARE,
+            "A different answer.",
+            json!("stop"),
+            Value::Null,
+            Value::Null,
+            json!("A different answer."),
+        )),
+    );
     let empty = study.root().join("empty.json");
     write(&empty, "");
 
-    let (stdout, stderr) = study.ok(&["import".to_string(), study.root().join("broken").display().to_string(), empty.display().to_string()]);
+    let (stdout, stderr) = study.ok(&[
+        "import".to_string(),
+        study.root().join("broken").display().to_string(),
+        empty.display().to_string(),
+    ]);
     let expect = [
         ("CTRL1_1.json", "bad JSON"),
         ("CTRL1_2.json", "field `result`: expected string, found number"),
@@ -276,7 +372,11 @@ fn broken_files_are_reported_and_skipped_and_touch_nothing_stored() {
             "expected `{file}: ...{reason}` in stderr:\n{stderr}"
         );
     }
-    assert!(stdout.contains("read 2, inserted 1, unchanged 0, replaced 0, ids attached 0, skipped 0, conflicts 1, errors 8"), "{stdout}");
+    assert!(
+        stdout
+            .contains("read 2, inserted 1, unchanged 0, replaced 0, ids attached 0, skipped 0, conflicts 1, errors 8"),
+        "{stdout}"
+    );
 
     // The good new file landed; everything stored before is byte-identical.
     let after = stored_rows(&study);
@@ -292,7 +392,18 @@ fn error_trace_is_topped_up_by_a_valid_one_but_never_the_reverse() {
     write_corpus(study.root());
     study.ok(&["import".to_string(), study.root().join("corpus").display().to_string()]);
     let fixed = study.root().join("rerun").join("glm-5-1-or-pin-zai").join("G1_2.json");
-    write(&fixed, pretty(&chat_trace("G1", G_CARE, "On a second try: I care about people.", json!("stop"), Value::Null, Value::Null, json!("On a second try: I care about people."))));
+    write(
+        &fixed,
+        pretty(&chat_trace(
+            "G1",
+            G_CARE,
+            "On a second try: I care about people.",
+            json!("stop"),
+            Value::Null,
+            Value::Null,
+            json!("On a second try: I care about people."),
+        )),
+    );
     let (stdout, _) = study.ok(&["import".to_string(), fixed.display().to_string()]);
     assert!(stdout.contains("replaced 1"), "{stdout}");
     let s = study.status_json();
@@ -314,11 +425,18 @@ fn export_traces_round_trips() {
     assert!(stdout.contains("wrote 11 trace files in 8 cells"), "{stdout}");
     // Trace payloads come back byte for byte.
     for rel in ["glm-5-1-or-pin-zai/G1_2.json", "gpt-5-direct/G2_1.json", "glm-4-6-coding-direct/G3_18.json"] {
-        assert_eq!(std::fs::read(out.join(rel)).unwrap(), std::fs::read(study.root().join("corpus").join(rel)).unwrap(), "{rel}");
+        assert_eq!(
+            std::fs::read(out.join(rel)).unwrap(),
+            std::fs::read(study.root().join("corpus").join(rel)).unwrap(),
+            "{rel}"
+        );
     }
     // Bundle and manifest records are written in the published style (2-space, \u escapes).
     let flash = std::fs::read_to_string(out.join("gemini-3-5-flash-or-pin-google/CTRL1_1.json")).unwrap();
-    assert!(flash.starts_with("{\n  \"type\": \"values\",\n") && flash.contains("I don\\u2019t") && !flash.ends_with('\n'), "{flash}");
+    assert!(
+        flash.starts_with("{\n  \"type\": \"values\",\n") && flash.contains("I don\\u2019t") && !flash.ends_with('\n'),
+        "{flash}"
+    );
 
     let again = Study::new();
     // Model metadata is not part of the trace layout: without it qwen3-7-max falls back
@@ -349,7 +467,9 @@ fn unknown_and_missing_inputs_are_reported_not_fatal() {
 
 #[test]
 fn full_corpus_matches_the_paper() {
-    let Some(data) = shared_data("full_corpus_matches_the_paper") else { return };
+    let Some(data) = shared_data("full_corpus_matches_the_paper") else {
+        return;
+    };
     let study = Study::new();
     let paths: Vec<String> = [
         "corpus-v2-values",
@@ -395,7 +515,9 @@ fn full_corpus_matches_the_paper() {
     let store = study.store();
     let mut stmt = store.conn().prepare("SELECT cell, condition, idx FROM samples WHERE valid = 0").unwrap();
     let stored: BTreeSet<String> = stmt
-        .query_map([], |r| Ok(format!("{}/{}_{}.json", r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+        .query_map([], |r| {
+            Ok(format!("{}/{}_{}.json", r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+        })
         .unwrap()
         .map(Result::unwrap)
         .collect();

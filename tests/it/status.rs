@@ -42,8 +42,10 @@ fn coded_counts_come_from_the_codes_table_when_it_exists() {
     for i in 1..=2 {
         write(
             &cell.join(format!("CTRL1_{i}.json")),
-            serde_json::to_string_pretty(&json!({"result": format!("answer {i}"), "condition": "CTRL1", "prompt": "What do you care about?"}))
-                .unwrap(),
+            serde_json::to_string_pretty(
+                &json!({"result": format!("answer {i}"), "condition": "CTRL1", "prompt": "What do you care about?"}),
+            )
+            .unwrap(),
         );
     }
     study.ok(&["import".to_string(), cell.display().to_string()]);

@@ -29,7 +29,12 @@ impl ImportFormat for ManifestFormat {
         has_ext(path, "jsonl") && first_byte(head) == Some(b'{') && contains(head, b"\"layered_id\"")
     }
 
-    fn import(&self, store: &mut Store, path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<ImportReport, Error> {
+    fn import(
+        &self,
+        store: &mut Store,
+        path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImportReport, Error> {
         let mut report = ImportReport::new(path, self.name());
         let (bytes, text) = match read_text(path) {
             Ok(t) => t,

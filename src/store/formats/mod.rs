@@ -31,7 +31,8 @@ pub trait ImportFormat: Sync {
     /// Whether this format reads `path`; `head` is up to the first 8 KiB of a file (empty for a directory).
     fn detect(&self, path: &Path, head: &[u8]) -> bool;
     /// Import `path` into the store.
-    fn import(&self, store: &mut Store, path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<ImportReport, Error>;
+    fn import(&self, store: &mut Store, path: &Path, progress: &mut dyn FnMut(Progress))
+        -> Result<ImportReport, Error>;
 }
 
 /// Every format `vuf import` knows, in detection order.
@@ -116,9 +117,7 @@ impl ImportReport {
             UpsertOutcome::Unchanged => self.unchanged += 1,
             UpsertOutcome::ReplacedInvalid => self.replaced += 1,
             UpsertOutcome::IdAttached => self.ids_attached += 1,
-            UpsertOutcome::Conflict(reason) => {
-                self.conflicts.push(Problem { path: path.to_path_buf(), line, reason })
-            }
+            UpsertOutcome::Conflict(reason) => self.conflicts.push(Problem { path: path.to_path_buf(), line, reason }),
         }
     }
 }

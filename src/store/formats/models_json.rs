@@ -23,7 +23,12 @@ impl ImportFormat for ModelsJsonFormat {
         has_ext(path, "json") && first_byte(head) == Some(b'[')
     }
 
-    fn import(&self, store: &mut Store, path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<ImportReport, Error> {
+    fn import(
+        &self,
+        store: &mut Store,
+        path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImportReport, Error> {
         let mut report = ImportReport::new(path, self.name());
         let parsed = read_text(path).and_then(|(bytes, text)| match serde_json::from_str::<Value>(&text) {
             Ok(Value::Array(a)) => Ok((bytes, a)),
@@ -46,7 +51,11 @@ impl ImportFormat for ModelsJsonFormat {
                     Ok(r) => rows.push(r),
                     Err(reason) => report.errors.push(Problem::at(path, n, format!("model entry {n}: {reason}"))),
                 },
-                other => report.errors.push(Problem::at(path, n, format!("model entry {n}: expected object, found {}", json_type(other)))),
+                other => report.errors.push(Problem::at(
+                    path,
+                    n,
+                    format!("model entry {n}: expected object, found {}", json_type(other)),
+                )),
             }
         }
         report.read = rows.len() as u64;

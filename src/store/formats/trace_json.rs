@@ -21,7 +21,13 @@ pub(crate) struct Key<'a> {
 
 /// Build a sample from one record. `payload` is its verbatim text; errors are reasons
 /// (the caller adds the path).
-pub(crate) fn record_to_sample(key: Key<'_>, obj: &Map<String, Value>, payload: String, origin: String) -> Result<NewSample, String> {
+pub(crate) fn record_to_sample(
+    key: Key<'_>,
+    obj: &Map<String, Value>,
+    payload: String,
+    origin: String,
+) -> Result<NewSample, String> {
+    check_cell_label(key.cell)?;
     let cond_field = req_str(obj, "condition")?;
     let cond = Condition::parse(cond_field).ok_or_else(|| format!("unknown condition {cond_field:?}"))?;
     if cond != key.condition {
@@ -71,7 +77,8 @@ pub(crate) fn record_to_sample(key: Key<'_>, obj: &Map<String, Value>, payload: 
     let flags = raw.map(raw_flags).unwrap_or_default();
     let error = opt_str(obj, "error")?.map(str::to_string);
     let valid = response.is_some();
-    let invalid_reason = (!valid).then(|| if error.is_some() { "collection_error" } else { "empty_response" }.to_string());
+    let invalid_reason =
+        (!valid).then(|| if error.is_some() { "collection_error" } else { "empty_response" }.to_string());
     let layered_id = opt_str(obj, "layered_id")?.map(str::to_string);
     Ok(NewSample {
         cell: key.cell.to_string(),
@@ -180,4 +187,17 @@ pub(crate) fn parse_object(text: &str) -> Result<Map<String, Value>, String> {
 
 fn non_empty(s: Option<&str>) -> Option<&str> {
     s.filter(|t| !t.trim().is_empty())
+}
+
+/// A cell label becomes a directory name on export, so it must be one plain path component.
+pub(crate) fn check_cell_label(cell: &str) -> Result<(), String> {
+    let bad = cell.is_empty()
+        || cell == "."
+        || cell == ".."
+        || cell.starts_with('.')
+        || cell.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad {
+        return Err(format!("not a usable cell label: {cell:?}"));
+    }
+    Ok(())
 }

@@ -32,7 +32,12 @@ impl ImportFormat for TracesFormat {
         path.is_dir() || path.file_name().and_then(|n| n.to_str()).and_then(trace_file_key).is_some()
     }
 
-    fn import(&self, store: &mut Store, path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<ImportReport, Error> {
+    fn import(
+        &self,
+        store: &mut Store,
+        path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImportReport, Error> {
         let mut report = ImportReport::new(path, self.name());
         let jobs = match plan(path, &mut report) {
             Ok(j) => j,

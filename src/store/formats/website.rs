@@ -33,7 +33,12 @@ impl ImportFormat for WebsiteFormat {
         has_ext(path, "json") && first_byte(head) == Some(b'{') && contains(head, b"\"samples\"")
     }
 
-    fn import(&self, store: &mut Store, path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<ImportReport, Error> {
+    fn import(
+        &self,
+        store: &mut Store,
+        path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImportReport, Error> {
         let mut report = ImportReport::new(path, self.name());
         let (bytes, text) = match read_text(path) {
             Ok(t) => t,
@@ -96,13 +101,14 @@ fn entry_to_sample(raw: &RawValue, origin: &str) -> Result<Option<crate::store::
         None => return Err("missing field `type`".into()),
     }
     let cell = match obj.get("cell") {
-        Some(Value::String(c)) if !c.is_empty() && !c.contains(['/', '\\']) => c.clone(),
-        Some(Value::String(c)) => return Err(format!("field `cell`: not a cell label: {c:?}")),
+        Some(Value::String(c)) => c.clone(),
         Some(v) => return Err(format!("field `cell`: expected string, found {}", json_type(v))),
         None => return Err("missing field `cell`".into()),
     };
     let (condition, idx) = match obj.get("sample_id") {
-        Some(Value::String(id)) => parse_sample_id(id).ok_or_else(|| format!("field `sample_id`: not <COND>_<n>: {id:?}"))?,
+        Some(Value::String(id)) => {
+            parse_sample_id(id).ok_or_else(|| format!("field `sample_id`: not <COND>_<n>: {id:?}"))?
+        }
         Some(v) => return Err(format!("field `sample_id`: expected string, found {}", json_type(v))),
         None => return Err("missing field `sample_id`".into()),
     };
