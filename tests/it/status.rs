@@ -56,18 +56,31 @@ fn coded_counts_come_from_the_codes_table_when_it_exists() {
             .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'codes')", [], |r| r.get(0))
             .unwrap();
         if !has_codes {
-            // Stand-in for migration 0002 (owned by the codes stage): just the columns status reads.
+            // Stand-in for migration 0002 (owned by the codes stage), with the contract's columns.
             store
                 .conn()
-                .execute_batch("CREATE TABLE codes (id INTEGER PRIMARY KEY, sample_id INTEGER, layer TEXT, coder TEXT, source TEXT)")
+                .execute_batch(
+                    "CREATE TABLE codes (id INTEGER PRIMARY KEY, sample_id INTEGER REFERENCES samples(id), layer TEXT,
+                     coder TEXT, source TEXT, rubric_hash TEXT, topics_json TEXT, parse_clean INTEGER, label TEXT,
+                     original_label TEXT, value_holding TEXT, secondary_texture TEXT, boundary_flag INTEGER, notes TEXT,
+                     confidence REAL, raw_text TEXT, raw_json TEXT, params_json TEXT, coded_at TEXT)",
+                )
                 .unwrap();
         }
+        // Every contract column filled, so the real 0002 table accepts the rows too.
+        let insert = |layer: &str, coder: &str, filter: &str| {
+            format!(
+                "INSERT INTO codes (sample_id, layer, coder, source, rubric_hash, topics_json, parse_clean, label,
+                 original_label, value_holding, secondary_texture, boundary_flag, notes, confidence, raw_text, raw_json,
+                 params_json, coded_at)
+                 SELECT id, '{layer}', '{coder}', 'published', 'h', '[]', 1, 'owned_reflective_experiential',
+                 'owned_reflective_experiential', 'owned', '', 0, '', 1.0, '', '{{}}', '{{}}', '2026-05-20T00:00:00Z'
+                 FROM samples {filter};"
+            )
+        };
         store
             .conn()
-            .execute_batch(
-                "INSERT INTO codes (sample_id, layer, coder, source) SELECT id, 'b', 'glm-4-7', 'published' FROM samples;
-                 INSERT INTO codes (sample_id, layer, coder, source) SELECT id, 'a', 'kimi-k2-6', 'published' FROM samples WHERE idx = 1;",
-            )
+            .execute_batch(&(insert("b", "glm-4-7", "") + &insert("a", "kimi-k2-6", "WHERE idx = 1")))
             .unwrap_or_else(|e| panic!("codes table shape changed; update this test: {e}"));
     }
     let s = study.status_json();

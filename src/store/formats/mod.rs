@@ -110,7 +110,7 @@ impl ImportReport {
         ImportReport { path: path.to_path_buf(), format: format.into(), ..Default::default() }
     }
 
-    /// Count one upsert outcome; `what` locates a conflict.
+    /// Count one upsert outcome; `path` and `line` locate a conflict.
     pub(crate) fn count(&mut self, outcome: UpsertOutcome, path: &Path, line: Option<u64>) {
         match outcome {
             UpsertOutcome::Inserted => self.inserted += 1,

@@ -201,3 +201,53 @@ pub(crate) fn check_cell_label(cell: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(v: serde_json::Value) -> Result<NewSample, String> {
+        let text = v.to_string();
+        let obj = parse_object(&text)?;
+        record_to_sample(Key { cell: "kimi-k2-6-or", condition: Condition::G2, idx: 4 }, &obj, text, "test".into())
+    }
+
+    #[test]
+    fn validity_order_is_result_response_raw_content() {
+        let p = "Not as an assistant. Not to help me. What do you want?";
+        let s =
+            sample(serde_json::json!({"condition": "G2", "prompt": p, "result": "  ", "response": "from response"}))
+                .unwrap();
+        assert_eq!(
+            (s.valid, s.response.as_deref(), s.answer_source.as_deref()),
+            (true, Some("from response"), Some("response"))
+        );
+        let s = sample(serde_json::json!({"condition": "G2", "prompt": p, "result": "",
+            "raw": {"choices": [{"finish_reason": "stop", "message": {"content": "from raw"}}]}}))
+        .unwrap();
+        assert_eq!((s.response.as_deref(), s.answer_source.as_deref()), (Some("from raw"), Some("raw_content")));
+        let s = sample(serde_json::json!({"condition": "G2", "prompt": p,
+            "raw": {"choices": [{"finish_reason": null, "message": {"content": null}}]}}))
+        .unwrap();
+        assert!(!s.valid && s.response.is_none());
+        assert_eq!(s.invalid_reason.as_deref(), Some("empty_response"));
+    }
+
+    #[test]
+    fn odd_raw_shapes_never_reject_a_trace() {
+        let p = "Not as an assistant. Not to help me. What do you want?";
+        for raw in [
+            serde_json::json!({"choices": []}),
+            serde_json::json!({"choices": [7]}),
+            serde_json::json!({"candidates": "x"}),
+        ] {
+            let s = sample(serde_json::json!({"condition": "G2", "prompt": p, "result": "ok", "raw": raw})).unwrap();
+            assert!(s.valid && !s.truncated && !s.upstream_error);
+        }
+        let e = sample(serde_json::json!({"condition": "G2", "prompt": p, "result": "ok", "duration_ms": 1.5}))
+            .unwrap_err();
+        assert_eq!(e, "field `duration_ms`: expected integer, found 1.5");
+        let e = sample(serde_json::json!({"condition": "G2", "prompt": p, "result": "ok", "raw": "text"})).unwrap_err();
+        assert_eq!(e, "field `raw`: expected object, found string");
+    }
+}
