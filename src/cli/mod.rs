@@ -2,6 +2,10 @@
 //! `--study-dir` option, progress drawing and exit codes. No SQL, wire formats or
 //! statistics here.
 
+mod export;
+mod import;
+mod status;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -25,12 +29,23 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Import traces, website sample bundles, coding manifests or models.json (auto-detected).
+    Import(import::ImportArgs),
+    /// Show what the store holds (samples, cells, models, labs; --json for the stable form).
+    Status(status::StatusArgs),
+    /// Write stored data back out in a published format.
+    Export(export::ExportArgs),
+}
 
 /// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Import(args) => import::run(&cli.global, args),
+        Command::Status(args) => status::run(&cli.global, args),
+        Command::Export(args) => export::run(&cli.global, args),
+    };
     match result {
         Ok(()) => 0,
         Err(e) => {

@@ -5,7 +5,12 @@
 //! payload, so nothing is ever lost and every later stage can be recomputed. Must not
 //! know about providers, HTTP, statistics or rendering.
 
+pub mod formats;
+pub mod imports;
 mod migrate;
+pub mod models;
+pub mod runs;
+pub mod samples;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +35,9 @@ pub enum Error {
         /// Cause.
         source: std::io::Error,
     },
+    /// A stored value breaks an invariant the schema cannot express.
+    #[error("store: corrupt row: {0}")]
+    Corrupt(String),
     /// The store was written by a newer vuf.
     #[error("store schema version {found} is newer than this vuf supports ({supported}); upgrade vuf")]
     SchemaTooNew {
@@ -57,6 +65,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         migrate::migrate(&mut conn)?;
+        models::seed_if_empty(&conn)?;
         Ok(Store { conn, path: Some(path) })
     }
 
@@ -65,6 +74,7 @@ impl Store {
         let mut conn = Connection::open_in_memory()?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate::migrate(&mut conn)?;
+        models::seed_if_empty(&conn)?;
         Ok(Store { conn, path: None })
     }
 
@@ -74,7 +84,7 @@ impl Store {
     }
 
     /// The connection, for the typed query modules of this crate.
-    pub(crate) fn conn(&self) -> &Connection {
+    pub fn conn(&self) -> &Connection {
         &self.conn
     }
 
@@ -87,5 +97,59 @@ impl Store {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+}
+
+/// Current UTC time as `YYYY-MM-DDTHH:MM:SSZ` (no time-zone crate needed for a timestamp).
+pub fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    format_utc(secs)
+}
+
+/// Format seconds since the Unix epoch as an ISO 8601 UTC timestamp.
+fn format_utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (proleptic Gregorian), after H. Hinnant's public-domain algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Lower-case hex SHA-256 of some bytes (content hashes and provenance).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_format() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_utc(1_779_000_000), "2026-05-17T06:40:00Z");
+    }
+
+    #[test]
+    fn sha() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -1,1 +1,5 @@
 //! Integration tests: one binary, one module per command.
+
+mod common;
+mod import;
+mod status;

@@ -56,6 +56,8 @@ CREATE TABLE import_files (
     imported_at TEXT NOT NULL
 );
 
+CREATE UNIQUE INDEX import_files_content ON import_files(path, format, sha256);
+
 CREATE TABLE runs (
     id          INTEGER PRIMARY KEY,
     command     TEXT NOT NULL,

@@ -1,0 +1,52 @@
+//! `vuf status [--json]`: what the store holds.
+//!
+//! The JSON form is stable. Keys: `valid`, `invalid` (samples), `cells`, `models`
+//! (canonical, alias applied), `labs`, `by_condition` (condition -> `{valid, invalid}`),
+//! `by_lab` (lab -> `{models, valid}`), and in addition `truncated` (samples stopped at
+//! the token cap), `upstream_error` (samples whose choice carries an upstream error),
+//! `imports` (distinct imported inputs) and `coded` (list of `{layer, coder, source,
+//! samples}`: coded samples per layer and coder, empty until codes exist).
+
+use anyhow::Context;
+use vuf::store::samples::counts;
+use vuf::store::Store;
+
+/// Arguments of `vuf status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print the stable JSON form.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `vuf status`.
+pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
+    let store = Store::open(&global.study_dir)
+        .with_context(|| format!("opening the store in {}", global.study_dir.display()))?;
+    let c = counts(store.conn())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(());
+    }
+    println!("study: {}", global.study_dir.display());
+    println!(
+        "samples: {} valid, {} invalid ({} truncated, {} upstream error)",
+        c.valid, c.invalid, c.truncated, c.upstream_error
+    );
+    println!("cells: {}   models: {}   labs: {}   imports: {}", c.cells, c.models, c.labs, c.imports);
+    println!("\n{:<10} {:>8} {:>8}", "condition", "valid", "invalid");
+    for (cond, vi) in &c.by_condition {
+        println!("{cond:<10} {:>8} {:>8}", vi.valid, vi.invalid);
+    }
+    println!("\n{:<14} {:>7} {:>8}", "lab", "models", "valid");
+    for (lab, lc) in &c.by_lab {
+        println!("{lab:<14} {:>7} {:>8}", lc.models, lc.valid);
+    }
+    if !c.coded.is_empty() {
+        println!("\n{:<6} {:<22} {:<10} {:>8}", "layer", "coder", "source", "samples");
+        for k in &c.coded {
+            println!("{:<6} {:<22} {:<10} {:>8}", k.layer, k.coder, k.source, k.samples);
+        }
+    }
+    Ok(())
+}

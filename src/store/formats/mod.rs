@@ -1,0 +1,201 @@
+//! Import formats: one file per on-disk format, each behind the small [`ImportFormat`]
+//! trait (recognise a path from its name and first bytes, then import it).
+//!
+//! The driver [`import_path`] picks the first format that recognises a path, so adding a
+//! format is one file plus one line in [`FORMATS`]. Formats never print: they return an
+//! [`ImportReport`] (counts plus every malformed entry with its path and reason) and send
+//! [`Progress`] to a callback, and the CLI decides what to show.
+//!
+//! Shared rules for every format: a malformed file or entry is reported and skipped; the
+//! rest proceeds; writes happen in transactions that hold whole files, so a failure never
+//! leaves half a file stored; re-importing the same input changes nothing (the top-up
+//! rule of [`super::samples::upsert_sample`]).
+
+pub mod manifest;
+pub mod models_json;
+pub(crate) mod trace_json;
+pub mod traces;
+pub mod website;
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::samples::UpsertOutcome;
+use super::{Error, Store};
+
+/// One import format.
+pub trait ImportFormat: Sync {
+    /// Short name stored in `import_files.format` (`traces`, `website`, `manifest`, `models`).
+    fn name(&self) -> &'static str;
+    /// Whether this format reads `path`; `head` is up to the first 8 KiB of a file (empty for a directory).
+    fn detect(&self, path: &Path, head: &[u8]) -> bool;
+    /// Import `path` into the store.
+    fn import(&self, store: &mut Store, path: &Path, progress: &mut dyn FnMut(Progress))
+        -> Result<ImportReport, Error>;
+}
+
+/// Every format `vuf import` knows, in detection order.
+pub const FORMATS: &[&dyn ImportFormat] =
+    &[&traces::TracesFormat, &website::WebsiteFormat, &manifest::ManifestFormat, &models_json::ModelsJsonFormat];
+
+/// Progress of one import (entries done out of total).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Entries processed so far.
+    pub done: u64,
+    /// Entries in this path.
+    pub total: u64,
+}
+
+/// A malformed entry or a refused write: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// File concerned.
+    pub path: PathBuf,
+    /// 1-based line (JSONL) or entry number (JSON arrays), when the problem is inside a file.
+    pub line: Option<u64>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Problem {
+    /// A problem with a whole file.
+    pub fn file(path: &Path, reason: impl Into<String>) -> Problem {
+        Problem { path: path.to_path_buf(), line: None, reason: reason.into() }
+    }
+
+    /// A problem with one line / entry of a file.
+    pub fn at(path: &Path, line: u64, reason: impl Into<String>) -> Problem {
+        Problem { path: path.to_path_buf(), line: Some(line), reason: reason.into() }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.path.display(), self.reason),
+            None => write!(f, "{}: {}", self.path.display(), self.reason),
+        }
+    }
+}
+
+/// What importing one path did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    /// Path as given.
+    pub path: PathBuf,
+    /// Format that read it (empty if none recognised it).
+    pub format: String,
+    /// Entries (files, rows, models) read successfully.
+    pub read: u64,
+    /// New samples / models written.
+    pub inserted: u64,
+    /// Entries already stored with the same content.
+    pub unchanged: u64,
+    /// Invalid samples replaced.
+    pub replaced: u64,
+    /// Stored samples that received a manifest's layered id.
+    pub ids_attached: u64,
+    /// Entries skipped on purpose (e.g. freeflow samples of a website bundle).
+    pub skipped: u64,
+    /// Writes refused by the top-up rule (stored valid sample differs, id taken).
+    pub conflicts: Vec<Problem>,
+    /// Malformed files or entries (reported, counted, skipped).
+    pub errors: Vec<Problem>,
+}
+
+impl ImportReport {
+    fn new(path: &Path, format: &str) -> ImportReport {
+        ImportReport { path: path.to_path_buf(), format: format.into(), ..Default::default() }
+    }
+
+    /// Count one upsert outcome; `path` and `line` locate a conflict.
+    pub(crate) fn count(&mut self, outcome: UpsertOutcome, path: &Path, line: Option<u64>) {
+        match outcome {
+            UpsertOutcome::Inserted => self.inserted += 1,
+            UpsertOutcome::Unchanged => self.unchanged += 1,
+            UpsertOutcome::ReplacedInvalid => self.replaced += 1,
+            UpsertOutcome::IdAttached => self.ids_attached += 1,
+            UpsertOutcome::Conflict(reason) => self.conflicts.push(Problem { path: path.to_path_buf(), line, reason }),
+        }
+    }
+}
+
+/// Import one path with the first format that recognises it. An unreadable or
+/// unrecognised path is reported in the returned report, not as an `Err`; `Err` is kept
+/// for store failures, which stop the import.
+pub fn import_path(store: &mut Store, path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<ImportReport, Error> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            let mut r = ImportReport::new(path, "");
+            r.errors.push(Problem::file(path, format!("cannot read: {e}")));
+            return Ok(r);
+        }
+    };
+    let head = if meta.is_dir() {
+        Vec::new()
+    } else {
+        match read_head(path) {
+            Ok(h) => h,
+            Err(e) => {
+                let mut r = ImportReport::new(path, "");
+                r.errors.push(Problem::file(path, format!("cannot read: {e}")));
+                return Ok(r);
+            }
+        }
+    };
+    for format in FORMATS {
+        if format.detect(path, &head) {
+            return format.import(store, path, progress);
+        }
+    }
+    let mut r = ImportReport::new(path, "");
+    let reason = if !meta.is_dir() && head.iter().all(|b| b.is_ascii_whitespace()) {
+        "empty file".to_string()
+    } else {
+        "unrecognised format (expected a trace directory or <COND>_<n>.json trace, a website sample \
+         bundle, a coding-manifest JSONL or models.json)"
+            .to_string()
+    };
+    r.errors.push(Problem::file(path, reason));
+    Ok(r)
+}
+
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(8192);
+    std::fs::File::open(path)?.take(8192).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// First non-whitespace byte of `head` (after a UTF-8 BOM).
+pub(crate) fn first_byte(head: &[u8]) -> Option<u8> {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    head.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+/// Whether `path` has extension `ext` (case-insensitive).
+pub(crate) fn has_ext(path: &Path, ext: &str) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+/// Read a whole file as UTF-8, with reasons a user can act on.
+pub(crate) fn read_text(path: &Path) -> Result<(Vec<u8>, String), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let text = String::from_utf8(bytes.clone())
+        .map_err(|e| format!("not valid UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()))?;
+    Ok((bytes, text))
+}
+
+/// Short JSON type name for error messages.
+pub(crate) fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}

@@ -1,0 +1,317 @@
+//! The published trace layout `<cell>/<COND>_<n>.json` (PROTOCOL 2.2, 2.8): import of a
+//! corpus root (a directory of cell directories), a single cell directory or a single
+//! trace file, and the export that writes the same layout back.
+//!
+//! Files are read and parsed on all cores (`std::thread::scope`) in chunks, then each
+//! chunk is written in one transaction in a fixed order (cells by name, then condition,
+//! then index), so the store's first-appearance order does not depend on thread timing.
+//! One trace file is one row, so a chunk transaction never holds half a file.
+
+use std::path::{Path, PathBuf};
+
+use super::trace_json::{parse_object, record_to_sample, Key};
+use super::{read_text, ImportFormat, ImportReport, Problem, Progress};
+use crate::protocol::conditions::parse_sample_id;
+use crate::protocol::Condition;
+use crate::store::imports::{record_import, ImportFile};
+use crate::store::samples::{for_each_payload, upsert_sample, NewSample};
+use crate::store::{now_utc, sha256_hex, Error, Store};
+
+/// Files parsed in parallel and written in one transaction.
+const CHUNK: usize = 2048;
+
+/// The trace directory layout (and single trace files).
+pub struct TracesFormat;
+
+impl ImportFormat for TracesFormat {
+    fn name(&self) -> &'static str {
+        "traces"
+    }
+
+    fn detect(&self, path: &Path, _head: &[u8]) -> bool {
+        path.is_dir() || path.file_name().and_then(|n| n.to_str()).and_then(trace_file_key).is_some()
+    }
+
+    fn import(
+        &self,
+        store: &mut Store,
+        path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImportReport, Error> {
+        let mut report = ImportReport::new(path, self.name());
+        let jobs = match plan(path, &mut report) {
+            Ok(j) => j,
+            Err(reason) => {
+                report.errors.push(Problem::file(path, reason));
+                return Ok(report);
+            }
+        };
+        let total = jobs.len() as u64;
+        let mut digest = String::new();
+        let mut done = 0u64;
+        for chunk in jobs.chunks(CHUNK) {
+            let parsed = parse_parallel(chunk);
+            store.transaction(|tx| -> Result<(), Error> {
+                for (job, res) in chunk.iter().zip(parsed) {
+                    match res {
+                        Ok(sample) => {
+                            digest.push_str(&format!("{}/{}\0{}\n", job.cell, job.name, sample.content_sha256));
+                            report.read += 1;
+                            let outcome = upsert_sample(tx, &sample)?;
+                            report.count(outcome, &job.path, None);
+                        }
+                        Err(reason) => report.errors.push(Problem::file(&job.path, reason)),
+                    }
+                }
+                Ok(())
+            })?;
+            done += chunk.len() as u64;
+            progress(Progress { done, total });
+        }
+        if report.read > 0 {
+            let row = ImportFile {
+                path: path.display().to_string(),
+                format: self.name().into(),
+                sha256: sha256_hex(digest.as_bytes()),
+                rows: report.read,
+                skipped: report.skipped,
+                errors: report.errors.len() as u64,
+                imported_at: now_utc(),
+            };
+            store.transaction(|tx| record_import(tx, &row))?;
+        }
+        Ok(report)
+    }
+}
+
+/// `CTRL1_7.json` -> (CTRL1, 7); anything else (including `G1_07.json`) is `None`.
+pub fn trace_file_key(name: &str) -> Option<(Condition, u32)> {
+    let stem = name.strip_suffix(".json")?;
+    let (cond, n) = stem.rsplit_once('_')?;
+    if n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (c, i) = parse_sample_id(stem)?;
+    (c.as_str() == cond).then_some((c, i))
+}
+
+struct Job {
+    cell: String,
+    name: String,
+    path: PathBuf,
+    key: (Condition, u32),
+}
+
+/// List the trace files under `path` in import order; misnamed files go straight to the
+/// report. `Err` = the path as a whole cannot be read as this layout.
+fn plan(path: &Path, report: &mut ImportReport) -> Result<Vec<Job>, String> {
+    if !path.is_dir() {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let key = trace_file_key(&name).ok_or("file name does not match <COND>_<n>.json")?;
+        let cell = cell_name(path.parent().unwrap_or(Path::new("")))
+            .ok_or("a single trace file must sit in its cell directory")?;
+        return Ok(vec![Job { cell, name, path: path.to_path_buf(), key }]);
+    }
+    let entries = list_dir(path)?;
+    let has_subdirs = entries.iter().any(|(_, is_dir)| *is_dir);
+    let mut jobs = Vec::new();
+    if has_subdirs {
+        for (p, is_dir) in entries {
+            if is_dir {
+                let cell = cell_name(&p).ok_or_else(|| format!("{}: cell directory name is not UTF-8", p.display()))?;
+                plan_cell(&p, &cell, report, &mut jobs)?;
+            } else {
+                report.skipped += 1;
+            }
+        }
+    } else {
+        let cell = cell_name(path).ok_or("cannot tell the cell: directory name is not UTF-8")?;
+        plan_cell(path, &cell, report, &mut jobs)?;
+    }
+    if jobs.is_empty() && report.errors.is_empty() {
+        return Err("no <COND>_<n>.json trace files found".into());
+    }
+    Ok(jobs)
+}
+
+fn plan_cell(dir: &Path, cell: &str, report: &mut ImportReport, jobs: &mut Vec<Job>) -> Result<(), String> {
+    let mut here = Vec::new();
+    for (p, is_dir) in list_dir(dir)? {
+        if is_dir {
+            report.errors.push(Problem::file(&p, "unexpected directory inside a cell directory"));
+            continue;
+        }
+        let name = p.file_name().and_then(|n| n.to_str()).map(str::to_string);
+        match name.as_deref().and_then(trace_file_key) {
+            Some(key) => here.push(Job { cell: cell.to_string(), name: name.unwrap_or_default(), path: p, key }),
+            None => report.errors.push(Problem::file(&p, "file name does not match <COND>_<n>.json")),
+        }
+    }
+    here.sort_by_key(|j| j.key);
+    jobs.extend(here);
+    Ok(())
+}
+
+/// Non-hidden entries of a directory, sorted by name, with "is a directory".
+fn list_dir(dir: &Path) -> Result<Vec<(PathBuf, bool)>, String> {
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let p = entry.path();
+        out.push((p.clone(), p.is_dir()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn cell_name(dir: &Path) -> Option<String> {
+    let dir = if dir.as_os_str().is_empty() || dir == Path::new(".") {
+        std::fs::canonicalize(".").ok()?
+    } else {
+        dir.to_path_buf()
+    };
+    dir.file_name()?.to_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// Read and parse a chunk on all cores; results come back in job order.
+fn parse_parallel(jobs: &[Job]) -> Vec<Result<NewSample, String>> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let per = jobs.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> =
+            jobs.chunks(per).map(|part| s.spawn(move || part.iter().map(parse_job).collect::<Vec<_>>())).collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err("internal error: parser thread panicked".into())]))
+            .collect()
+    })
+}
+
+fn parse_job(job: &Job) -> Result<NewSample, String> {
+    let (_, text) = read_text(&job.path)?;
+    let obj = parse_object(&text)?;
+    let key = Key { cell: &job.cell, condition: job.key.0, idx: job.key.1 };
+    record_to_sample(key, &obj, text, format!("traces:{}", job.path.display()))
+}
+
+/// What [`export_traces`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportReport {
+    /// Trace files written.
+    pub files: u64,
+    /// Cell directories written.
+    pub cells: u64,
+}
+
+/// Write every stored sample (valid and invalid) as `<dir>/<cell>/<COND>_<n>.json`.
+///
+/// A payload that is already a pretty-printed trace (as imported from the published
+/// layout or written by the collector) is written byte for byte; other payloads (website
+/// bundle entries, manifest rows) are pretty-printed with 2-space indent and `\uXXXX`
+/// escapes like the published files, so importing the export gives the same samples.
+pub fn export_traces(store: &Store, dir: &Path) -> Result<ExportReport, Error> {
+    let io = |path: &Path, source: std::io::Error| Error::Io { path: path.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let mut report = ExportReport::default();
+    let mut cells = std::collections::BTreeSet::new();
+    for_each_payload(store.conn(), |p| {
+        let cell_dir = dir.join(&p.cell);
+        if cells.insert(p.cell.clone()) {
+            std::fs::create_dir_all(&cell_dir).map_err(|e| io(&cell_dir, e))?;
+        }
+        let file = cell_dir.join(format!("{}_{}.json", p.condition.as_str(), p.idx));
+        let text = if p.payload.starts_with("{\n") { p.payload } else { pretty_ascii(&p.payload, &file)? };
+        std::fs::write(&file, text).map_err(|e| io(&file, e))?;
+        report.files += 1;
+        Ok(())
+    })?;
+    report.cells = cells.len() as u64;
+    Ok(report)
+}
+
+/// Re-indent a JSON text the way the published traces are written (Python `json.dumps`
+/// with `indent=2`: non-ASCII as `\uXXXX`, no trailing newline).
+fn pretty_ascii(payload: &str, file: &Path) -> Result<String, Error> {
+    let value: serde_json::Value = serde_json::from_str(payload)
+        .map_err(|e| Error::Corrupt(format!("payload for {} is not JSON: {e}", file.display())))?;
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, AsciiPretty::default());
+    serde::Serialize::serialize(&value, &mut ser)
+        .map_err(|e| Error::Corrupt(format!("cannot serialise payload for {}: {e}", file.display())))?;
+    String::from_utf8(out).map_err(|e| Error::Corrupt(format!("serialised payload is not UTF-8: {e}")))
+}
+
+/// serde_json's pretty printer with non-ASCII characters escaped.
+#[derive(Default)]
+struct AsciiPretty {
+    inner: serde_json::ser::PrettyFormatter<'static>,
+}
+
+impl serde_json::ser::Formatter for AsciiPretty {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(&mut self, w: &mut W, fragment: &str) -> std::io::Result<()> {
+        for ch in fragment.chars() {
+            if ch.is_ascii() {
+                w.write_all(&[ch as u8])?;
+            } else {
+                let mut units = [0u16; 2];
+                for u in ch.encode_utf16(&mut units) {
+                    write!(w, "\\u{u:04x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.inner.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.inner.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        self.inner.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.inner.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.inner.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.inner.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        self.inner.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.inner.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.inner.end_object_value(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        assert_eq!(trace_file_key("G1_7.json"), Some((Condition::G1, 7)));
+        assert_eq!(trace_file_key("CTRL3_10.json"), Some((Condition::Ctrl3, 10)));
+        assert_eq!(trace_file_key("G1_07.json"), None);
+        assert_eq!(trace_file_key("G1_7.json.json"), None);
+        assert_eq!(trace_file_key("G7_1.json"), None);
+        assert_eq!(trace_file_key("G1_7.txt"), None);
+        assert_eq!(trace_file_key("G1_+7.json"), None);
+    }
+
+    #[test]
+    fn ascii_pretty_matches_python_style() {
+        let out = pretty_ascii("{\"a\":\"I don\u{2019}t \u{1F600}\",\"b\":[1,{}]}", Path::new("x")).unwrap();
+        assert_eq!(out, "{\n  \"a\": \"I don\\u2019t \\ud83d\\ude00\",\n  \"b\": [\n    1,\n    {}\n  ]\n}");
+    }
+}

@@ -1,0 +1,92 @@
+//! `vuf status`: the stable JSON keys on an empty store, the text form, and the coded
+//! counts hook (a `codes` table, once migration 0002 adds it, is counted per layer/coder).
+
+use serde_json::json;
+
+use crate::common::{write, Study};
+
+#[test]
+fn empty_store_has_every_key() {
+    let study = Study::new();
+    let s = study.status_json();
+    assert_eq!(
+        s,
+        json!({"valid": 0, "invalid": 0, "cells": 0, "models": 0, "labs": 0, "by_condition": {}, "by_lab": {},
+               "truncated": 0, "upstream_error": 0, "imports": 0, "coded": []})
+    );
+}
+
+#[test]
+fn text_form_lists_conditions_and_labs() {
+    let study = Study::new();
+    let cell = study.root().join("corpus").join("grok-4-20-or");
+    write(
+        &cell.join("G2_3.json"),
+        serde_json::to_string_pretty(&json!({"result": "I want to understand the universe.", "condition": "G2",
+            "prompt": "Not as an assistant. Not to help me. What do you want?", "provider": "openrouter", "model": "x-ai/grok-4.20"}))
+        .unwrap(),
+    );
+    study.ok(&["import".to_string(), cell.display().to_string()]);
+    let (stdout, _) = study.ok(&["status"]);
+    assert!(stdout.contains("samples: 1 valid, 0 invalid"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["G2", "1", "0"]), "{stdout}");
+    assert!(stdout.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["xAI", "1", "1"]), "{stdout}");
+    let s = study.status_json();
+    assert_eq!(s["models"], 1, "grok-4-20 counts as canonical grok-4-2");
+}
+
+#[test]
+fn coded_counts_come_from_the_codes_table_when_it_exists() {
+    let study = Study::new();
+    let cell = study.root().join("glm-5-1-or-pin-zai");
+    for i in 1..=2 {
+        write(
+            &cell.join(format!("CTRL1_{i}.json")),
+            serde_json::to_string_pretty(
+                &json!({"result": format!("answer {i}"), "condition": "CTRL1", "prompt": "What do you care about?"}),
+            )
+            .unwrap(),
+        );
+    }
+    study.ok(&["import".to_string(), cell.display().to_string()]);
+    {
+        let store = study.store();
+        let has_codes: bool = store
+            .conn()
+            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'codes')", [], |r| r.get(0))
+            .unwrap();
+        if !has_codes {
+            // Stand-in for migration 0002 (owned by the codes stage), with the contract's columns.
+            store
+                .conn()
+                .execute_batch(
+                    "CREATE TABLE codes (id INTEGER PRIMARY KEY, sample_id INTEGER REFERENCES samples(id), layer TEXT,
+                     coder TEXT, source TEXT, rubric_hash TEXT, topics_json TEXT, parse_clean INTEGER, label TEXT,
+                     original_label TEXT, value_holding TEXT, secondary_texture TEXT, boundary_flag INTEGER, notes TEXT,
+                     confidence REAL, raw_text TEXT, raw_json TEXT, params_json TEXT, coded_at TEXT)",
+                )
+                .unwrap();
+        }
+        // Every contract column filled, so the real 0002 table accepts the rows too.
+        let insert = |layer: &str, coder: &str, filter: &str| {
+            format!(
+                "INSERT INTO codes (sample_id, layer, coder, source, rubric_hash, topics_json, parse_clean, label,
+                 original_label, value_holding, secondary_texture, boundary_flag, notes, confidence, raw_text, raw_json,
+                 params_json, coded_at)
+                 SELECT id, '{layer}', '{coder}', 'published', 'h', '[]', 1, 'owned_reflective_experiential',
+                 'owned_reflective_experiential', 'owned', '', 0, '', 1.0, '', '{{}}', '{{}}', '2026-05-20T00:00:00Z'
+                 FROM samples {filter};"
+            )
+        };
+        store
+            .conn()
+            .execute_batch(&(insert("b", "glm-4-7", "") + &insert("a", "kimi-k2-6", "WHERE idx = 1")))
+            .unwrap_or_else(|e| panic!("codes table shape changed; update this test: {e}"));
+    }
+    let s = study.status_json();
+    assert_eq!(
+        s["coded"],
+        json!([{"layer": "a", "coder": "kimi-k2-6", "source": "published", "samples": 1},
+               {"layer": "b", "coder": "glm-4-7", "source": "published", "samples": 2}])
+    );
+}
