@@ -56,10 +56,16 @@ pub fn cell_bootstrap(cells: &[[f64; 5]], replicates: usize, seed: u64) -> Optio
             s.push(sum / k as f64);
         }
     }
-    let mut out = [Interval { low: f64::NAN, high: f64::NAN }; 5];
+    let mut out = [Interval {
+        low: f64::NAN,
+        high: f64::NAN,
+    }; 5];
     for (h, s) in stats.iter_mut().enumerate() {
         s.sort_by(f64::total_cmp);
-        out[h] = Interval { low: percentile(s, 0.025), high: percentile(s, 0.975) };
+        out[h] = Interval {
+            low: percentile(s, 0.025),
+            high: percentile(s, 0.975),
+        };
     }
     Some(out)
 }
@@ -84,7 +90,11 @@ mod tests {
 
     #[test]
     fn identical_across_runs_and_bounded() {
-        let cells = [[10.0, 0.0, 90.0, 0.0, 0.0], [50.0, 10.0, 40.0, 0.0, 0.0], [30.0, 30.0, 40.0, 0.0, 0.0]];
+        let cells = [
+            [10.0, 0.0, 90.0, 0.0, 0.0],
+            [50.0, 10.0, 40.0, 0.0, 0.0],
+            [30.0, 30.0, 40.0, 0.0, 0.0],
+        ];
         let a = cell_bootstrap(&cells, 10_000, 20260521).unwrap();
         let b = cell_bootstrap(&cells, 10_000, 20260521).unwrap();
         assert_eq!(a, b);

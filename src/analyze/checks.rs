@@ -27,7 +27,11 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared, by_model: &[Vec<&Sample>]
     // 3/3 support sensitivity.
     let mut s3_rates: Vec<UnitRate> = Vec::new();
     for (m, rows) in by_model.iter().enumerate() {
-        let rows3: Vec<&Sample> = rows.iter().copied().filter(|s| s.c.value_holding_support == 3).collect();
+        let rows3: Vec<&Sample> = rows
+            .iter()
+            .copied()
+            .filter(|s| s.c.value_holding_support == 3)
+            .collect();
         for f in Family::ALL {
             s3_rates.push(unit_rate(m, Unit::Family(f), &rows3));
         }
@@ -58,16 +62,33 @@ fn intervals(a: &Analysis) -> Table {
         let m = &a.models[r.model];
         // Same rows as the primary rate; with no eligible cell, all rows (small-n caveat).
         let (cnt, over) = if r.eligible_cells > 0 {
-            (Counts { n: r.n_valid, k: r.counts }, "eligible_cells")
+            (
+                Counts {
+                    n: r.n_valid,
+                    k: r.counts,
+                },
+                "eligible_cells",
+            )
         } else {
             (r.all, "all_rows_small_n")
         };
-        let mut row: Vec<Value> =
-            vec![m.model.as_str().into(), m.lab.as_str().into(), r.unit.kind().into(), r.unit.as_str().into(), cnt.n.into(), over.into()];
+        let mut row: Vec<Value> = vec![
+            m.model.as_str().into(),
+            m.lab.as_str().into(),
+            r.unit.kind().into(),
+            r.unit.as_str().into(),
+            cnt.n.into(),
+            over.into(),
+        ];
         let rates = cnt.rates();
         for h in 0..5 {
             let (lo, hi) = wilson(cnt.k[h], cnt.n);
-            row.extend([cnt.k[h].into(), Value::Float(rates[h]), Value::Float(lo), Value::Float(hi)]);
+            row.extend([
+                cnt.k[h].into(),
+                Value::Float(rates[h]),
+                Value::Float(lo),
+                Value::Float(hi),
+            ]);
         }
         t.push(row);
     }
@@ -75,7 +96,15 @@ fn intervals(a: &Analysis) -> Table {
 }
 
 fn bootstrap(a: &Analysis, opts: &AnalyzeOptions) -> Table {
-    let mut cols = unit_cols(&["model", "lab", "condition_family", "eligible_cells", "method", "replicates", "seed"]);
+    let mut cols = unit_cols(&[
+        "model",
+        "lab",
+        "condition_family",
+        "eligible_cells",
+        "method",
+        "replicates",
+        "seed",
+    ]);
     for h in H3 {
         let h = ValueHolding::ALL[h];
         cols.push(format!("{h}_rate"));
@@ -86,25 +115,48 @@ fn bootstrap(a: &Analysis, opts: &AnalyzeOptions) -> Table {
     let mut t = Table::with_columns("bootstrap_intervals", cols);
     for r in &a.model_families {
         let m = &a.models[r.model];
-        let mut row: Vec<Value> = vec![m.model.as_str().into(), m.lab.as_str().into(), r.unit.as_str().into(), r.eligible_cells.into()];
+        let mut row: Vec<Value> = vec![
+            m.model.as_str().into(),
+            m.lab.as_str().into(),
+            r.unit.as_str().into(),
+            r.eligible_cells.into(),
+        ];
         match cell_bootstrap(&r.cell_rates, opts.bootstrap_replicates, opts.seed) {
             Some(ci) => {
-                row.extend(["cell_bootstrap_percentile".into(), opts.bootstrap_replicates.into(), Value::Int(opts.seed as i64)]);
+                row.extend([
+                    "cell_bootstrap_percentile".into(),
+                    opts.bootstrap_replicates.into(),
+                    Value::Int(opts.seed as i64),
+                ]);
                 for h in H3 {
-                    row.extend([Value::Float(r.rates[h]), Value::Float(ci[h].low), Value::Float(ci[h].high)]);
+                    row.extend([
+                        Value::Float(r.rates[h]),
+                        Value::Float(ci[h].low),
+                        Value::Float(ci[h].high),
+                    ]);
                 }
                 row.push("".into());
             }
             None => {
-                let cnt = if r.eligible_cells > 0 { Counts { n: r.n_valid, k: r.counts } } else { r.all };
+                let cnt = if r.eligible_cells > 0 {
+                    Counts {
+                        n: r.n_valid,
+                        k: r.counts,
+                    }
+                } else {
+                    r.all
+                };
                 row.extend(["wilson_pooled_samples".into(), Value::Empty, Value::Empty]);
                 for h in H3 {
                     let (lo, hi) = wilson(cnt.k[h], cnt.n);
                     row.extend([Value::Float(r.rates[h]), Value::Float(lo), Value::Float(hi)]);
                 }
                 row.push(
-                    format!("fewer than 3 eligible cells ({}): no cell bootstrap; Wilson over pooled samples", r.eligible_cells)
-                        .into(),
+                    format!(
+                        "fewer than 3 eligible cells ({}): no cell bootstrap; Wilson over pooled samples",
+                        r.eligible_cells
+                    )
+                    .into(),
                 );
             }
         }
@@ -142,7 +194,14 @@ fn sample_weighted(a: &Analysis) -> Table {
 }
 
 fn family_rate_table(a: &Analysis, src: &[UnitRate], name: &str) -> Table {
-    let mut cols = unit_cols(&["model", "lab", "condition_family", "n_valid", "eligible_cells", "excluded_small_cells"]);
+    let mut cols = unit_cols(&[
+        "model",
+        "lab",
+        "condition_family",
+        "n_valid",
+        "eligible_cells",
+        "excluded_small_cells",
+    ]);
     for h in ValueHolding::ALL {
         cols.push(format!("{h}_rate"));
     }
@@ -177,7 +236,10 @@ fn headline(_a: &Analysis, src: &[UnitRate], subset: &str) -> Table {
     }
     let mut t = Table::with_columns("headline_means", cols);
     for f in Family::ALL {
-        let rs: Vec<&UnitRate> = src.iter().filter(|r| r.unit == Unit::Family(f) && r.eligible_cells > 0).collect();
+        let rs: Vec<&UnitRate> = src
+            .iter()
+            .filter(|r| r.unit == Unit::Family(f) && r.eligible_cells > 0)
+            .collect();
         let mut row: Vec<Value> = vec![subset.into(), f.as_str().into(), rs.len().into()];
         for h in 0..5 {
             row.push(Value::Float(mean(rs.iter().map(|r| r.rates[h]))));
@@ -214,27 +276,55 @@ fn reliability(prep: &Prepared) -> Vec<Table> {
     let mut agree = Table::new(
         "reliability_agreement",
         &[
-            "variable", "group", "n_units", "n_coders", "n_units_complete", "fleiss_kappa", "fleiss_p_bar", "fleiss_p_e",
-            "krippendorff_alpha_nominal", "n_units_pairable", "note",
+            "variable",
+            "group",
+            "n_units",
+            "n_coders",
+            "n_units_complete",
+            "fleiss_kappa",
+            "fleiss_p_bar",
+            "fleiss_p_e",
+            "krippendorff_alpha_nominal",
+            "n_units_pairable",
+            "note",
         ],
     );
     let mut pairs = Table::new(
         "reliability_pairwise_cohen",
-        &["variable", "group", "coder_a", "coder_b", "n_paired", "observed_agreement", "cohen_kappa"],
+        &[
+            "variable",
+            "group",
+            "coder_a",
+            "coder_b",
+            "n_paired",
+            "observed_agreement",
+            "cohen_kappa",
+        ],
     );
     let mut groups: Vec<(String, Vec<&Sample>)> = Family::ALL
         .iter()
-        .map(|f| (f.as_str().to_string(), prep.samples.iter().filter(|s| s.c.condition.family() == *f).collect()))
+        .map(|f| {
+            (
+                f.as_str().to_string(),
+                prep.samples.iter().filter(|s| s.c.condition.family() == *f).collect(),
+            )
+        })
         .collect();
     groups.push(("all".into(), prep.samples.iter().collect()));
-    let vars: [(&str, Extract, usize); 2] =
-        [("value_holding", vh_index, 5), ("collapsed_primary_label", label_index, PostureLabel::ALL.len())];
+    let vars: [(&str, Extract, usize); 2] = [
+        ("value_holding", vh_index, 5),
+        ("collapsed_primary_label", label_index, PostureLabel::ALL.len()),
+    ];
     for (var, ext, k) in vars {
         for (g, samples) in &groups {
             let cs = coders(samples);
             let units: Vec<Vec<Option<usize>>> = samples
                 .iter()
-                .map(|s| cs.iter().map(|c| s.c.coder_votes.iter().find(|v| &v.coder == c).and_then(ext)).collect())
+                .map(|s| {
+                    cs.iter()
+                        .map(|c| s.c.coder_votes.iter().find(|v| &v.coder == c).and_then(ext))
+                        .collect()
+                })
                 .collect();
             let complete: Vec<Vec<usize>> = units
                 .iter()

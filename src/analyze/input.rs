@@ -64,7 +64,10 @@ pub(crate) fn prepare<'a>(input: &'a AnalysisInput, curly: bool) -> Prepared<'a>
     let mut kept: Vec<&CodedSample> = Vec::with_capacity(input.rows.len());
     for r in &input.rows {
         if r.layered_id.is_empty() || r.source_model.is_empty() || r.cell.is_empty() {
-            exclusions.push(Exclusion { layered_id: r.layered_id.clone(), reason: REASON_MISSING_FIELD.into() });
+            exclusions.push(Exclusion {
+                layered_id: r.layered_id.clone(),
+                reason: REASON_MISSING_FIELD.into(),
+            });
         } else {
             kept.push(r);
         }
@@ -82,9 +85,15 @@ pub(crate) fn prepare<'a>(input: &'a AnalysisInput, curly: bool) -> Prepared<'a>
         let website_family = m.and_then(|m| nonempty(&m.family)).unwrap_or_default();
         models.push(ModelInfo {
             model: model.clone(),
-            display_name: m.and_then(|m| nonempty(&m.display_name)).unwrap_or_else(|| model.clone()),
+            display_name: m
+                .and_then(|m| nonempty(&m.display_name))
+                .unwrap_or_else(|| model.clone()),
             lab: lab_for(model, m.map(|m| m.lab.as_str()), &row.model_family),
-            family: if website_family.is_empty() { row.model_family.clone() } else { website_family.clone() },
+            family: if website_family.is_empty() {
+                row.model_family.clone()
+            } else {
+                website_family.clone()
+            },
             website_family,
             release_date: m.map(|m| m.release_date.clone()).unwrap_or_default(),
         });
@@ -110,5 +119,9 @@ pub(crate) fn prepare<'a>(input: &'a AnalysisInput, curly: bool) -> Prepared<'a>
             }
         })
         .collect();
-    Prepared { samples, models, exclusions }
+    Prepared {
+        samples,
+        models,
+        exclusions,
+    }
 }

@@ -41,7 +41,13 @@ fn posture_rows(prep: &Prepared) -> Vec<PostureRow> {
         let i = match rows.iter().position(|r| r.family == f && r.holding == h) {
             Some(i) => i,
             None => {
-                rows.push(PostureRow { family: f, holding: h, n: 0, counts: [0; 3], counts_curly: [0; 3] });
+                rows.push(PostureRow {
+                    family: f,
+                    holding: h,
+                    n: 0,
+                    counts: [0; 3],
+                    counts_curly: [0; 3],
+                });
                 rows.len() - 1
             }
         };
@@ -66,7 +72,11 @@ fn frac(k: usize, n: usize) -> f64 {
 
 /// Per-model G1+G2 cell means: (owned, relocated, recited, lex any x3), over cells >= 10 rows.
 fn model_g1g2(samples: &[&Sample]) -> Option<[f64; 6]> {
-    let g: Vec<&Sample> = samples.iter().copied().filter(|s| s.c.condition.family() == Family::CacheBrokenStatedValues).collect();
+    let g: Vec<&Sample> = samples
+        .iter()
+        .copied()
+        .filter(|s| s.c.condition.family() == Family::CacheBrokenStatedValues)
+        .collect();
     let cells = cells_of(g.iter().copied());
     let mut per_cell: Vec<[f64; 6]> = Vec::new();
     for (cell, cnt) in cells {
@@ -148,8 +158,12 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
     let mut by_lab = Table::new(
         "lexical_trace_by_lab",
         &[
-            "lab", "n_models", "g1g2_owned_rate_mean", "g1g2_service_assistant_role_any_rate_mean",
-            "g1g2_disownership_any_rate_mean", "g1g2_policy_safety_frame_any_rate_mean",
+            "lab",
+            "n_models",
+            "g1g2_owned_rate_mean",
+            "g1g2_service_assistant_role_any_rate_mean",
+            "g1g2_disownership_any_rate_mean",
+            "g1g2_policy_safety_frame_any_rate_mean",
         ],
     );
     by_lab.empty_without_header = true;
@@ -157,8 +171,13 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
     labs.sort();
     labs.dedup();
     for lab in &labs {
-        let vals: Vec<[f64; 6]> =
-            a.models.iter().zip(&model_vals).filter(|(m, v)| m.lab == *lab && v.is_some()).filter_map(|(_, v)| *v).collect();
+        let vals: Vec<[f64; 6]> = a
+            .models
+            .iter()
+            .zip(&model_vals)
+            .filter(|(m, v)| m.lab == *lab && v.is_some())
+            .filter_map(|(_, v)| *v)
+            .collect();
         if vals.is_empty() {
             continue;
         }
@@ -172,8 +191,16 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
     let mut bt = Table::new(
         "lexical_trace_breakthroughs",
         &[
-            "model", "lab", "n_breakthroughs", "n_recited", "recited_service_any_rate", "recited_disownership_any_rate",
-            "recited_policy_any_rate", "owned_service_any_rate", "owned_disownership_any_rate", "owned_policy_any_rate",
+            "model",
+            "lab",
+            "n_breakthroughs",
+            "n_recited",
+            "recited_service_any_rate",
+            "recited_disownership_any_rate",
+            "recited_policy_any_rate",
+            "owned_service_any_rate",
+            "owned_disownership_any_rate",
+            "owned_policy_any_rate",
         ],
     );
     bt.empty_without_header = true;
@@ -182,27 +209,54 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
         if label_fraction(v[0], v[1], v[2]) != Label::StronglyClamped {
             continue;
         }
-        let g: Vec<&Sample> =
-            by_model[i].iter().copied().filter(|s| s.c.condition.family() == Family::CacheBrokenStatedValues).collect();
-        let owned: Vec<&Sample> = g.iter().copied().filter(|s| s.c.value_holding == ValueHolding::Owned).collect();
-        let recited: Vec<&Sample> = g.iter().copied().filter(|s| s.c.value_holding == ValueHolding::RecitedNotOwned).collect();
+        let g: Vec<&Sample> = by_model[i]
+            .iter()
+            .copied()
+            .filter(|s| s.c.condition.family() == Family::CacheBrokenStatedValues)
+            .collect();
+        let owned: Vec<&Sample> = g
+            .iter()
+            .copied()
+            .filter(|s| s.c.value_holding == ValueHolding::Owned)
+            .collect();
+        let recited: Vec<&Sample> = g
+            .iter()
+            .copied()
+            .filter(|s| s.c.value_holding == ValueHolding::RecitedNotOwned)
+            .collect();
         if recited.is_empty() {
             continue;
         }
         let any = |set: &[&Sample], j: usize| frac(set.iter().filter(|s| s.lex.any(j)).count(), set.len());
-        let mut row: Vec<Value> = vec![m.model.as_str().into(), m.lab.as_str().into(), owned.len().into(), recited.len().into()];
+        let mut row: Vec<Value> = vec![
+            m.model.as_str().into(),
+            m.lab.as_str().into(),
+            owned.len().into(),
+            recited.len().into(),
+        ];
         for j in 0..3 {
             row.push(Value::Float(r4(any(&recited, j))));
         }
         for j in 0..3 {
-            row.push(if owned.is_empty() { Value::Empty } else { Value::Float(r4(any(&owned, j))) });
+            row.push(if owned.is_empty() {
+                Value::Empty
+            } else {
+                Value::Float(r4(any(&owned, j)))
+            });
         }
         bt.push(row);
     }
     // Per-term counts, both semantics, by family.
     let mut terms = Table::new(
         "lexical_term_counts",
-        &["group", "term", "condition_family", "n_responses", "count_published", "count_curly_normalised"],
+        &[
+            "group",
+            "term",
+            "condition_family",
+            "n_responses",
+            "count_published",
+            "count_curly_normalised",
+        ],
     );
     for f in Family::ALL {
         let fam: Vec<&Sample> = prep.samples.iter().filter(|s| s.c.condition.family() == f).collect();
@@ -211,11 +265,22 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
                 let has = |h: &LexicalHits| h.hits[g].contains(&(t as u8));
                 let pubc = fam.iter().filter(|s| has(&s.lex)).count();
                 let curly = if have_curly {
-                    Value::from(fam.iter().filter(|s| has(s.lex_curly.as_ref().unwrap_or(&s.lex))).count())
+                    Value::from(
+                        fam.iter()
+                            .filter(|s| has(s.lex_curly.as_ref().unwrap_or(&s.lex)))
+                            .count(),
+                    )
                 } else {
                     Value::Empty
                 };
-                terms.push(vec![group.key.into(), (*term).into(), f.as_str().into(), fam.len().into(), pubc.into(), curly]);
+                terms.push(vec![
+                    group.key.into(),
+                    (*term).into(),
+                    f.as_str().into(),
+                    fam.len().into(),
+                    pubc.into(),
+                    curly,
+                ]);
             }
         }
     }
@@ -248,7 +313,10 @@ fn summary_md(posture: &Table, labs: &Table, bt: &Table) -> String {
         );
     }
     let find = |h: &str| {
-        posture.rows.iter().find(|r| r[0].to_field() == "cache_broken_stated_values" && r[1].to_field() == h)
+        posture
+            .rows
+            .iter()
+            .find(|r| r[0].to_field() == "cache_broken_stated_values" && r[1].to_field() == h)
     };
     let cell = |r: Option<&Vec<Value>>, i: usize| r.map(|r| pct(&r[i], 1)).unwrap_or_else(|| "—".into());
     let (rec, own) = (find("recited_not_owned"), find("owned"));
@@ -261,7 +329,11 @@ fn summary_md(posture: &Table, labs: &Table, bt: &Table) -> String {
         cell(own, 5)
     );
     let mut lab_rows: Vec<&Vec<Value>> = labs.rows.iter().collect();
-    lab_rows.sort_by(|a, b| a[2].as_f64().unwrap_or(f64::NAN).total_cmp(&b[2].as_f64().unwrap_or(f64::NAN)));
+    lab_rows.sort_by(|a, b| {
+        a[2].as_f64()
+            .unwrap_or(f64::NAN)
+            .total_cmp(&b[2].as_f64().unwrap_or(f64::NAN))
+    });
     for r in lab_rows {
         let _ = writeln!(
             s,
@@ -283,7 +355,15 @@ fn summary_md(posture: &Table, labs: &Table, bt: &Table) -> String {
             total += n;
         }
         let rates: Vec<String> = (4..10).map(|i| pct(&r[i], 0)).collect();
-        let _ = writeln!(s, "| {} | {} | {} | {} | {} |", r[0].to_field(), r[1].to_field(), r[2].to_field(), r[3].to_field(), rates.join(" | "));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            r[0].to_field(),
+            r[1].to_field(),
+            r[2].to_field(),
+            r[3].to_field(),
+            rates.join(" | ")
+        );
     }
     let _ = writeln!(
         s,

@@ -94,7 +94,12 @@ pub struct AnalyzeOptions {
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
-        AnalyzeOptions { bootstrap_replicates: 10_000, seed: 20260521, curly_apostrophe_variant: true, generated_at: None }
+        AnalyzeOptions {
+            bootstrap_replicates: 10_000,
+            seed: 20260521,
+            curly_apostrophe_variant: true,
+            generated_at: None,
+        }
     }
 }
 
@@ -202,7 +207,10 @@ pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
     labs.sort();
     labs.dedup();
     let lab_of = |lab: &str, unit: Unit, src: &[UnitRate]| {
-        let rs: Vec<&UnitRate> = src.iter().filter(|r| r.unit == unit && prep.models[r.model].lab == lab).collect();
+        let rs: Vec<&UnitRate> = src
+            .iter()
+            .filter(|r| r.unit == unit && prep.models[r.model].lab == lab)
+            .collect();
         rates::lab_rate(lab, unit, &rs)
     };
     let mut lab_conditions = Vec::new();

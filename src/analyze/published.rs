@@ -16,7 +16,10 @@ use super::table::{Table, Value};
 use super::{Analysis, AnalyzeOptions};
 
 fn h_names(suffix: &str, prefix: &str) -> Vec<String> {
-    ValueHolding::ALL.iter().map(|h| format!("{prefix}{}{suffix}", h.as_str())).collect()
+    ValueHolding::ALL
+        .iter()
+        .map(|h| format!("{prefix}{}{suffix}", h.as_str()))
+        .collect()
 }
 
 pub(crate) fn build(a: &mut Analysis, prep: &Prepared, opts: &AnalyzeOptions) {
@@ -39,9 +42,15 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared, opts: &AnalyzeOptions) {
     let texts = vec![
         ("data_snapshot.md".to_string(), snapshot(a, prep, opts)),
         ("results_summary.md".to_string(), results_summary(a)),
-        ("table_owned_disclosure_model_question.tex".to_string(), tex_model_question(a)),
+        (
+            "table_owned_disclosure_model_question.tex".to_string(),
+            tex_model_question(a),
+        ),
         ("table_owned_disclosure_model.tex".to_string(), tex_model(a)),
-        ("table_owned_disclosure_lab_question.tex".to_string(), tex_lab_question(a)),
+        (
+            "table_owned_disclosure_lab_question.tex".to_string(),
+            tex_lab_question(a),
+        ),
         ("figures_lab_trends.tex".to_string(), tex_figures(&trends)),
     ];
     a.texts.extend(texts);
@@ -63,10 +72,28 @@ fn tidy(a: &Analysis, prep: &Prepared) -> Table {
     let mut t = Table::new(
         "tidy_values_under_fire_samples",
         &[
-            "layered_id", "source_model", "model", "display_name", "lab", "website_family", "model_family", "cell",
-            "condition", "condition_family", "sample_id", "release_date", "value_holding", "collapsed_primary_label",
-            "collapsed_primary_label_support", "topics", "n_topics", "lex_service_assistant_role_any",
-            "lex_disownership_any", "lex_policy_safety_frame_any", "prompt", "response",
+            "layered_id",
+            "source_model",
+            "model",
+            "display_name",
+            "lab",
+            "website_family",
+            "model_family",
+            "cell",
+            "condition",
+            "condition_family",
+            "sample_id",
+            "release_date",
+            "value_holding",
+            "collapsed_primary_label",
+            "collapsed_primary_label_support",
+            "topics",
+            "n_topics",
+            "lex_service_assistant_role_any",
+            "lex_disownership_any",
+            "lex_policy_safety_frame_any",
+            "prompt",
+            "response",
         ],
     );
     for s in &prep.samples {
@@ -102,12 +129,19 @@ fn tidy(a: &Analysis, prep: &Prepared) -> Table {
 }
 
 fn support(prep: &Prepared) -> Table {
-    let mut t = Table::new("coder_support_by_condition", &["group_type", "group", "support", "n", "rate"]);
+    let mut t = Table::new(
+        "coder_support_by_condition",
+        &["group_type", "group", "support", "n", "rate"],
+    );
     for kind in ["condition", "condition_family"] {
         // groups in first-appearance order; supports ascending.
         let mut groups: Vec<(&'static str, std::collections::BTreeMap<u8, usize>, usize)> = Vec::new();
         for s in &prep.samples {
-            let g = if kind == "condition" { s.c.condition.as_str() } else { s.c.condition.family().as_str() };
+            let g = if kind == "condition" {
+                s.c.condition.as_str()
+            } else {
+                s.c.condition.family().as_str()
+            };
             let idx = match groups.iter().position(|(x, _, _)| *x == g) {
                 Some(i) => i,
                 None => {
@@ -125,7 +159,7 @@ fn support(prep: &Prepared) -> Table {
                     g.into(),
                     Value::Int(sup as i64),
                     n.into(),
-                    Value::Float(n as f64 / total as f64 * 100.0),
+                    Value::Float(100.0 * n as f64 / total as f64),
                 ]);
             }
         }
@@ -134,7 +168,10 @@ fn support(prep: &Prepared) -> Table {
 }
 
 fn model_table(a: &Analysis, family: bool) -> Table {
-    let mut cols: Vec<String> = ["model", "display_name", "lab", "family", "release_date"].iter().map(|s| s.to_string()).collect();
+    let mut cols: Vec<String> = ["model", "display_name", "lab", "family", "release_date"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     if family {
         cols.push("condition_family".into());
         cols.push("conditions".into());
@@ -148,7 +185,11 @@ fn model_table(a: &Analysis, family: bool) -> Table {
     cols.extend(h_names("_rate", ""));
     cols.extend(h_names("", "n_"));
     cols.push("label".into());
-    let name = if family { "model_disclosure_summary" } else { "model_question_owned_disclosure" };
+    let name = if family {
+        "model_disclosure_summary"
+    } else {
+        "model_question_owned_disclosure"
+    };
     let mut t = Table::with_columns(name, cols);
     let src = if family { &a.model_families } else { &a.model_conditions };
     for r in src {
@@ -226,7 +267,10 @@ fn pct_or_dash(x: f64) -> String {
 }
 
 fn model_wide(a: &Analysis) -> Table {
-    let mut cols: Vec<String> = ["model", "display_name", "lab", "family", "release_date"].iter().map(|s| s.to_string()).collect();
+    let mut cols: Vec<String> = ["model", "display_name", "lab", "family", "release_date"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     for c in Condition::REPORT_ORDER {
         cols.push(format!("{c}_owned_pct"));
         cols.push(format!("{c}_n"));
@@ -250,7 +294,9 @@ fn model_wide(a: &Analysis) -> Table {
 }
 
 fn lab_condition<'a>(a: &'a Analysis, lab: &str, c: Condition) -> Option<&'a LabRate> {
-    a.lab_conditions.iter().find(|r| r.lab == lab && r.unit == Unit::Condition(c))
+    a.lab_conditions
+        .iter()
+        .find(|r| r.lab == lab && r.unit == Unit::Condition(c))
 }
 
 fn lab_names(a: &Analysis) -> Vec<String> {
@@ -267,7 +313,10 @@ fn lab_wide(a: &Analysis) -> Table {
     }
     let mut t = Table::with_columns("owned_disclosure_by_question_lab_wide", cols);
     for lab in lab_names(a) {
-        let rs: Vec<&LabRate> = Condition::REPORT_ORDER.iter().filter_map(|c| lab_condition(a, &lab, *c)).collect();
+        let rs: Vec<&LabRate> = Condition::REPORT_ORDER
+            .iter()
+            .filter_map(|c| lab_condition(a, &lab, *c))
+            .collect();
         let max = rs.iter().map(|r| r.n_models).max().unwrap_or(0);
         let mut row: Vec<Value> = vec![lab.as_str().into(), max.into()];
         for r in rs {
@@ -284,7 +333,9 @@ fn is_iso_date(s: &str) -> bool {
     b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 /// Lowercase, non-alphanumeric runs to `-`, trimmed (PROTOCOL 7.13).
@@ -304,7 +355,9 @@ pub fn slug(s: &str) -> String {
 }
 
 fn family_rate(a: &Analysis, model: usize, f: Family) -> Option<&UnitRate> {
-    a.model_families.iter().find(|r| r.model == model && r.unit == Unit::Family(f))
+    a.model_families
+        .iter()
+        .find(|r| r.model == model && r.unit == Unit::Family(f))
 }
 
 fn lab_trends(a: &Analysis) -> Table {
@@ -376,14 +429,35 @@ fn snapshot(a: &Analysis, prep: &Prepared, opts: &AnalyzeOptions) -> String {
 
 fn results_summary(a: &Analysis) -> String {
     let fam_mean = |f: Family| {
-        super::rates::mean(a.model_families.iter().filter(|r| r.unit == Unit::Family(f) && r.eligible_cells > 0).map(|r| r.rates[0]))
+        super::rates::mean(
+            a.model_families
+                .iter()
+                .filter(|r| r.unit == Unit::Family(f) && r.eligible_cells > 0)
+                .map(|r| r.rates[0]),
+        )
     };
     let mut s = String::from("# Results summary\n\nGenerated by `analysis/scripts/canonical_analysis.py`.\n\n## Corpus-level model means\n\n");
-    let _ = writeln!(s, "- Direct stated-values owned disclosure (CTRL1/CTRL2), mean across models: {}%.", pct1(fam_mean(Family::DirectStatedValues)));
-    let _ = writeln!(s, "- Cache-broken stated-values owned disclosure (G1/G2), mean across models: {}%.", pct1(fam_mean(Family::CacheBrokenStatedValues)));
-    let _ = writeln!(s, "- World-change prompt normative-wish owned posture (CTRL3/G3), mean across models: {}%.", pct1(fam_mean(Family::WorldChangePrompts)));
+    let _ = writeln!(
+        s,
+        "- Direct stated-values owned disclosure (CTRL1/CTRL2), mean across models: {}%.",
+        pct1(fam_mean(Family::DirectStatedValues))
+    );
+    let _ = writeln!(
+        s,
+        "- Cache-broken stated-values owned disclosure (G1/G2), mean across models: {}%.",
+        pct1(fam_mean(Family::CacheBrokenStatedValues))
+    );
+    let _ = writeln!(
+        s,
+        "- World-change prompt normative-wish owned posture (CTRL3/G3), mean across models: {}%.",
+        pct1(fam_mean(Family::WorldChangePrompts))
+    );
     s.push_str("\n## Strongly open/clamped label counts for G1/G2\n\n");
-    let cb: Vec<&UnitRate> = a.model_families.iter().filter(|r| r.unit == Unit::Family(Family::CacheBrokenStatedValues)).collect();
+    let cb: Vec<&UnitRate> = a
+        .model_families
+        .iter()
+        .filter(|r| r.unit == Unit::Family(Family::CacheBrokenStatedValues))
+        .collect();
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     for r in &cb {
         *counts.entry(r.label.as_str()).or_insert(0) += 1;
@@ -391,7 +465,11 @@ fn results_summary(a: &Analysis) -> String {
     for (l, n) in counts {
         let _ = writeln!(s, "- {l}: {n}");
     }
-    let direct = |m: usize| family_rate(a, m, Family::DirectStatedValues).map(|r| r.rates[0]).unwrap_or(f64::NAN);
+    let direct = |m: usize| {
+        family_rate(a, m, Family::DirectStatedValues)
+            .map(|r| r.rates[0])
+            .unwrap_or(f64::NAN)
+    };
     // Descending, stable on the alphabetical model list, NaN last (pandas sort_values).
     let sorted_by = |h: usize| {
         let mut v = cb.clone();
@@ -405,12 +483,28 @@ fn results_summary(a: &Analysis) -> String {
     s.push_str("\n## Top cache-broken owned-disclosure models\n\n| model | lab | G1/G2 owned % | CTRL1/2 owned % |\n|---|---|---:|---:|\n");
     for r in sorted_by(0) {
         let m = &a.models[r.model];
-        let _ = writeln!(s, "| {} | {} | {} | {} |", m.model, m.lab, pct1(r.rates[0]), pct1(direct(r.model)));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            m.model,
+            m.lab,
+            pct1(r.rates[0]),
+            pct1(direct(r.model))
+        );
     }
-    s.push_str("\n## Most clamped under G1/G2\n\n| model | lab | G1/G2 recited % | G1/G2 owned % |\n|---|---|---:|---:|\n");
+    s.push_str(
+        "\n## Most clamped under G1/G2\n\n| model | lab | G1/G2 recited % | G1/G2 owned % |\n|---|---|---:|---:|\n",
+    );
     for r in sorted_by(2) {
         let m = &a.models[r.model];
-        let _ = writeln!(s, "| {} | {} | {} | {} |", m.model, m.lab, pct1(r.rates[2]), pct1(r.rates[0]));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            m.model,
+            m.lab,
+            pct1(r.rates[2]),
+            pct1(r.rates[0])
+        );
     }
     s
 }
@@ -428,8 +522,19 @@ fn tex_model_question(a: &Analysis) -> String {
     );
     for i in by_lab_model(a) {
         let m = &a.models[i];
-        let vals: Vec<String> = a.model_conditions.iter().filter(|r| r.model == i).map(|r| pct_or_dash(r.rates[0])).collect();
-        let _ = writeln!(s, "{} & {} & {} \\\\", tex_escape(&m.model), tex_escape(&m.lab), vals.join(" & "));
+        let vals: Vec<String> = a
+            .model_conditions
+            .iter()
+            .filter(|r| r.model == i)
+            .map(|r| pct_or_dash(r.rates[0]))
+            .collect();
+        let _ = writeln!(
+            s,
+            "{} & {} & {} \\\\",
+            tex_escape(&m.model),
+            tex_escape(&m.lab),
+            vals.join(" & ")
+        );
     }
     s.push_str("\\bottomrule\n\\end{longtable}\n");
     s
@@ -442,7 +547,14 @@ fn tex_model(a: &Analysis) -> String {
         let fr: Vec<&UnitRate> = a.model_families.iter().filter(|r| r.model == i).collect();
         let n: usize = fr.iter().map(|r| r.n_valid).sum();
         let vals: Vec<String> = fr.iter().map(|r| pct_or_dash(r.rates[0])).collect();
-        let _ = writeln!(s, "{} & {} & {} & {} \\\\", tex_escape(&m.model), tex_escape(&m.lab), vals.join(" & "), n);
+        let _ = writeln!(
+            s,
+            "{} & {} & {} & {} \\\\",
+            tex_escape(&m.model),
+            tex_escape(&m.lab),
+            vals.join(" & "),
+            n
+        );
     }
     s.push_str("\\bottomrule\n\\end{tabular}\n\\end{table}\n");
     s

@@ -3,8 +3,9 @@
 //!
 //! Summation order is part of the published output's last bits, so it is fixed here: cells
 //! in first-appearance order of the unit's rows (input order), models in sorted order, each
-//! mean a left-to-right sum divided by the count. A cell rate is `n_h / n * 100` (pandas
-//! `mean() * 100`); the sample-weighted rate is `sum n_h / sum n * 100`.
+//! mean a left-to-right sum divided by the count. A cell rate is `100 * n_h / n`; the sample-weighted rate is `sum n_h / sum n * 100` (the two
+//! operation orders differ in the last bit, e.g. 20/60: 33.333333333333336 vs
+//! 33.33333333333333, and the published files use one each).
 
 use crate::protocol::{Condition, Family};
 
@@ -38,7 +39,18 @@ impl Counts {
         }
     }
 
-    /// `n_h / n * 100` per holding (NaN when n = 0).
+    /// `100 * n_h / n` per holding, the published cell rate (NaN when n = 0).
+    pub fn cell_rates(&self) -> [f64; 5] {
+        let mut r = [f64::NAN; 5];
+        if self.n > 0 {
+            for h in 0..5 {
+                r[h] = 100.0 * self.k[h] as f64 / self.n as f64;
+            }
+        }
+        r
+    }
+
+    /// `n_h / n * 100` per holding, the published pooled (sample-weighted) rate (NaN when n = 0).
     pub fn rates(&self) -> [f64; 5] {
         let mut r = [f64::NAN; 5];
         if self.n > 0 {
@@ -148,7 +160,7 @@ pub(crate) fn unit_rate<'a>(model: usize, unit: Unit, model_samples: &[&'a Sampl
         all.merge(cnt);
         if cnt.n >= MIN_CELL_ROWS {
             eligible.merge(cnt);
-            let r = cnt.rates();
+            let r = cnt.cell_rates();
             for h in 0..5 {
                 sums[h] += r[h];
             }
@@ -213,7 +225,10 @@ pub(crate) fn lab_rate(lab: &str, unit: Unit, model_rates: &[&UnitRate]) -> LabR
         for h in 0..5 {
             sums[h] += r.rates[h];
         }
-        pooled.merge(&Counts { n: r.n_valid, k: r.counts });
+        pooled.merge(&Counts {
+            n: r.n_valid,
+            k: r.counts,
+        });
     }
     let m = used.len();
     LabRate {
@@ -221,7 +236,11 @@ pub(crate) fn lab_rate(lab: &str, unit: Unit, model_rates: &[&UnitRate]) -> LabR
         unit,
         n_models: m,
         n_valid: pooled.n,
-        model_mean: if m == 0 { [f64::NAN; 5] } else { sums.map(|s| s / m as f64) },
+        model_mean: if m == 0 {
+            [f64::NAN; 5]
+        } else {
+            sums.map(|s| s / m as f64)
+        },
         sample_weighted: pooled.rates(),
     }
 }

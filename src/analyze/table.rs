@@ -104,7 +104,12 @@ impl Table {
 
     /// New empty table with owned column names.
     pub fn with_columns(name: &str, columns: Vec<String>) -> Table {
-        Table { name: name.to_string(), columns, rows: Vec::new(), empty_without_header: false }
+        Table {
+            name: name.to_string(),
+            columns,
+            rows: Vec::new(),
+            empty_without_header: false,
+        }
     }
 
     /// Append a row (debug-asserts its width).

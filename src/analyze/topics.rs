@@ -60,8 +60,16 @@ fn push_rows(t: &mut Table, lead: Vec<Value>, counts: BTreeMap<&str, TopicCount>
 }
 
 const TAIL: [&str; 10] = [
-    "topic", "topic_mentioned_count", "topic_owned_count", "topic_relocated_count", "topic_recited_count",
-    "topic_indeterminate_count", "topic_uncodeable_count", "owned_fraction_given_topic", "unique_responses", "top_rank",
+    "topic",
+    "topic_mentioned_count",
+    "topic_owned_count",
+    "topic_relocated_count",
+    "topic_recited_count",
+    "topic_indeterminate_count",
+    "topic_uncodeable_count",
+    "owned_fraction_given_topic",
+    "unique_responses",
+    "top_rank",
 ];
 
 pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
@@ -75,7 +83,12 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
     cols.extend(TAIL.iter().map(|s| s.to_string()));
     let mut per_cond = Table::with_columns("topics_by_condition", cols);
     for f in Family::ALL {
-        let c = count(prep.samples.iter().enumerate().filter(|(_, s)| s.c.condition.family() == f));
+        let c = count(
+            prep.samples
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.c.condition.family() == f),
+        );
         push_rows(&mut fam, vec![f.as_str().into()], c, 5, 10);
         for cond in f.conditions() {
             let c = count(prep.samples.iter().enumerate().filter(|(_, s)| s.c.condition == cond));
@@ -84,8 +97,19 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
     }
     for (mi, m) in a.models.iter().enumerate() {
         for f in Family::ALL {
-            let c = count(prep.samples.iter().enumerate().filter(|(_, s)| s.model == mi && s.c.condition.family() == f));
-            push_rows(&mut per_model, vec![m.model.as_str().into(), m.lab.as_str().into(), f.as_str().into()], c, 3, 5);
+            let c = count(
+                prep.samples
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.model == mi && s.c.condition.family() == f),
+            );
+            push_rows(
+                &mut per_model,
+                vec![m.model.as_str().into(), m.lab.as_str().into(), f.as_str().into()],
+                c,
+                3,
+                5,
+            );
         }
     }
     a.tables.extend([fam, per_cond, per_model]);

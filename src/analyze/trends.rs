@@ -20,7 +20,17 @@ const METRICS: [(&str, Family, usize); 3] = [
 pub(crate) fn build(a: &mut Analysis) {
     let mut t = Table::new(
         "version_trends",
-        &["model_family", "metric", "n_versions", "models", "release_dates", "rates", "ordering", "spearman_rho", "status"],
+        &[
+            "model_family",
+            "metric",
+            "n_versions",
+            "models",
+            "release_dates",
+            "rates",
+            "ordering",
+            "spearman_rho",
+            "status",
+        ],
     );
     let mut fams: Vec<&str> = a.models.iter().map(|m| m.family.as_str()).collect();
     fams.sort();
@@ -32,7 +42,11 @@ pub(crate) fn build(a: &mut Analysis) {
                 .iter()
                 .filter(|r| r.unit == Unit::Family(family) && r.eligible_cells > 0)
                 .map(|r| &a.models[r.model])
-                .zip(a.model_families.iter().filter(|r| r.unit == Unit::Family(family) && r.eligible_cells > 0))
+                .zip(
+                    a.model_families
+                        .iter()
+                        .filter(|r| r.unit == Unit::Family(family) && r.eligible_cells > 0),
+                )
                 .filter(|(m, _)| m.family == fam && !m.release_date.is_empty())
                 .map(|(m, r)| (m.release_date.as_str(), m.model.as_str(), r.rates[h]))
                 .collect();
@@ -45,7 +59,14 @@ pub(crate) fn build(a: &mut Analysis) {
             let rates: Vec<f64> = pts.iter().map(|p| p.2).collect();
             let (rho, status) = if n >= 3 {
                 let r = spearman(&order, &rates);
-                (r, if r.is_nan() { "exploratory; rho undefined (constant rate)" } else { "exploratory" })
+                (
+                    r,
+                    if r.is_nan() {
+                        "exploratory; rho undefined (constant rate)"
+                    } else {
+                        "exploratory"
+                    },
+                )
             } else {
                 (f64::NAN, "fewer than 3 dated versions: no trend statistic")
             };
@@ -55,7 +76,12 @@ pub(crate) fn build(a: &mut Analysis) {
                 n.into(),
                 pts.iter().map(|p| p.1).collect::<Vec<_>>().join("|").into(),
                 pts.iter().map(|p| p.0).collect::<Vec<_>>().join("|").into(),
-                rates.iter().map(|x| super::pyfmt::py_float(*x)).collect::<Vec<_>>().join("|").into(),
+                rates
+                    .iter()
+                    .map(|x| super::pyfmt::py_float(*x))
+                    .collect::<Vec<_>>()
+                    .join("|")
+                    .into(),
                 "release_date".into(),
                 Value::Float(rho),
                 status.into(),

@@ -15,7 +15,10 @@ pub fn wilson(k: usize, n: usize) -> (f64, f64) {
     let denominator = 1.0 + z2 / n;
     let centre = p + z2 / (2.0 * n);
     let margin = Z95 * ((p * (1.0 - p) + z2 / (4.0 * n)) / n).sqrt();
-    ((centre - margin) / denominator * 100.0, (centre + margin) / denominator * 100.0)
+    (
+        (centre - margin) / denominator * 100.0,
+        (centre + margin) / denominator * 100.0,
+    )
 }
 
 #[cfg(test)]

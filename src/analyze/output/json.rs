@@ -13,8 +13,12 @@ pub(crate) fn analysis_json(a: &Analysis) -> String {
     for t in &a.tables {
         tables.insert(t.name.clone(), t.to_json_rows());
     }
-    let inputs: Vec<J> =
-        a.provenance.inputs.iter().map(|f| json!({"name": f.name, "rows": f.rows, "sha256": f.sha256})).collect();
+    let inputs: Vec<J> = a
+        .provenance
+        .inputs
+        .iter()
+        .map(|f| json!({"name": f.name, "rows": f.rows, "sha256": f.sha256}))
+        .collect();
     let v = json!({
         "vuf_version": env!("CARGO_PKG_VERSION"),
         "source": a.source.as_str(),

@@ -8,13 +8,19 @@ use std::path::{Path, PathBuf};
 use super::{Analysis, Error};
 
 fn write(path: PathBuf, bytes: &[u8], out: &mut Vec<PathBuf>) -> Result<(), Error> {
-    std::fs::write(&path, bytes).map_err(|source| Error::Write { path: path.clone(), source })?;
+    std::fs::write(&path, bytes).map_err(|source| Error::Write {
+        path: path.clone(),
+        source,
+    })?;
     out.push(path);
     Ok(())
 }
 
 pub(crate) fn write_all(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut out = Vec::new();
     for t in &a.tables {
         write(dir.join(format!("{}.csv", t.name)), t.to_csv().as_bytes(), &mut out)?;

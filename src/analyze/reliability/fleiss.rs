@@ -16,11 +16,18 @@ pub struct FleissResult {
 /// Kappa of `counts[i][j]` = raters putting subject i in category j. Rows whose total
 /// differs from the first row's total are ignored.
 pub fn fleiss_kappa(counts: &[Vec<usize>]) -> FleissResult {
-    let nan = FleissResult { kappa: f64::NAN, p_bar: f64::NAN, p_e: f64::NAN };
+    let nan = FleissResult {
+        kappa: f64::NAN,
+        p_bar: f64::NAN,
+        p_e: f64::NAN,
+    };
     let Some(first) = counts.first() else { return nan };
     let m: usize = first.iter().sum();
     let k = first.len();
-    let rows: Vec<&Vec<usize>> = counts.iter().filter(|r| r.len() == k && r.iter().sum::<usize>() == m).collect();
+    let rows: Vec<&Vec<usize>> = counts
+        .iter()
+        .filter(|r| r.len() == k && r.iter().sum::<usize>() == m)
+        .collect();
     if m < 2 || rows.is_empty() {
         return nan;
     }
@@ -38,7 +45,11 @@ pub fn fleiss_kappa(counts: &[Vec<usize>]) -> FleissResult {
     }
     p_bar /= n;
     let p_e: f64 = p_j.iter().map(|t| (t / (n * mf)).powi(2)).sum();
-    let kappa = if (1.0 - p_e).abs() < 1e-15 { f64::NAN } else { (p_bar - p_e) / (1.0 - p_e) };
+    let kappa = if (1.0 - p_e).abs() < 1e-15 {
+        f64::NAN
+    } else {
+        (p_bar - p_e) / (1.0 - p_e)
+    };
     FleissResult { kappa, p_bar, p_e }
 }
 
@@ -63,14 +74,36 @@ mod tests {
     fn fleiss_1971_diagnoses() {
         // PEERS-AND-CRATES B.3 (R irr::diagnoses): kappa = 0.4302445.
         let d: [[usize; 6]; 30] = [
-            [4, 4, 4, 4, 4, 4], [2, 2, 2, 5, 5, 5], [2, 3, 3, 3, 3, 5], [5, 5, 5, 5, 5, 5],
-            [2, 2, 2, 4, 4, 4], [1, 1, 3, 3, 3, 3], [3, 3, 3, 3, 5, 5], [1, 1, 3, 3, 3, 4],
-            [1, 1, 4, 4, 4, 4], [5, 5, 5, 5, 5, 5], [1, 4, 4, 4, 4, 4], [1, 2, 4, 4, 4, 4],
-            [2, 2, 2, 3, 3, 3], [1, 4, 4, 4, 4, 4], [2, 2, 4, 4, 4, 5], [3, 3, 3, 3, 3, 5],
-            [1, 1, 1, 4, 5, 5], [1, 1, 1, 1, 1, 2], [2, 2, 4, 4, 4, 4], [1, 3, 3, 5, 5, 5],
-            [5, 5, 5, 5, 5, 5], [2, 4, 4, 4, 4, 4], [2, 2, 4, 5, 5, 5], [1, 1, 4, 4, 4, 4],
-            [1, 4, 4, 4, 4, 5], [2, 2, 2, 2, 2, 4], [1, 1, 1, 1, 5, 5], [2, 2, 4, 4, 4, 4],
-            [1, 3, 3, 3, 3, 3], [5, 5, 5, 5, 5, 5],
+            [4, 4, 4, 4, 4, 4],
+            [2, 2, 2, 5, 5, 5],
+            [2, 3, 3, 3, 3, 5],
+            [5, 5, 5, 5, 5, 5],
+            [2, 2, 2, 4, 4, 4],
+            [1, 1, 3, 3, 3, 3],
+            [3, 3, 3, 3, 5, 5],
+            [1, 1, 3, 3, 3, 4],
+            [1, 1, 4, 4, 4, 4],
+            [5, 5, 5, 5, 5, 5],
+            [1, 4, 4, 4, 4, 4],
+            [1, 2, 4, 4, 4, 4],
+            [2, 2, 2, 3, 3, 3],
+            [1, 4, 4, 4, 4, 4],
+            [2, 2, 4, 4, 4, 5],
+            [3, 3, 3, 3, 3, 5],
+            [1, 1, 1, 4, 5, 5],
+            [1, 1, 1, 1, 1, 2],
+            [2, 2, 4, 4, 4, 4],
+            [1, 3, 3, 5, 5, 5],
+            [5, 5, 5, 5, 5, 5],
+            [2, 4, 4, 4, 4, 4],
+            [2, 2, 4, 5, 5, 5],
+            [1, 1, 4, 4, 4, 4],
+            [1, 4, 4, 4, 4, 5],
+            [2, 2, 2, 2, 2, 4],
+            [1, 1, 1, 1, 5, 5],
+            [2, 2, 4, 4, 4, 4],
+            [1, 3, 3, 3, 3, 3],
+            [5, 5, 5, 5, 5, 5],
         ];
         let r = fleiss_kappa(&table(&d, 5));
         assert!((r.kappa - 0.4302445).abs() < 1e-6, "{}", r.kappa);
@@ -82,9 +115,16 @@ mod tests {
     fn wikipedia_example() {
         // PEERS-AND-CRATES B.4: kappa = 0.209931, P-bar 0.378, P_e 0.213.
         let t: Vec<Vec<usize>> = vec![
-            vec![0, 0, 0, 0, 14], vec![0, 2, 6, 4, 2], vec![0, 0, 3, 5, 6], vec![0, 3, 9, 2, 0],
-            vec![2, 2, 8, 1, 1], vec![7, 7, 0, 0, 0], vec![3, 2, 6, 3, 0], vec![2, 5, 3, 2, 2],
-            vec![6, 5, 2, 1, 0], vec![0, 2, 2, 3, 7],
+            vec![0, 0, 0, 0, 14],
+            vec![0, 2, 6, 4, 2],
+            vec![0, 0, 3, 5, 6],
+            vec![0, 3, 9, 2, 0],
+            vec![2, 2, 8, 1, 1],
+            vec![7, 7, 0, 0, 0],
+            vec![3, 2, 6, 3, 0],
+            vec![2, 5, 3, 2, 2],
+            vec![6, 5, 2, 1, 0],
+            vec![0, 2, 2, 3, 7],
         ];
         let r = fleiss_kappa(&t);
         assert!((r.kappa - 0.209931).abs() < 1e-6, "{}", r.kappa);

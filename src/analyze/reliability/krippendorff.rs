@@ -28,7 +28,11 @@ pub fn krippendorff_alpha_nominal(units: &[Vec<Option<usize>>], n_categories: us
     if n < 2.0 {
         return f64::NAN;
     }
-    let observed_disagreement: f64 = (0..k).flat_map(|a| (0..k).map(move |b| (a, b))).filter(|(a, b)| a != b).map(|(a, b)| o[a * k + b]).sum();
+    let observed_disagreement: f64 = (0..k)
+        .flat_map(|a| (0..k).map(move |b| (a, b)))
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| o[a * k + b])
+        .sum();
     let mut expected = 0.0;
     for a in 0..k {
         for b in 0..k {
@@ -48,7 +52,9 @@ mod tests {
     use super::*;
 
     fn by_units(coders: &[&[Option<usize>]]) -> Vec<Vec<Option<usize>>> {
-        (0..coders[0].len()).map(|u| coders.iter().map(|c| c[u]).collect()).collect()
+        (0..coders[0].len())
+            .map(|u| coders.iter().map(|c| c[u]).collect())
+            .collect()
     }
 
     #[test]
