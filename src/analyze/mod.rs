@@ -33,6 +33,9 @@ mod published;
 mod topics;
 mod trends;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 
 use crate::protocol::{CodeSource, CodedSample, ModelMeta};
