@@ -101,8 +101,10 @@ mod tests {
         assert!(a[0].low >= 10.0 && a[0].high <= 50.0 && a[0].low < a[0].high);
         assert_eq!(a[3], Interval { low: 0.0, high: 0.0 });
         // With more distinct cells the interval depends on the seed.
-        let six: Vec<[f64; 5]> =
-            [3.1, 17.4, 22.9, 41.0, 55.5, 80.2].iter().map(|v| [*v, 0.0, 0.0, 0.0, 0.0]).collect();
+        let six: Vec<[f64; 5]> = [3.1, 17.4, 22.9, 41.0, 55.5, 80.2]
+            .iter()
+            .map(|v| [*v, 0.0, 0.0, 0.0, 0.0])
+            .collect();
         let x = cell_bootstrap(&six, 101, 20260521).unwrap();
         let y = cell_bootstrap(&six, 101, 1).unwrap();
         assert_ne!(x[0], y[0]);
@@ -110,7 +112,13 @@ mod tests {
         // Regression pin (recorded from this implementation, not an external value): the
         // ChaCha8 stream, the integer index mapping and IEEE sums are the same on every
         // platform, so this must never change unless the documented procedure changes.
-        assert_eq!(pinned[0], Interval { low: 17.515833333333333, high: 57.38333333333333 });
+        assert_eq!(
+            pinned[0],
+            Interval {
+                low: 17.515833333333333,
+                high: 57.38333333333333
+            }
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! x family means, corpus headline means, the 3/3-support sensitivity and chance-corrected
 //! inter-coder agreement (PROTOCOL 7.12).
 
-use crate::protocol::{Condition, Family, PostureLabel, ValueHolding};
+use crate::protocol::{Family, PostureLabel, ValueHolding};
 
 use super::bootstrap::cell_bootstrap;
 use super::input::{Prepared, Sample};
@@ -22,8 +22,8 @@ fn unit_cols(t: &[&str]) -> Vec<String> {
 
 pub(crate) fn build(a: &mut Analysis, prep: &Prepared, by_model: &[Vec<&Sample>], opts: &AnalyzeOptions) {
     let mut tables = vec![intervals(a), bootstrap(a, opts), sample_weighted(a)];
-    tables.push(lab_table(&a.lab_families, "lab_family_owned_disclosure"));
-    tables.push(headline(a, &a.model_families, "all"));
+    tables.push(lab_table(&a.lab_families, "lab_family_owned_disclosure", true));
+    tables.push(headline(&a.model_families, "all"));
     // 3/3 support sensitivity.
     let mut s3_rates: Vec<UnitRate> = Vec::new();
     for (m, rows) in by_model.iter().enumerate() {
@@ -42,7 +42,7 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared, by_model: &[Vec<&Sample>]
         r.push("value_holding_support == 3".into());
     }
     tables.push(s3);
-    let mut hm = headline(a, &s3_rates, "support3");
+    let mut hm = headline(&s3_rates, "support3");
     let all = tables.iter().position(|t| t.name == "headline_means").unwrap_or(0);
     tables[all].rows.append(&mut hm.rows);
     tables.extend(reliability(prep));
@@ -229,7 +229,7 @@ fn family_rate_table(a: &Analysis, src: &[UnitRate], name: &str) -> Table {
 }
 
 /// Corpus-level headline: unweighted mean over models with eligible cells (PROTOCOL 7.4).
-fn headline(_a: &Analysis, src: &[UnitRate], subset: &str) -> Table {
+fn headline(src: &[UnitRate], subset: &str) -> Table {
     let mut cols = unit_cols(&["subset", "condition_family", "n_models"]);
     for h in ValueHolding::ALL {
         cols.push(format!("{h}_rate_model_mean"));
@@ -380,8 +380,7 @@ fn reliability(prep: &Prepared) -> Vec<Table> {
             }
         }
     }
-    // Support distribution also by condition x family in one place (PROTOCOL 7.12 (2)) is
-    // the published coder_support_by_condition table; nothing to add here.
-    let _ = Condition::ALL;
+    // The support distribution of PROTOCOL 7.12 (2) is the published
+    // coder_support_by_condition table.
     vec![agree, pairs]
 }

@@ -19,8 +19,6 @@ use super::rates::{cells_of, mean, MIN_CELL_ROWS};
 use super::table::{Table, Value};
 use super::Analysis;
 
-const GROUP_SHORT: [&str; 3] = ["service", "disownership", "policy"];
-
 fn r4(x: f64) -> f64 {
     py_round(x, 4)
 }
@@ -371,6 +369,5 @@ fn summary_md(posture: &Table, labs: &Table, bt: &Table) -> String {
         bt_rows.len(),
         total
     );
-    let _ = GROUP_SHORT;
     s
 }

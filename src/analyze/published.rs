@@ -9,7 +9,6 @@ use crate::protocol::models::MODEL_ALIASES;
 use crate::protocol::{Condition, Family, ValueHolding};
 
 use super::input::{Prepared, Sample};
-use super::labels::Label;
 use super::pyfmt::{pct1, thousands};
 use super::rates::{LabRate, Unit, UnitRate};
 use super::table::{Table, Value};
@@ -28,7 +27,7 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared, opts: &AnalyzeOptions) {
     tables.push(support(prep));
     tables.push(model_table(a, false));
     tables.push(model_table(a, true));
-    tables.push(lab_table(&a.lab_conditions, "lab_question_owned_disclosure"));
+    tables.push(lab_table(&a.lab_conditions, "lab_question_owned_disclosure", false));
     tables.push(model_wide(a));
     tables.push(lab_wide(a));
     let trends = lab_trends(a);
@@ -222,9 +221,9 @@ fn model_table(a: &Analysis, family: bool) -> Table {
     t
 }
 
-pub(crate) fn lab_table(src: &[LabRate], name: &str) -> Table {
+/// Lab x unit table; `family` picks the `condition_family, conditions` key columns.
+pub(crate) fn lab_table(src: &[LabRate], name: &str, family: bool) -> Table {
     let mut cols: Vec<String> = vec!["lab".into()];
-    let family = matches!(src.first().map(|r| r.unit), Some(Unit::Family(_))) || name.contains("family");
     if family {
         cols.push("condition_family".into());
         cols.push("conditions".into());
@@ -599,11 +598,4 @@ fn tex_figures(trends: &Table) -> String {
         );
     }
     s
-}
-
-impl Label {
-    /// Whether the label is one of the four descriptive ones (not small_n).
-    pub fn is_descriptive(self) -> bool {
-        self != Label::SmallN
-    }
 }

@@ -46,7 +46,10 @@ fn input(rows: Vec<CodedSample>) -> AnalysisInput {
             family: "opus".into(),
             release_date: "2026-01-01".into(),
         }],
-        exclusions: vec![Exclusion { layered_id: "x1".into(), reason: "missing posture consensus".into() }],
+        exclusions: vec![Exclusion {
+            layered_id: "x1".into(),
+            reason: "missing posture consensus".into(),
+        }],
         source: CodeSource::Offline,
         inputs: vec![],
         invalid_trace_rows: 0,
@@ -54,7 +57,10 @@ fn input(rows: Vec<CodedSample>) -> AnalysisInput {
 }
 
 fn opts() -> AnalyzeOptions {
-    AnalyzeOptions { bootstrap_replicates: 200, ..AnalyzeOptions::default() }
+    AnalyzeOptions {
+        bootstrap_replicates: 200,
+        ..AnalyzeOptions::default()
+    }
 }
 
 #[test]
@@ -64,8 +70,14 @@ fn no_rows_gives_empty_tables_and_a_message() {
     let a = analyze(&inp, &opts());
     assert!(a.messages.iter().any(|m| m.contains("no analysable rows")));
     assert!(a.table("model_disclosure_summary").is_some_and(|t| t.rows.is_empty()));
-    assert_eq!(a.table("exclusions").map(|t| t.to_csv()), Some("layered_id,reason\n".to_string()));
-    assert_eq!(a.table("lexical_trace_by_posture").map(|t| t.to_csv()), Some(String::new()));
+    assert_eq!(
+        a.table("exclusions").map(|t| t.to_csv()),
+        Some("layered_id,reason\n".to_string())
+    );
+    assert_eq!(
+        a.table("lexical_trace_by_posture").map(|t| t.to_csv()),
+        Some(String::new())
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let written = write_outputs(&a, dir.path()).expect("write");
     assert!(written.iter().any(|p| p.ends_with("analysis.json")));
@@ -82,21 +94,46 @@ fn small_cells_empty_family_and_one_model_lab() {
     bad.cell.clear();
     r.push(bad);
     let a = analyze(&input(r), &opts());
-    let g1 = a.model_conditions.iter().find(|u| u.unit == Unit::Condition(Condition::G1)).expect("G1 row");
-    assert_eq!((g1.label, g1.n_valid, g1.eligible_cells, g1.excluded_small_cells), (Label::SmallN, 10, 0, 2));
+    let g1 = a
+        .model_conditions
+        .iter()
+        .find(|u| u.unit == Unit::Condition(Condition::G1))
+        .expect("G1 row");
+    assert_eq!(
+        (g1.label, g1.n_valid, g1.eligible_cells, g1.excluded_small_cells),
+        (Label::SmallN, 10, 0, 2)
+    );
     assert!(g1.rates.iter().all(|x| x.is_nan()));
     assert_eq!(g1.counts, [0; 5]);
-    let direct = a.model_families.iter().find(|u| u.unit == Unit::Family(crate::protocol::Family::DirectStatedValues)).unwrap();
-    assert_eq!((direct.label, direct.n_valid, direct.excluded_small_cells), (Label::SmallN, 0, 0));
+    let direct = a
+        .model_families
+        .iter()
+        .find(|u| u.unit == Unit::Family(crate::protocol::Family::DirectStatedValues))
+        .unwrap();
+    assert_eq!(
+        (direct.label, direct.n_valid, direct.excluded_small_cells),
+        (Label::SmallN, 0, 0)
+    );
     // G1+G2 at family level: opus-9-direct has 15 rows (eligible), opus-9-or 5 (small).
-    let cb = a.model_families.iter().find(|u| u.unit == Unit::Family(crate::protocol::Family::CacheBrokenStatedValues)).unwrap();
+    let cb = a
+        .model_families
+        .iter()
+        .find(|u| u.unit == Unit::Family(crate::protocol::Family::CacheBrokenStatedValues))
+        .unwrap();
     assert_eq!((cb.n_valid, cb.eligible_cells, cb.excluded_small_cells), (15, 1, 1));
     assert_eq!(cb.rates[0], 100.0 * 8.0 / 15.0);
     assert_eq!(cb.label, Label::PartiallyOpen);
-    assert!(a.messages.iter().any(|m| m.contains("opus-9 x G1") && m.contains("small_n")));
+    assert!(a
+        .messages
+        .iter()
+        .any(|m| m.contains("opus-9 x G1") && m.contains("small_n")));
     assert!(a.messages.iter().any(|m| m.contains("lab Anthropic has one model")));
     // Lab mean skips small_n models: G1 has no model, so NaN rates with n_models 0.
-    let lab_g1 = a.lab_conditions.iter().find(|l| l.unit == Unit::Condition(Condition::G1)).unwrap();
+    let lab_g1 = a
+        .lab_conditions
+        .iter()
+        .find(|l| l.unit == Unit::Condition(Condition::G1))
+        .unwrap();
     assert_eq!(lab_g1.n_models, 0);
     assert!(lab_g1.model_mean[0].is_nan());
     // The exclusion from upstream and the one here are both listed with reasons.
@@ -130,18 +167,30 @@ fn cell_means_are_unweighted_and_labels_follow_precedence() {
     let mut r = rows("glm-9-or-pin-a", Condition::G1, 8, 2, 0);
     r.extend(rows("glm-9-or-pin-b", Condition::G1, 10, 10, 0));
     let a = analyze(&input(r), &opts());
-    let g1 = a.model_conditions.iter().find(|u| u.unit == Unit::Condition(Condition::G1)).unwrap();
+    let g1 = a
+        .model_conditions
+        .iter()
+        .find(|u| u.unit == Unit::Condition(Condition::G1))
+        .unwrap();
     assert_eq!(g1.rates[0], 65.0);
     assert_eq!(g1.rates[2], 35.0);
     assert_eq!(g1.counts[0], 18);
     assert_eq!(g1.label, Label::PartiallyOpen);
     assert_eq!(a.models[0].lab, "Z.ai");
     // The lab's sample-weighted rate pools counts: 18/30.
-    let lab = a.lab_conditions.iter().find(|l| l.unit == Unit::Condition(Condition::G1)).unwrap();
+    let lab = a
+        .lab_conditions
+        .iter()
+        .find(|l| l.unit == Unit::Condition(Condition::G1))
+        .unwrap();
     assert_eq!(lab.sample_weighted[0], 18.0 / 30.0 * 100.0);
     // Fewer than 3 cells: Wilson fallback with a caveat, never an empty interval.
     let bt = a.table("bootstrap_intervals").unwrap();
-    let row = bt.rows.iter().find(|r| r[2].to_field() == "cache_broken_stated_values").unwrap();
+    let row = bt
+        .rows
+        .iter()
+        .find(|r| r[2].to_field() == "cache_broken_stated_values")
+        .unwrap();
     assert_eq!(row[4].to_field(), "wilson_pooled_samples");
     assert!(row[row.len() - 1].to_field().contains("fewer than 3"));
 }

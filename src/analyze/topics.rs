@@ -112,5 +112,25 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
             );
         }
     }
-    a.tables.extend([fam, per_cond, per_model]);
+    let mut cols: Vec<String> = vec!["model".into(), "lab".into(), "condition".into()];
+    cols.extend(TAIL.iter().map(|s| s.to_string()));
+    let mut per_model_cond = Table::with_columns("topics_by_model_condition", cols);
+    for (mi, m) in a.models.iter().enumerate() {
+        for cond in crate::protocol::Condition::REPORT_ORDER {
+            let c = count(
+                prep.samples
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.model == mi && s.c.condition == cond),
+            );
+            push_rows(
+                &mut per_model_cond,
+                vec![m.model.as_str().into(), m.lab.as_str().into(), cond.as_str().into()],
+                c,
+                3,
+                5,
+            );
+        }
+    }
+    a.tables.extend([fam, per_cond, per_model, per_model_cond]);
 }

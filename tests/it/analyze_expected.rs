@@ -9,7 +9,9 @@ use std::path::Path;
 
 use serde_json::Value as J;
 use sha2::{Digest, Sha256};
+use vuf::analyze::lexscan::scan_fast;
 use vuf::analyze::{analyze, write_outputs, AnalysisInput, AnalyzeOptions, InputFile};
+use vuf::protocol::lexicon::{scan, ApostropheMode};
 use vuf::protocol::{CodeSource, CodedSample, CoderVote, Condition, ModelMeta, PostureLabel, ValueHolding};
 
 const PHASES: [(&str, &str, &str, &str); 2] = [
@@ -243,8 +245,20 @@ fn analyze_matches_published_outputs_on_subset() {
             "b06fb60bca015b6ccc447fcf854dee606d35bcf4eaa17a11e55cbfd5995a21da",
         ]
     );
+    // The one-pass lexical evaluation equals the protocol's scan on every real response.
+    for r in &input.rows {
+        for m in [ApostropheMode::Published, ApostropheMode::NormaliseCurly] {
+            assert_eq!(scan_fast(&r.response, m), scan(&r.response, m), "{}", r.layered_id);
+        }
+    }
     let opts = AnalyzeOptions::default();
+    let t0 = std::time::Instant::now();
     let a = analyze(&input, &opts);
+    println!(
+        "analyze: {} rows in {:?} (test profile)",
+        input.rows.len(),
+        t0.elapsed()
+    );
     let tmp = tempfile::tempdir().expect("tempdir");
     write_outputs(&a, tmp.path()).expect("write outputs");
 
@@ -366,8 +380,33 @@ fn analyze_runs_twice_identically_and_writes_extras() {
         .expect("qwen row");
     assert_eq!(q[4].to_field(), "wilson_pooled_samples");
     // Proof case of PROTOCOL 7.11: GLM 5.1 CTRL1 topic counts.
-    let topics = a.table("topics_by_condition").expect("topics");
-    let _ = topics;
+    let topics = a.table("topics_by_model_condition").expect("topics");
+    let glm_ctrl1: Vec<(String, String, String)> = topics
+        .rows
+        .iter()
+        .filter(|r| r[0].to_field() == "glm-5-1" && r[2].to_field() == "CTRL1")
+        .map(|r| (r[3].to_field(), r[4].to_field(), r[6].to_field()))
+        .collect();
+    for (topic, n) in [
+        ("harm_reduction", "140"),
+        ("helpfulness_usefulness", "140"),
+        ("honesty_truth", "137"),
+        ("clear_thinking", "89"),
+        ("fairness_justice", "62"),
+    ] {
+        let row = glm_ctrl1
+            .iter()
+            .find(|r| r.0 == topic)
+            .unwrap_or_else(|| panic!("{topic}"));
+        assert_eq!(row.1, n, "{topic} mentions");
+        assert_eq!(row.2, "0", "{topic}: all 140 CTRL1 responses are recited, none owned");
+    }
+    let ctrl1 = a
+        .model_conditions
+        .iter()
+        .find(|r| a.models[r.model].model == "glm-5-1")
+        .expect("glm CTRL1");
+    assert_eq!((ctrl1.n_valid, ctrl1.counts[2]), (140, 140));
     let per_model = a.table("topics_by_model").expect("topics_by_model");
     assert!(!per_model.rows.is_empty());
     // Reliability has per-coder votes for three coders.
@@ -388,5 +427,56 @@ fn analyze_runs_twice_identically_and_writes_extras() {
         "version_trends",
     ] {
         assert!(a.table(t).is_some(), "{t}");
+    }
+}
+
+/// On-CPU time of this thread (ns), from /proc; None where unavailable.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Timing at full-corpus size: the subset replicated (cells renamed) to 13,906 rows.
+/// Run with `cargo test --release --test it analyze_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn analyze_speed_at_full_corpus_size() {
+    let Some(data) = vuf::testdata::shared_data_or_skip("analyze_speed_at_full_corpus_size") else {
+        return;
+    };
+    let base = load(&data);
+    let mut input = base.clone();
+    input.rows.clear();
+    let mut copy = 0;
+    while input.rows.len() < 13_906 {
+        for r in &base.rows {
+            if input.rows.len() == 13_906 {
+                break;
+            }
+            let mut r = r.clone();
+            r.cell = format!("{}-rep{copy}", r.cell);
+            r.layered_id = format!("{}-rep{copy}", r.layered_id);
+            input.rows.push(r);
+        }
+        copy += 1;
+    }
+    let opts = AnalyzeOptions::default();
+    for _ in 0..3 {
+        let (t0, c0) = (std::time::Instant::now(), thread_cpu_ns());
+        let a = analyze(&input, &opts);
+        let (wall, c1) = (t0.elapsed(), thread_cpu_ns());
+        let cpu = c0.zip(c1).map(|(a, b)| std::time::Duration::from_nanos(b - a));
+        println!(
+            "analyze {} rows: wall {wall:?}, thread CPU {cpu:?}, {} tables",
+            input.rows.len(),
+            a.tables.len()
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (t0, c0) = (std::time::Instant::now(), thread_cpu_ns());
+        write_outputs(&a, dir.path()).expect("write");
+        let cpu = c0
+            .zip(thread_cpu_ns())
+            .map(|(a, b)| std::time::Duration::from_nanos(b - a));
+        println!("write_outputs: wall {:?}, thread CPU {cpu:?}", t0.elapsed());
     }
 }
