@@ -3,6 +3,8 @@
 //! x family means, corpus headline means, the 3/3-support sensitivity and chance-corrected
 //! inter-coder agreement (PROTOCOL 7.12).
 
+#![allow(clippy::needless_range_loop)] // five holdings indexed in parallel arrays
+
 use crate::protocol::{Family, PostureLabel, ValueHolding};
 
 use super::bootstrap::cell_bootstrap;

@@ -22,14 +22,15 @@ fn h_names(suffix: &str, prefix: &str) -> Vec<String> {
 }
 
 pub(crate) fn build(a: &mut Analysis, prep: &Prepared, opts: &AnalyzeOptions) {
-    let mut tables = Vec::new();
-    tables.push(tidy(a, prep));
-    tables.push(support(prep));
-    tables.push(model_table(a, false));
-    tables.push(model_table(a, true));
-    tables.push(lab_table(&a.lab_conditions, "lab_question_owned_disclosure", false));
-    tables.push(model_wide(a));
-    tables.push(lab_wide(a));
+    let mut tables = vec![
+        tidy(a, prep),
+        support(prep),
+        model_table(a, false),
+        model_table(a, true),
+        lab_table(&a.lab_conditions, "lab_question_owned_disclosure", false),
+        model_wide(a),
+        lab_wide(a),
+    ];
     let trends = lab_trends(a);
     tables.push(trends.clone());
     let mut ex = Table::new("exclusions", &["layered_id", "reason"]);

@@ -100,7 +100,7 @@ pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -161,7 +161,7 @@ mod tests {
         // round(0.99995, 4) == 1.0, round(5e-05, 4) == 0.0001.
         assert_eq!(py_round(2.675, 2), 2.67);
         assert_eq!(py_round(0.125, 2), 0.12);
-        assert_eq!(py_round(1.0000500000000001, 4), 1.0001);
+        assert_eq!(py_round(1.00005, 4), 1.0001);
         assert_eq!(py_round(0.99995, 4), 1.0);
         assert_eq!(py_round(0.00005, 4), 0.0001);
         assert_eq!(py_round(442.0 / 887.0, 4), 0.4983);

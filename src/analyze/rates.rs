@@ -7,6 +7,8 @@
 //! operation orders differ in the last bit, e.g. 20/60: 33.333333333333336 vs
 //! 33.33333333333333, and the published files use one each).
 
+#![allow(clippy::needless_range_loop)] // five holdings indexed in parallel arrays
+
 use crate::protocol::{Condition, Family};
 
 use super::input::Sample;
