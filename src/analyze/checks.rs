@@ -2,6 +2,10 @@
 //! Wilson intervals, cell-bootstrap intervals, model-level sample-weighted sensitivity, lab
 //! x family means, corpus headline means, the 3/3-support sensitivity and chance-corrected
 //! inter-coder agreement (PROTOCOL 7.12).
+//!
+//! The 3/3 sensitivity keeps only rows with `value_holding_support == 3` and then applies the
+//! primary rule unchanged (>= 10-row cells, unweighted cell means), so a cell can drop below
+//! the minimum in the subset; `headline_means` holds the corpus means for both subsets.
 
 #![allow(clippy::needless_range_loop)] // five holdings indexed in parallel arrays
 
