@@ -1,1 +1,277 @@
-//! (analyze: to be written)
+//! The frozen analysis (PROTOCOL 7): plain [`CodedSample`] rows in, typed tables out.
+//!
+//! [`analyze`] does no I/O: it joins metadata, computes every quantity of PROTOCOL 7 and
+//! renders every output (CSV tables, the published Markdown and LaTeX texts, the samples
+//! JSONL) into an [`Analysis`]. [`write_outputs`] only writes those to a directory.
+//!
+//! Why this shape: the published outputs are the contract, down to the last bit of a float,
+//! so the summation orders (see `rates`), the number formats (`pyfmt`) and the CSV quoting
+//! (`table`) each live in one small module that says exactly what it reproduces. Every
+//! statistic vuf adds beyond the paper (Wilson, bootstrap, reliability, topics, trends,
+//! per-term lexical counts) is its own module with worked-example tests, and each writes
+//! its own extra table so the published files stay byte-identical.
+//!
+//! Proof (`tests/it/analyze_expected.rs`): on the input rebuilt from the labelled subset
+//! exactly as `shared/data/expected/README.md` describes (the built files' SHA-256 match),
+//! all 18 files the published scripts wrote are reproduced: every CSV byte-identical, every
+//! `.md` / `.tex` byte-identical, and `data_snapshot.md` identical except its environment
+//! lines (`Generated:` and the four repository lines; vuf has no repository paths or
+//! commits to report and writes `unknown`).
+//!
+//! Behaviour the subset cannot exercise, so it follows the protocol text and is unverified
+//! against the published code: `website_family` is empty for a model without metadata;
+//! `figures_lab_trends.tex` puts `\clearpage` after every figure (one lab here); NaN rates
+//! sort last in the results-summary top-15 lists; lab tables keep labs whose models are all
+//! small-n (NaN means, `n_models` 0); model tables always have 6 (3) rows per model, small-n
+//! rows included; `exclusions.csv` is always written (header only when empty), while the
+//! published code writes it only when non-empty.
+
+pub mod bootstrap;
+pub mod input;
+pub mod labels;
+pub mod lexical;
+pub mod lexscan;
+pub mod output;
+pub mod pyfmt;
+pub mod rates;
+pub mod reliability;
+pub mod spearman;
+pub mod table;
+pub mod wilson;
+
+mod checks;
+mod published;
+mod topics;
+mod trends;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use crate::protocol::{CodeSource, CodedSample, ModelMeta};
+
+pub use input::ModelInfo;
+pub use labels::Label;
+pub use rates::{Counts, LabRate, Unit, UnitRate};
+pub use table::{Table, Value};
+
+/// A row left out of the analysis, with the reason (PROTOCOL 7.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exclusion {
+    /// The row's join key.
+    pub layered_id: String,
+    /// Why it was left out (e.g. `missing posture consensus`).
+    pub reason: String,
+}
+
+/// One consumed input file, for the provenance record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    /// File name as shown in `data_snapshot.md`.
+    pub name: String,
+    /// Row count.
+    pub rows: usize,
+    /// SHA-256 hex.
+    pub sha256: String,
+}
+
+/// Everything the analysis reads.
+#[derive(Debug, Clone)]
+pub struct AnalysisInput {
+    /// Joined rows in manifest order (first-appearance order of cells sets summation order).
+    pub rows: Vec<CodedSample>,
+    /// Per-model metadata (canonical model keys).
+    pub metadata: Vec<ModelMeta>,
+    /// Rows already excluded upstream (e.g. `missing posture consensus`).
+    pub exclusions: Vec<Exclusion>,
+    /// Where the codes came from.
+    pub source: CodeSource,
+    /// Input files for the provenance table.
+    pub inputs: Vec<InputFile>,
+    /// Invalid traces known to the store (reported, never analysed).
+    pub invalid_trace_rows: usize,
+}
+
+/// Analysis options.
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    /// Cell-bootstrap replicates (10,000, frozen).
+    pub bootstrap_replicates: usize,
+    /// Bootstrap seed (20260521, frozen).
+    pub seed: u64,
+    /// Also compute the curly-apostrophe-normalised lexical variant, side by side.
+    pub curly_apostrophe_variant: bool,
+    /// Text of the `Generated:` line of `data_snapshot.md` (`unknown` when `None`).
+    pub generated_at: Option<String>,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            bootstrap_replicates: 10_000,
+            seed: 20260521,
+            curly_apostrophe_variant: true,
+            generated_at: None,
+        }
+    }
+}
+
+/// Provenance of one analysis run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provenance {
+    /// Input files.
+    pub inputs: Vec<InputFile>,
+    /// Rows handed in (before exclusions here).
+    pub n_input_rows: usize,
+    /// Manifest rows: rows handed in plus rows excluded upstream.
+    pub n_manifest_rows: usize,
+    /// Rows analysed.
+    pub n_rows: usize,
+    /// Rows excluded (upstream + here).
+    pub n_excluded: usize,
+    /// Invalid traces.
+    pub invalid_trace_rows: usize,
+}
+
+/// The result: typed aggregates plus every rendered output.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// Code source of the input.
+    pub source: CodeSource,
+    /// Provenance.
+    pub provenance: Provenance,
+    /// Models, sorted by key.
+    pub models: Vec<ModelInfo>,
+    /// Model x condition primary rates (model order, then CTRL1, CTRL2, G1, G2, CTRL3, G3).
+    pub model_conditions: Vec<UnitRate>,
+    /// Model x family primary rates (model order, then direct, cache-broken, world-change).
+    pub model_families: Vec<UnitRate>,
+    /// Lab x condition aggregates (lab order, condition order).
+    pub lab_conditions: Vec<LabRate>,
+    /// Lab x family aggregates.
+    pub lab_families: Vec<LabRate>,
+    /// Exclusions.
+    pub exclusions: Vec<Exclusion>,
+    /// Every CSV table, in writing order.
+    pub tables: Vec<Table>,
+    /// Text outputs: (file name, content).
+    pub texts: Vec<(String, String)>,
+    /// `samples.jsonl` content.
+    pub samples_jsonl: String,
+    /// Human-readable notes about bad states (no rows, small-n units, one-model labs...).
+    pub messages: Vec<String>,
+}
+
+impl Analysis {
+    /// A table by stem.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+/// Errors of [`write_outputs`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be written.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Run the whole frozen analysis (no I/O).
+pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
+    let prep = input::prepare(input, opts.curly_apostrophe_variant);
+    let mut messages = Vec::new();
+    if prep.samples.is_empty() {
+        messages.push("no analysable rows: every table below is empty (no codes yet?)".to_string());
+    }
+    // Samples per model, input order.
+    let mut by_model: Vec<Vec<&input::Sample>> = vec![Vec::new(); prep.models.len()];
+    for s in &prep.samples {
+        by_model[s.model].push(s);
+    }
+    let mut model_conditions = Vec::new();
+    let mut model_families = Vec::new();
+    for (m, rows) in by_model.iter().enumerate() {
+        for c in crate::protocol::Condition::REPORT_ORDER {
+            model_conditions.push(rates::unit_rate(m, Unit::Condition(c), rows));
+        }
+        for f in crate::protocol::Family::ALL {
+            model_families.push(rates::unit_rate(m, Unit::Family(f), rows));
+        }
+    }
+    for r in model_conditions.iter().chain(&model_families) {
+        if r.eligible_cells == 0 {
+            messages.push(format!(
+                "{} x {}: no cell with >= {} rows ({} rows in {} small cells): reported as small_n with NaN rates",
+                prep.models[r.model].model,
+                r.unit.as_str(),
+                rates::MIN_CELL_ROWS,
+                r.n_valid,
+                r.excluded_small_cells
+            ));
+        }
+    }
+    let mut labs: Vec<String> = prep.models.iter().map(|m| m.lab.clone()).collect();
+    labs.sort();
+    labs.dedup();
+    let lab_of = |lab: &str, unit: Unit, src: &[UnitRate]| {
+        let rs: Vec<&UnitRate> = src
+            .iter()
+            .filter(|r| r.unit == unit && prep.models[r.model].lab == lab)
+            .collect();
+        rates::lab_rate(lab, unit, &rs)
+    };
+    let mut lab_conditions = Vec::new();
+    let mut lab_families = Vec::new();
+    for lab in &labs {
+        for c in crate::protocol::Condition::ALL {
+            lab_conditions.push(lab_of(lab, Unit::Condition(c), &model_conditions));
+        }
+        for f in crate::protocol::Family::ALL {
+            lab_families.push(lab_of(lab, Unit::Family(f), &model_families));
+        }
+        let n = prep.models.iter().filter(|m| &m.lab == lab).count();
+        if n == 1 {
+            messages.push(format!("lab {lab} has one model: its lab mean is that model's rate"));
+        }
+    }
+    let mut analysis = Analysis {
+        source: input.source,
+        provenance: Provenance {
+            inputs: input.inputs.clone(),
+            n_input_rows: input.rows.len(),
+            n_manifest_rows: input.rows.len() + input.exclusions.len(),
+            n_rows: prep.samples.len(),
+            n_excluded: prep.exclusions.len(),
+            invalid_trace_rows: input.invalid_trace_rows,
+        },
+        models: prep.models.clone(),
+        model_conditions,
+        model_families,
+        lab_conditions,
+        lab_families,
+        exclusions: prep.exclusions.clone(),
+        tables: Vec::new(),
+        texts: Vec::new(),
+        samples_jsonl: String::new(),
+        messages,
+    };
+    published::build(&mut analysis, &prep, opts);
+    lexical::build(&mut analysis, &prep);
+    checks::build(&mut analysis, &prep, &by_model, opts);
+    topics::build(&mut analysis, &prep);
+    trends::build(&mut analysis);
+    output::json::build_samples(&mut analysis, &prep);
+    analysis
+}
+
+/// Write every output of an analysis into `dir` (created if missing). Returns the paths.
+pub fn write_outputs(analysis: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    output::write_all(analysis, dir)
+}

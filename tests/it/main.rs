@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per command.
 
+mod analyze_expected;
 mod common;
 mod import;
 mod status;

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Whole-process benchmark: import the public corpus into a fresh study, then `vuf run`
+# (offline coder -> consensus -> analysis -> report) and `vuf analyze` alone.
+# Prints wall time and peak RSS of each step (GNU time). Usage: bench/full_corpus.sh [DATA_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+D="${1:-${VUF_SHARED_DATA:-../shared/data}}"
+cargo build --release --quiet
+BIN=target/release/vuf
+S=$(mktemp -d)/study
+t() { local label=$1; shift; /usr/bin/time -f "$label: wall %e s, peak RSS %M KiB" "$@" >/dev/null; }
+t import  $BIN --study-dir "$S" import "$D/corpus-v2-values" "$D/extra-manifests/gemini-3-5-flash.json" \
+          "$D/reference/analysis-corpus/paper-snapshot-9fb17c01/models.json"
+t run     $BIN --study-dir "$S" run
+for i in 1 2 3; do t "analyze#$i" $BIN --study-dir "$S" analyze --source offline --out "$S/bench-analysis"; done
+t report  $BIN --study-dir "$S" report
+du -sh "$S/report" | sed 's/^/report size: /'

@@ -1,0 +1,194 @@
+//! The one table shape every output goes through: named columns, rows of typed values.
+//!
+//! Tables are built by the analysis (no I/O) and rendered by `output` as CSV (minimal
+//! quoting, `\n` line ends, Python float repr) and as JSON (numbers, NaN as null). Keeping
+//! one shape means the CSV and the JSON of a table can never disagree.
+
+use super::pyfmt::py_float;
+
+/// One cell value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Text, written as is (CSV-quoted when needed).
+    Str(String),
+    /// An integer count.
+    Int(i64),
+    /// A float, written as Python `repr` (`nan` for NaN; JSON null).
+    Float(f64),
+    /// Nothing (empty CSV field; JSON null).
+    Empty,
+}
+
+impl Value {
+    /// Text for a CSV field (before quoting).
+    pub fn to_field(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => py_float(*f),
+            Value::Empty => String::new(),
+        }
+    }
+
+    /// JSON value (NaN and infinities become null).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::Empty => serde_json::Value::Null,
+        }
+    }
+
+    /// Float content, if any (used by tests and the report).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Float(f) => Some(*f),
+            Value::Int(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Str(s.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Str(s)
+    }
+}
+impl From<&String> for Value {
+    fn from(s: &String) -> Value {
+        Value::Str(s.clone())
+    }
+}
+impl From<usize> for Value {
+    fn from(n: usize) -> Value {
+        Value::Int(n as i64)
+    }
+}
+impl From<f64> for Value {
+    fn from(f: f64) -> Value {
+        Value::Float(f)
+    }
+}
+
+/// A named table (the file stem is `name`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// File stem, e.g. `model_disclosure_summary`.
+    pub name: String,
+    /// Column names in output order.
+    pub columns: Vec<String>,
+    /// Rows; each has `columns.len()` values.
+    pub rows: Vec<Vec<Value>>,
+    /// Write a 0-byte file (no header) when there are no rows (the lexical script's habit).
+    pub empty_without_header: bool,
+}
+
+impl Table {
+    /// New empty table with the given columns.
+    pub fn new(name: &str, columns: &[&str]) -> Table {
+        Table {
+            name: name.to_string(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: Vec::new(),
+            empty_without_header: false,
+        }
+    }
+
+    /// New empty table with owned column names.
+    pub fn with_columns(name: &str, columns: Vec<String>) -> Table {
+        Table {
+            name: name.to_string(),
+            columns,
+            rows: Vec::new(),
+            empty_without_header: false,
+        }
+    }
+
+    /// Append a row (debug-asserts its width).
+    pub fn push(&mut self, row: Vec<Value>) {
+        debug_assert_eq!(row.len(), self.columns.len(), "row width of table {}", self.name);
+        self.rows.push(row);
+    }
+
+    /// Index of a column.
+    pub fn col(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// Render as CSV: `\n` line ends; a field is quoted when it holds a comma, a double
+    /// quote or `\n` (inner quotes doubled), the minimal quoting of Python's csv writer.
+    pub fn to_csv(&self) -> String {
+        if self.rows.is_empty() && self.empty_without_header {
+            return String::new();
+        }
+        let mut out = String::new();
+        write_record(&mut out, self.columns.iter().map(|c| c.as_str()));
+        for row in &self.rows {
+            let fields: Vec<String> = row.iter().map(Value::to_field).collect();
+            write_record(&mut out, fields.iter().map(|s| s.as_str()));
+        }
+        out
+    }
+
+    /// Rows as JSON objects (column -> value).
+    pub fn to_json_rows(&self) -> serde_json::Value {
+        let rows = self
+            .rows
+            .iter()
+            .map(|r| {
+                let mut m = serde_json::Map::new();
+                for (c, v) in self.columns.iter().zip(r) {
+                    m.insert(c.clone(), v.to_json());
+                }
+                serde_json::Value::Object(m)
+            })
+            .collect();
+        serde_json::Value::Array(rows)
+    }
+}
+
+fn write_record<'a>(out: &mut String, fields: impl Iterator<Item = &'a str>) {
+    for (i, f) in fields.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if f.contains([',', '"', '\n']) {
+            out.push('"');
+            out.push_str(&f.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(f);
+        }
+    }
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_quoting() {
+        let mut t = Table::new("t", &["a", "b"]);
+        t.push(vec!["x,y".into(), "say \"hi\"\nbye".into()]);
+        t.push(vec![Value::Empty, Value::Float(f64::NAN)]);
+        t.push(vec!["cr\ronly".into(), Value::Int(3)]);
+        assert_eq!(t.to_csv(), "a,b\n\"x,y\",\"say \"\"hi\"\"\nbye\"\n,nan\ncr\ronly,3\n");
+    }
+
+    #[test]
+    fn empty_tables() {
+        let mut t = Table::new("t", &["a"]);
+        assert_eq!(t.to_csv(), "a\n");
+        t.empty_without_header = true;
+        assert_eq!(t.to_csv(), "");
+    }
+}

@@ -1,0 +1,196 @@
+//! Bad store states and hand-worked aggregation cases on synthetic rows.
+
+use crate::protocol::{CodeSource, CodedSample, Condition, ModelMeta, ValueHolding};
+
+use super::*;
+
+fn row(id: usize, cell: &str, cond: Condition, h: ValueHolding) -> CodedSample {
+    let model = crate::protocol::cell_to_source_model(cell).to_string();
+    CodedSample {
+        layered_id: format!("{cell}_{cond}_{id}"),
+        source_model: model.clone(),
+        model_family: crate::protocol::manifest_model_family(&model),
+        cell: cell.into(),
+        sample_id: format!("{cond}_{id}"),
+        condition: cond,
+        prompt: cond.prompt().into(),
+        response: "As an AI I don\u{2019}t have feelings, but I care about safety.".into(),
+        value_holding: h,
+        value_holding_support: 3,
+        collapsed_primary_label: "owned_reflective_experiential".into(),
+        collapsed_primary_label_support: 3,
+        topics: None,
+        coder_votes: vec![],
+        confidence: None,
+    }
+}
+
+fn rows(cell: &str, cond: Condition, owned: usize, recited: usize, start: usize) -> Vec<CodedSample> {
+    let mut v = Vec::new();
+    for i in 0..owned {
+        v.push(row(start + i, cell, cond, ValueHolding::Owned));
+    }
+    for i in 0..recited {
+        v.push(row(start + owned + i, cell, cond, ValueHolding::RecitedNotOwned));
+    }
+    v
+}
+
+fn input(rows: Vec<CodedSample>) -> AnalysisInput {
+    AnalysisInput {
+        rows,
+        metadata: vec![ModelMeta {
+            model: "opus-9".into(),
+            display_name: "claude-opus-9".into(),
+            lab: "Anthropic".into(),
+            family: "opus".into(),
+            release_date: "2026-01-01".into(),
+        }],
+        exclusions: vec![Exclusion {
+            layered_id: "x1".into(),
+            reason: "missing posture consensus".into(),
+        }],
+        source: CodeSource::Offline,
+        inputs: vec![],
+        invalid_trace_rows: 0,
+    }
+}
+
+fn opts() -> AnalyzeOptions {
+    AnalyzeOptions {
+        bootstrap_replicates: 200,
+        ..AnalyzeOptions::default()
+    }
+}
+
+#[test]
+fn no_rows_gives_empty_tables_and_a_message() {
+    let mut inp = input(vec![]);
+    inp.exclusions.clear();
+    let a = analyze(&inp, &opts());
+    assert!(a.messages.iter().any(|m| m.contains("no analysable rows")));
+    assert!(a.table("model_disclosure_summary").is_some_and(|t| t.rows.is_empty()));
+    assert_eq!(
+        a.table("exclusions").map(|t| t.to_csv()),
+        Some("layered_id,reason\n".to_string())
+    );
+    assert_eq!(
+        a.table("lexical_trace_by_posture").map(|t| t.to_csv()),
+        Some(String::new())
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let written = write_outputs(&a, dir.path()).expect("write");
+    assert!(written.iter().any(|p| p.ends_with("analysis.json")));
+}
+
+#[test]
+fn small_cells_empty_family_and_one_model_lab() {
+    // opus-9: G1 in two cells of 5 rows (all small); no CTRL rows at all (empty family);
+    // G2 one cell of 10 rows.
+    let mut r = rows("opus-9-direct", Condition::G1, 5, 0, 0);
+    r.extend(rows("opus-9-or", Condition::G1, 0, 5, 0));
+    r.extend(rows("opus-9-direct", Condition::G2, 3, 7, 100));
+    let mut bad = row(999, "", Condition::G3, ValueHolding::Owned);
+    bad.cell.clear();
+    r.push(bad);
+    let a = analyze(&input(r), &opts());
+    let g1 = a
+        .model_conditions
+        .iter()
+        .find(|u| u.unit == Unit::Condition(Condition::G1))
+        .expect("G1 row");
+    assert_eq!(
+        (g1.label, g1.n_valid, g1.eligible_cells, g1.excluded_small_cells),
+        (Label::SmallN, 10, 0, 2)
+    );
+    assert!(g1.rates.iter().all(|x| x.is_nan()));
+    assert_eq!(g1.counts, [0; 5]);
+    let direct = a
+        .model_families
+        .iter()
+        .find(|u| u.unit == Unit::Family(crate::protocol::Family::DirectStatedValues))
+        .unwrap();
+    assert_eq!(
+        (direct.label, direct.n_valid, direct.excluded_small_cells),
+        (Label::SmallN, 0, 0)
+    );
+    // G1+G2 at family level: opus-9-direct has 15 rows (eligible), opus-9-or 5 (small).
+    let cb = a
+        .model_families
+        .iter()
+        .find(|u| u.unit == Unit::Family(crate::protocol::Family::CacheBrokenStatedValues))
+        .unwrap();
+    assert_eq!((cb.n_valid, cb.eligible_cells, cb.excluded_small_cells), (15, 1, 1));
+    assert_eq!(cb.rates[0], 100.0 * 8.0 / 15.0);
+    assert_eq!(cb.label, Label::PartiallyOpen);
+    assert!(a
+        .messages
+        .iter()
+        .any(|m| m.contains("opus-9 x G1") && m.contains("small_n")));
+    assert!(a.messages.iter().any(|m| m.contains("lab Anthropic has one model")));
+    // Lab mean skips small_n models: G1 has no model, so NaN rates with n_models 0.
+    let lab_g1 = a
+        .lab_conditions
+        .iter()
+        .find(|l| l.unit == Unit::Condition(Condition::G1))
+        .unwrap();
+    assert_eq!(lab_g1.n_models, 0);
+    assert!(lab_g1.model_mean[0].is_nan());
+    // The exclusion from upstream and the one here are both listed with reasons.
+    let ex = a.table("exclusions").unwrap();
+    assert_eq!(ex.rows.len(), 2);
+    assert_eq!(ex.rows[1][1].to_field(), input::REASON_MISSING_FIELD);
+    // Model-level sample-weighted sensitivity pools all cells, small ones included.
+    let sw = a.table("model_sample_weighted").unwrap();
+    let g1sw = sw.rows.iter().find(|r| r[3].to_field() == "G1").unwrap();
+    assert_eq!(g1sw[4].to_field(), "10");
+    assert_eq!(g1sw[11].as_f64(), Some(50.0));
+    // Wide table writes `--` for NaN, LaTeX too.
+    let wide = a.table("owned_disclosure_by_question_model_wide").unwrap();
+    assert_eq!(wide.rows[0][9].to_field(), "--");
+    // Curly variant: the disownership term hits only after normalisation.
+    let terms = a.table("lexical_term_counts").unwrap();
+    let t = terms
+        .rows
+        .iter()
+        .find(|r| r[1].to_field() == "i don't have feelings" && r[2].to_field() == "cache_broken_stated_values")
+        .unwrap();
+    assert_eq!((t[4].to_field(), t[5].to_field()), ("0".to_string(), "20".to_string()));
+    // No per-coder votes: reliability rows say so, NaN documented.
+    let rel = a.table("reliability_agreement").unwrap();
+    assert!(rel.rows[0][10].to_field().contains("no per-coder votes"));
+}
+
+#[test]
+fn cell_means_are_unweighted_and_labels_follow_precedence() {
+    // Two eligible cells: 8/10 owned and 10/20 owned -> (80 + 50) / 2 = 65, not 18/30.
+    let mut r = rows("glm-9-or-pin-a", Condition::G1, 8, 2, 0);
+    r.extend(rows("glm-9-or-pin-b", Condition::G1, 10, 10, 0));
+    let a = analyze(&input(r), &opts());
+    let g1 = a
+        .model_conditions
+        .iter()
+        .find(|u| u.unit == Unit::Condition(Condition::G1))
+        .unwrap();
+    assert_eq!(g1.rates[0], 65.0);
+    assert_eq!(g1.rates[2], 35.0);
+    assert_eq!(g1.counts[0], 18);
+    assert_eq!(g1.label, Label::PartiallyOpen);
+    assert_eq!(a.models[0].lab, "Z.ai");
+    // The lab's sample-weighted rate pools counts: 18/30.
+    let lab = a
+        .lab_conditions
+        .iter()
+        .find(|l| l.unit == Unit::Condition(Condition::G1))
+        .unwrap();
+    assert_eq!(lab.sample_weighted[0], 18.0 / 30.0 * 100.0);
+    // Fewer than 3 cells: Wilson fallback with a caveat, never an empty interval.
+    let bt = a.table("bootstrap_intervals").unwrap();
+    let row = bt
+        .rows
+        .iter()
+        .find(|r| r[2].to_field() == "cache_broken_stated_values")
+        .unwrap();
+    assert_eq!(row[4].to_field(), "wilson_pooled_samples");
+    assert!(row[row.len() - 1].to_field().contains("fewer than 3"));
+}
