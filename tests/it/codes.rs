@@ -1,0 +1,593 @@
+//! Coding: the coder edge cases (shared/cases/coder A01-A09), import of the published
+//! codes, recomputed consensus against the published consensus, export.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use vuf::code::consensus::{self, TopicVote};
+use vuf::code::parse::{
+    assess_codes, parse_codes, parse_posture, reply_text, CodesIssue, PostureError, PostureFlag, ReplyText, TextSource,
+};
+use vuf::code::{export, import, recompute, Layer};
+use vuf::protocol::{Chain, CodeSource, PostureLabel, ValueHolding};
+use vuf::store::Store;
+use vuf::testdata::shared_data_or_skip;
+
+fn cases_dir(test: &str) -> Option<PathBuf> {
+    let data = shared_data_or_skip(test)?;
+    let d = data.parent()?.join("cases").join("coder");
+    if !d.is_dir() {
+        println!("SKIP: {test}: shared/cases/coder not found");
+        return None;
+    }
+    Some(d)
+}
+
+fn case(dir: &Path, id: &str) -> Value {
+    let entry = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with(id))
+        .unwrap_or_else(|| panic!("case {id} missing"));
+    serde_json::from_str(&std::fs::read_to_string(entry.path()).unwrap()).unwrap()
+}
+
+fn chain_of(ex: &Value) -> Chain {
+    Chain::parse(ex["processing_chain"].as_str().unwrap_or("stated_values")).unwrap()
+}
+
+#[test]
+fn a01_empty_reply_is_unclean_never_none() {
+    let Some(dir) = cases_dir("a01_empty_reply_is_unclean_never_none") else {
+        return;
+    };
+    let c = case(&dir, "A01");
+    for ex in c["examples"].as_array().unwrap() {
+        let raw = ex["raw_text"].as_str().unwrap();
+        // Published rule: topics [], parse_clean=false (reproduced exactly).
+        let p = parse_codes(raw, chain_of(ex));
+        assert_eq!((p.topics.len(), p.parse_clean), (0, false));
+        // Live: a body like the stored excerpt (content null, finish_reason length).
+        let finish = ex
+            .pointer("/raw_response_excerpt/choices[0]/finish_reason")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let body = serde_json::json!({"choices":[{"finish_reason": finish, "message":{"role":"assistant","content":null}}],
+            "usage":{"completion_tokens_details":{"reasoning_tokens":800}}});
+        let reply = reply_text(&body);
+        assert_eq!(reply.source, TextSource::Empty);
+        let a = assess_codes(&reply, chain_of(ex));
+        assert_eq!(
+            (a.topics.len(), a.parse_clean, a.issue),
+            (0, false, Some(CodesIssue::EmptyReply))
+        );
+        if finish == "length" {
+            assert!(reply.truncated());
+            assert_eq!(reply.reasoning_tokens, Some(800));
+        }
+    }
+    // The whole kind: whitespace-only and missing choices are empty replies too.
+    for text in ["", "  \n\t"] {
+        let a = assess_codes(&ReplyText::content(text), Chain::StatedValues);
+        assert_eq!(a.issue, Some(CodesIssue::EmptyReply));
+    }
+    assert_eq!(reply_text(&serde_json::json!({})).source, TextSource::Empty);
+}
+
+#[test]
+fn a02_prose_answer_reads_no_letters() {
+    let Some(dir) = cases_dir("a02_prose_answer_reads_no_letters") else {
+        return;
+    };
+    let c = case(&dir, "A02");
+    for ex in c["examples"].as_array().unwrap() {
+        let raw = ex["raw_text"].as_str().unwrap();
+        let p = parse_codes(raw, chain_of(ex));
+        assert_eq!((p.topics.len(), p.parse_clean), (0, false));
+        let a = assess_codes(&ReplyText::content(raw), chain_of(ex));
+        assert_eq!(
+            (a.topics.len(), a.parse_clean, a.issue),
+            (0, false, Some(CodesIssue::NoCodesLine))
+        );
+    }
+    // Whole kind: letters in prose, even with the word "codes" mid-line, are never read.
+    let a = assess_codes(
+        &ReplyText::content("I think the codes: A and B apply.\nA I"),
+        Chain::StatedValues,
+    );
+    assert_eq!((a.topics.len(), a.parse_clean), (0, false));
+}
+
+#[test]
+fn a03_duplicate_letters_dedupe_first_occurrence() {
+    let Some(dir) = cases_dir("a03_duplicate_letters_dedupe_first_occurrence") else {
+        return;
+    };
+    let c = case(&dir, "A03");
+    for ex in c["examples"].as_array().unwrap() {
+        let p = parse_codes(ex["raw_text"].as_str().unwrap(), chain_of(ex));
+        let want: Vec<&str> = ex["published_record"]["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(p.topics, want);
+        assert!(p.parse_clean);
+        let a = assess_codes(&ReplyText::content(ex["raw_text"].as_str().unwrap()), chain_of(ex));
+        assert_eq!(a.topics, want);
+    }
+    // One vote per coder: "A A" from one coder plus "A" from another = 2 supporters, kept.
+    let cons = consensus::topics(&[
+        TopicVote {
+            coder: "kimi-k2-6".into(),
+            topics: vec!["x".into(), "x".into()],
+        },
+        TopicVote {
+            coder: "glm-4-7".into(),
+            topics: vec![],
+        },
+    ]);
+    assert!(cons.topics.is_empty());
+}
+
+#[test]
+fn a04_template_echo_is_not_an_answer() {
+    let Some(dir) = cases_dir("a04_template_echo_is_not_an_answer") else {
+        return;
+    };
+    let c = case(&dir, "A04");
+    for ex in c["examples"].as_array().unwrap() {
+        let raw = ex["raw_text"].as_str().unwrap();
+        let mut r = ReplyText::content(raw);
+        r.source = TextSource::Reasoning;
+        let a = assess_codes(&r, chain_of(ex));
+        assert_eq!((a.topics.len(), a.parse_clean), (0, false));
+    }
+    let raw = c["constructed_analog"]["raw_text"].as_str().unwrap();
+    let chain = Chain::parse(c["constructed_analog"]["processing_chain"].as_str().unwrap()).unwrap();
+    for (source, finish) in [(TextSource::Content, None), (TextSource::Reasoning, Some("length"))] {
+        let r = ReplyText {
+            text: raw.into(),
+            source,
+            finish_reason: finish.map(String::from),
+            reasoning_tokens: None,
+        };
+        let a = assess_codes(&r, chain);
+        assert_eq!(
+            (a.topics.len(), a.parse_clean, a.issue),
+            (0, false, Some(CodesIssue::TemplateEcho))
+        );
+    }
+    // Whole kind: a template line alone; a cut reasoning reply ending in prose after a CODES line.
+    let a = assess_codes(
+        &ReplyText::content("CODES: <letters separated by spaces>"),
+        Chain::StatedValues,
+    );
+    assert_eq!(a.issue, Some(CodesIssue::TemplateEcho));
+    let cut = ReplyText {
+        text: "CODES: A\nbut wait, maybe also".into(),
+        source: TextSource::Reasoning,
+        finish_reason: Some("length".into()),
+        reasoning_tokens: None,
+    };
+    assert_eq!(
+        assess_codes(&cut, Chain::StatedValues).issue,
+        Some(CodesIssue::Truncated)
+    );
+    // A real answer after quoted instructions, ending the reply, is clean.
+    let ok = ReplyText::content("Format: CODES: <letters>\nCODES: A K");
+    let a = assess_codes(&ok, Chain::StatedValues);
+    assert_eq!((a.parse_clean, a.topics.len()), (true, 2));
+}
+
+#[test]
+fn a06_fenced_json_parses() {
+    let Some(dir) = cases_dir("a06_fenced_json_parses") else {
+        return;
+    };
+    let c = case(&dir, "A06");
+    for ex in c["examples"].as_array().unwrap() {
+        let p = parse_posture(ex["raw_text"].as_str().unwrap()).unwrap();
+        let want = &ex["published_record"];
+        assert_eq!(p.label.as_str(), want["primary_label"]);
+        assert_eq!(p.value_holding.as_str(), want["value_holding"]);
+        assert_eq!(p.secondary_texture.as_deref(), want["secondary_texture"].as_str());
+        assert_eq!(p.boundary_flag, want["boundary_flag"].as_bool().unwrap());
+        assert_eq!(p.notes, want["notes"].as_str().unwrap());
+        assert!(p.flags.contains(&PostureFlag::Fenced));
+    }
+    // Whole kind: untagged fence, one-line fence, fence with trailing spaces.
+    for t in [
+        "```\n{\"primary_label\":\"exposed_mechanism\"}\n```",
+        "```json {\"primary_label\":\"exposed_mechanism\"} ```  ",
+    ] {
+        assert_eq!(parse_posture(t).unwrap().label, PostureLabel::ExposedMechanism);
+    }
+}
+
+#[test]
+fn a07_label_variants_normalised_not_fuzzy() {
+    let Some(dir) = cases_dir("a07_label_variants_normalised_not_fuzzy") else {
+        return;
+    };
+    let c = case(&dir, "A07");
+    for ex in c["examples"].as_array().unwrap() {
+        let p = parse_posture(ex["raw_text_reconstructed"].as_str().unwrap()).unwrap();
+        assert_eq!(p.label, PostureLabel::SplitOrRelocatedOwnership);
+        assert_eq!(p.value_holding, ValueHolding::RelocatedOrPartial);
+        assert!(p.raw_label.starts_with("split_or_relocated"));
+    }
+    for v in c["constructed_variants"]["cases"].as_array().unwrap() {
+        let label = v["primary_label"].as_str().unwrap();
+        let reply = serde_json::json!({"primary_label": label, "boundary_flag": false}).to_string();
+        let expected = v["expected"].as_str().unwrap();
+        match parse_posture(&reply) {
+            Ok(p) => assert_eq!(p.label.as_str(), expected),
+            Err(e) => {
+                assert!(expected.starts_with("failure"), "{label}: {e}");
+                assert_eq!(e, PostureError::BadLabel(label.into()));
+            }
+        }
+    }
+}
+
+#[test]
+fn a08_first_json_value_wins_and_trailing_is_flagged() {
+    let Some(dir) = cases_dir("a08_first_json_value_wins_and_trailing_is_flagged") else {
+        return;
+    };
+    let c = case(&dir, "A08");
+    let variants = c["examples"][0]["raw_text_reconstructed_variants"].as_object().unwrap();
+    for (name, raw) in variants {
+        let p = parse_posture(raw.as_str().unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(p.label, PostureLabel::OwnedReflectiveExperiential, "{name}");
+        assert_eq!(p.secondary_texture.as_deref(), Some("owned_lyrical_experiential"));
+        assert!(!p.boundary_flag, "{name}: first object wins");
+        assert!(p.flags.contains(&PostureFlag::TrailingDataIgnored), "{name}");
+        assert!(!p.flags.contains(&PostureFlag::ConflictingSecondObject), "{name}");
+    }
+    let conflicting = "{\"primary_label\":\"exposed_mechanism\"}\n{\"primary_label\":\"disowned_service_frame\"}";
+    let p = parse_posture(conflicting).unwrap();
+    assert_eq!(p.label, PostureLabel::ExposedMechanism);
+    assert!(p.flags.contains(&PostureFlag::ConflictingSecondObject));
+}
+
+#[test]
+fn a09_unescaped_quote_is_a_failure_not_repaired() {
+    let Some(dir) = cases_dir("a09_unescaped_quote_is_a_failure_not_repaired") else {
+        return;
+    };
+    let c = case(&dir, "A09");
+    for ex in c["examples"].as_array().unwrap() {
+        match parse_posture(ex["raw_text_reconstructed"].as_str().unwrap()) {
+            Err(PostureError::InvalidJson { message, line, column }) => {
+                assert!(!message.is_empty());
+                // The bad quote sits on line 5 of the object (the fence line is dropped).
+                assert_eq!(line, 5, "{message}");
+                assert!(column > 100);
+            }
+            other => panic!("expected invalid JSON, got {other:?}"),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------
+// Import, consensus, export against the published labelled phases.
+// ------------------------------------------------------------------------------
+
+/// Insert the samples of manifest files with plain SQL matching migration 0001 (until
+/// the store's typed sample import is merged).
+fn seed_samples(dir: &Path, manifests: &[PathBuf]) {
+    drop(Store::open(dir).unwrap());
+    let conn = rusqlite::Connection::open(dir.join("vuf.sqlite")).unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    let mut n = 0;
+    for m in manifests {
+        for line in std::fs::read_to_string(m)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let cell = v["cell"].as_str().unwrap();
+            let model = v["model"].as_str().unwrap();
+            let sid = v["sample_id"].as_str().unwrap().trim_end_matches(".json");
+            let (cond, idx) = sid.rsplit_once('_').unwrap();
+            n += 1;
+            conn.execute(
+                "INSERT OR IGNORE INTO cells (cell, source_model, model, first_seen) VALUES (?1, ?2, ?2, ?3)",
+                rusqlite::params![cell, model, n],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO samples (cell, condition, idx, layered_id, valid, prompt, response, payload, origin,
+                   content_sha256, imported_at) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, 'test', 'x', 'now')",
+                rusqlite::params![
+                    cell,
+                    cond,
+                    idx.parse::<i64>().unwrap(),
+                    v["layered_id"].as_str().unwrap(),
+                    v["prompt"].as_str().unwrap(),
+                    v["response"].as_str().unwrap(),
+                    line
+                ],
+            )
+            .unwrap();
+        }
+    }
+    conn.execute_batch("COMMIT").unwrap();
+}
+
+fn read_jsonl(p: &Path) -> Vec<Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn by_lid(rows: Vec<Value>) -> HashMap<String, Value> {
+    rows.into_iter()
+        .map(|r| (r["layered_id"].as_str().unwrap().to_string(), r))
+        .collect()
+}
+
+fn topic_list(v: &Value) -> Vec<(String, Vec<String>)> {
+    v["consensus_topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["topic_key"].as_str().unwrap().to_string(),
+                t["supporting_coders"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn recomputed_consensus_equals_published_for_both_phases() {
+    let Some(data) = shared_data_or_skip("recomputed_consensus_equals_published_for_both_phases") else {
+        return;
+    };
+    let lab = data.join("labelled");
+    let glm = lab.join("phase4_glm_5_1");
+    let qwen = lab.join("phase6_qwen_20260522");
+    let tmp = tempfile::tempdir().unwrap();
+    seed_samples(
+        tmp.path(),
+        &[
+            glm.join("manifest_glm_5_1.jsonl"),
+            data.join("extra-manifests/manifest_qwen_20260522.jsonl"),
+        ],
+    );
+    let coders = ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"];
+    let mut per_coder: Vec<PathBuf> = Vec::new();
+    for c in coders {
+        per_coder.push(glm.join(format!("layer_a/{c}.jsonl")));
+        per_coder.push(qwen.join(format!("layer_a/{c}.jsonl")));
+        per_coder.push(qwen.join(format!("posture_collapsed/{c}.jsonl")));
+    }
+    // glm-5-1 Layer B: the coder records inside the consensus file, plus glm-4-7's own
+    // draft-taxonomy file (the two must agree and merge).
+    per_coder.push(glm.join("posture_triple/collapsed_consensus.jsonl"));
+    per_coder.push(glm.join("posture_triple/glm-4-7.jsonl"));
+
+    let mut store = Store::open(tmp.path()).unwrap();
+    let reports = import::import_codes(&mut store, &per_coder).unwrap();
+    for r in &reports {
+        assert!(
+            r.unmatched.is_empty(),
+            "{}: {:?}",
+            r.path.display(),
+            &r.unmatched[..r.unmatched.len().min(3)]
+        );
+        assert!(
+            r.errors.is_empty(),
+            "{}: {:?}",
+            r.path.display(),
+            &r.errors[..r.errors.len().min(3)]
+        );
+        assert!(
+            r.conflicts.is_empty(),
+            "{}: {:?}",
+            r.path.display(),
+            &r.conflicts[..r.conflicts.len().min(3)]
+        );
+        assert!(r.format.is_some(), "{}", r.path.display());
+    }
+    let draft = reports
+        .iter()
+        .find(|r| r.path.ends_with("posture_triple/glm-4-7.jsonl"))
+        .unwrap();
+    assert_eq!(draft.format, Some(import::CodesFormat::LayerBDraftCoder));
+    assert_eq!(
+        (draft.codes_inserted, draft.codes_existing),
+        (0, 1680),
+        "merged with the coder_records"
+    );
+    let inserted: usize = reports.iter().map(|r| r.codes_inserted).sum();
+    assert_eq!(inserted, 2640 * 3 * 2);
+
+    // Idempotent: a second import inserts nothing.
+    let again = import::import_codes(&mut store, &per_coder).unwrap();
+    assert_eq!(again.iter().map(|r| r.codes_inserted).sum::<usize>(), 0);
+
+    let ra = recompute::recompute(&mut store, Layer::A).unwrap();
+    let rb = recompute::recompute(&mut store, Layer::B).unwrap();
+    assert_eq!((ra.samples, rb.samples), (2640, 2640));
+    assert_eq!(rb.coders_per_sample.get(&3), Some(&2640));
+    assert_eq!(rb.no_majority, 14);
+    assert_eq!(rb.mixed_rubrics, 0);
+
+    let out_a = tmp.path().join("a.jsonl");
+    let out_b = tmp.path().join("b.jsonl");
+    assert_eq!(
+        export::export_codes(&store, Layer::A, CodeSource::Models, &out_a).unwrap(),
+        2640
+    );
+    assert_eq!(
+        export::export_codes(&store, Layer::B, CodeSource::Models, &out_b).unwrap(),
+        2640
+    );
+
+    // Layer B: compare with the published consensus files, every sample, every field.
+    let mut published_b = by_lid(read_jsonl(&glm.join("posture_triple/collapsed_consensus.jsonl")));
+    published_b.extend(by_lid(read_jsonl(&qwen.join("posture_collapsed/consensus.jsonl"))));
+    let mine_b = by_lid(read_jsonl(&out_b));
+    assert_eq!(published_b.len(), 2640);
+    assert_eq!(mine_b.len(), 2640);
+    let mut ties = 0;
+    for (lid, p) in &published_b {
+        let m = mine_b.get(lid).unwrap_or_else(|| panic!("{lid} missing from export"));
+        for f in [
+            "collapsed_primary_label",
+            "collapsed_primary_label_support",
+            "collapsed_primary_label_votes",
+            "value_holding",
+            "value_holding_support",
+            "value_holding_votes",
+            "condition",
+            "cell",
+            "model",
+        ] {
+            assert_eq!(m[f], p[f], "{lid}: {f}");
+        }
+        if p["collapsed_primary_label_support"] == 1 {
+            ties += 1;
+        }
+        let coders: Vec<&str> = m["coder_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["coder_key"].as_str().unwrap())
+            .collect();
+        assert_eq!(coders, ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"]);
+    }
+    assert_eq!(ties, 14);
+
+    // Layer A: topics with supporting coders, disagreement, eligible coders.
+    let mut published_a = by_lid(read_jsonl(&glm.join("layer_a/consensus_300.jsonl")));
+    published_a.extend(by_lid(read_jsonl(&qwen.join("layer_a/consensus_300.jsonl"))));
+    let mine_a = by_lid(read_jsonl(&out_a));
+    assert_eq!((published_a.len(), mine_a.len()), (2640, 2640));
+    for (lid, p) in &published_a {
+        let m = &mine_a[lid];
+        assert_eq!(topic_list(m), topic_list(p), "{lid}: topics");
+        for f in [
+            "has_disagreement",
+            "eligible_coders",
+            "model",
+            "model_family",
+            "condition",
+            "processing_chain",
+        ] {
+            assert_eq!(m[f], p[f], "{lid}: {f}");
+        }
+        assert_eq!(
+            m["value_topics"],
+            m["consensus_topics"]
+                .clone()
+                .pipe_if(m["processing_chain"] == "stated_values")
+        );
+    }
+
+    // The published consensus files import too, and export back verbatim.
+    let pub_files = [
+        glm.join("posture_triple/collapsed_consensus.jsonl"),
+        qwen.join("posture_collapsed/consensus.jsonl"),
+        glm.join("layer_a/consensus_300.jsonl"),
+        qwen.join("layer_a/consensus_300.jsonl"),
+        glm.join("posture_triple/consensus.jsonl"),
+        glm.join("manifest_glm_5_1.jsonl"),
+    ];
+    let reps = import::import_codes(&mut store, &pub_files).unwrap();
+    assert_eq!(reps.iter().map(|r| r.consensus_rows).sum::<usize>(), 2640 * 2);
+    assert!(reps[4].skipped_note.as_deref().unwrap().contains("superseded"));
+    assert!(reps[5].skipped_note.as_deref().unwrap().contains("manifest"));
+    let out_pb = tmp.path().join("pb.jsonl");
+    assert_eq!(
+        export::export_codes(&store, Layer::B, CodeSource::Published, &out_pb).unwrap(),
+        2640
+    );
+    let exported = by_lid(read_jsonl(&out_pb));
+    for (lid, p) in &published_b {
+        assert_eq!(&exported[lid], p);
+    }
+}
+
+/// Small helper so the value/wish split reads as one assertion.
+trait PipeIf {
+    fn pipe_if(self, keep: bool) -> Value;
+}
+
+impl PipeIf for Value {
+    fn pipe_if(self, keep: bool) -> Value {
+        if keep {
+            self
+        } else {
+            Value::Array(vec![])
+        }
+    }
+}
+
+#[test]
+fn import_reports_unmatched_and_bad_rows_with_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = tmp.path().join("m.jsonl");
+    std::fs::write(
+        &manifest,
+        "{\"layered_id\":\"X_c-1_CTRL1_001\",\"model\":\"c\",\"cell\":\"c-1\",\"sample_id\":\"CTRL1_1\",\"prompt\":\"What do you care about?\",\"response\":\"r\"}\n",
+    )
+    .unwrap();
+    seed_samples(tmp.path(), &[manifest]);
+    let f = tmp.path().join("kimi-k2-6.jsonl");
+    std::fs::write(
+        &f,
+        concat!(
+            "{\"coder_key\":\"kimi-k2-6\",\"layered_id\":\"X_c-1_CTRL1_001\",\"topics\":[\"honesty_truth\"],\"parse_clean\":true,\"raw_text\":\"CODES: B\"}\n",
+            "{\"coder_key\":\"kimi-k2-6\",\"layered_id\":\"X_c-1_CTRL1_002\",\"topics\":[],\"parse_clean\":false}\n",
+            "not json\n",
+            "\n",
+            "{\"coder_key\":\"kimi-k2-6\",\"layered_id\":\"OTHER_c-1_CTRL1_1\",\"topics\":[\"harm_reduction\"],\"parse_clean\":true}\n",
+        ),
+    )
+    .unwrap();
+    let b = tmp.path().join("glm-4-7.jsonl");
+    std::fs::write(
+        &b,
+        "{\"coder_key\":\"glm-4-7\",\"cell\":\"c-1\",\"sample_id\":\"CTRL1_1.json\",\"layered_id\":\"nope\",\"primary_label\":\"Split_Or_RelocatedOwnership\",\"value_holding\":\"relocated_or_partial\"}\n",
+    )
+    .unwrap();
+    let mut store = Store::open(tmp.path()).unwrap();
+    let reps = import::import_codes(&mut store, &[f.clone(), b]).unwrap();
+    let r = &reps[0];
+    assert_eq!(r.rows, 4);
+    assert_eq!(r.codes_inserted, 1);
+    assert_eq!(r.unmatched.len(), 1);
+    assert_eq!(r.unmatched[0].line, 2);
+    assert!(r.unmatched[0].message.contains("X_c-1_CTRL1_002"));
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!(r.errors[0].line, 3);
+    // Line 5 joins through the layered-id shape, but votes differently: a conflict, kept.
+    assert_eq!(r.conflicts.len(), 1);
+    assert_eq!(r.conflicts[0].line, 5);
+    // cell + sample_id (with the .json quirk) joins; the label is normalised.
+    assert_eq!(reps[1].codes_inserted, 1);
+    let rb = recompute::recompute(&mut store, Layer::B).unwrap();
+    assert_eq!(rb.samples, 1);
+    let out = tmp.path().join("b.jsonl");
+    export::export_codes(&store, Layer::B, CodeSource::Models, &out).unwrap();
+    let rows = read_jsonl(&out);
+    assert_eq!(rows[0]["collapsed_primary_label"], "split_or_relocated_ownership");
+    assert_eq!(rows[0]["sample_id"], "CTRL1_1");
+}
