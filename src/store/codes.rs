@@ -598,3 +598,28 @@ pub fn cache_put(conn: &Connection, key: &str, reply_json: &str, created_at: &st
 pub fn cache_len(conn: &Connection) -> Result<i64, Error> {
     Ok(conn.query_row("SELECT COUNT(*) FROM code_cache", [], |r| r.get(0))?)
 }
+
+/// Layer A consensus topic keys per sample, preferring vuf's own (`models`) consensus
+/// over the imported (`published`) one; shown to Layer B coders (PROTOCOL 5.3).
+pub fn consensus_topic_keys(conn: &Connection) -> Result<std::collections::HashMap<i64, Vec<String>>, Error> {
+    let mut out = std::collections::HashMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT sample_id, topics_json FROM consensus WHERE layer = 'a' AND source IN ('published', 'models')
+         ORDER BY CASE source WHEN 'published' THEN 0 ELSE 1 END",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)))?;
+    for row in rows {
+        let (id, tj) = row?;
+        let topics: Vec<serde_json::Value> = tj.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        let keys = topics
+            .iter()
+            .filter_map(|t| {
+                t.get("topic_key")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect();
+        out.insert(id, keys); // later rows (models) overwrite earlier (published)
+    }
+    Ok(out)
+}
