@@ -4,6 +4,11 @@
 
 use std::path::PathBuf;
 
+mod code;
+mod consensus;
+mod disagreements;
+mod import_codes;
+
 use clap::{Parser, Subcommand};
 
 /// Options every command takes.
@@ -25,12 +30,27 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Import published coder files (per-coder and consensus).
+    ImportCodes(import_codes::Args),
+    /// Code samples with the configured coder models.
+    Code(code::Args),
+    /// Recompute consensus from per-coder codes.
+    Consensus(consensus::Args),
+    /// List samples where the coders disagree.
+    Disagreements(disagreements::Args),
+}
 
 /// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let g = &cli.global;
+    let result: anyhow::Result<()> = match &cli.command {
+        Command::ImportCodes(a) => import_codes::run(g, a),
+        Command::Code(a) => code::run(g, a),
+        Command::Consensus(a) => consensus::run(g, a),
+        Command::Disagreements(a) => disagreements::run(g, a),
+    };
     match result {
         Ok(()) => 0,
         Err(e) => {

@@ -9,6 +9,7 @@
 //! This module must not know SQL text (that is `store::codes`), report formats or the
 //! analysis rules.
 
+pub mod audit;
 pub mod client;
 pub mod consensus;
 pub mod export;

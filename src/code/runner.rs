@@ -289,6 +289,8 @@ pub struct RunReport {
 
 struct Item {
     coder: usize,
+    /// An earlier reply to this item was unusable: do not answer it from the cache.
+    bypass_cache: bool,
     sample: SampleToCode,
     condition: Condition,
     body: Value,
@@ -325,6 +327,7 @@ pub fn run(
         Layer::B => codes::consensus_topic_keys(store.conn())?,
         Layer::A => Default::default(),
     };
+    let reparse = codes::open_parse_failures(store.conn(), layer.as_str(), &opts.rubric.hash)?;
     let mut report = RunReport::default();
     let mut queues: Vec<Vec<Item>> = coders.iter().map(|_| Vec::new()).collect();
     for (ci, coder) in coders.iter().enumerate() {
@@ -352,8 +355,10 @@ pub fn run(
                     prompt::layer_b_request(&params, &opts.rubric, &t, &s.prompt, &s.response, opts.mask_prompt)
                 }
             };
+            let bypass_cache = reparse.contains(&(s.id, coder.key.clone()));
             queues[ci].push(Item {
                 coder: ci,
+                bypass_cache,
                 sample: s.clone(),
                 condition,
                 body,
@@ -415,9 +420,15 @@ fn call(
     ci: usize,
     opts: &RunOptions,
     body: &Value,
+    use_cache: bool,
 ) -> anyhow::Result<Result<Value, CallError>> {
     let key = prompt::cache_key(&coder.key, &opts.rubric.hash, body);
-    if let Some(cached) = codes::cache_get(lock_store(shared)?.conn(), &key)? {
+    let cached = if use_cache {
+        codes::cache_get(lock_store(shared)?.conn(), &key)?
+    } else {
+        None
+    };
+    if let Some(cached) = cached {
         if let Ok(v) = serde_json::from_str::<Value>(&cached) {
             with_stats(shared, &coder.key, |s| s.cache_hits += 1);
             return Ok(Ok(v));
@@ -577,7 +588,7 @@ fn code_item(
         let mut body = item.body.clone();
         let mut reasked = false;
         loop {
-            let raw = match call(shared, client, coder, ci, opts, &body)? {
+            let raw = match call(shared, client, coder, ci, opts, &body, !item.bypass_cache)? {
                 Ok(v) => v,
                 Err(e) if e.is_fatal() => {
                     if !shared.stopped[ci].swap(true, Ordering::Relaxed) {

@@ -585,10 +585,11 @@ pub fn cache_get(conn: &Connection, key: &str) -> Result<Option<String>, Error> 
         .optional()?)
 }
 
-/// Store a reply under a request key (first one wins).
+/// Store a reply under a request key (replacing an older one: a re-sent request is one
+/// whose earlier reply was unusable).
 pub fn cache_put(conn: &Connection, key: &str, reply_json: &str, created_at: &str) -> Result<(), Error> {
     conn.execute(
-        "INSERT OR IGNORE INTO code_cache (key, reply_json, created_at) VALUES (?1, ?2, ?3)",
+        "INSERT OR REPLACE INTO code_cache (key, reply_json, created_at) VALUES (?1, ?2, ?3)",
         params![key, reply_json, created_at],
     )?;
     Ok(())
@@ -622,4 +623,19 @@ pub fn consensus_topic_keys(conn: &Connection) -> Result<std::collections::HashM
         out.insert(id, keys); // later rows (models) overwrite earlier (published)
     }
     Ok(out)
+}
+
+/// (sample, coder) pairs with an open parse failure for a layer and rubric: their cached
+/// replies were unusable, so the runner sends those requests again.
+pub fn open_parse_failures(
+    conn: &Connection,
+    layer: &str,
+    rubric_hash: &str,
+) -> Result<std::collections::HashSet<(i64, String)>, Error> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT sample_id, coder FROM coder_failures
+         WHERE resolved = 0 AND kind = 'parse_failed' AND layer = ?1 AND rubric_hash = ?2",
+    )?;
+    let rows = stmt.query_map(params![layer, rubric_hash], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -591,3 +591,409 @@ fn import_reports_unmatched_and_bad_rows_with_lines() {
     assert_eq!(rows[0]["collapsed_primary_label"], "split_or_relocated_ownership");
     assert_eq!(rows[0]["sample_id"], "CTRL1_1");
 }
+
+// ------------------------------------------------------------------------------
+// Live runner against a scripted coder server on loopback.
+// ------------------------------------------------------------------------------
+
+mod scripted {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::Value;
+
+    /// What the handler returns: status, body text, extra headers.
+    pub type Reply = (u16, String, Vec<(String, String)>);
+
+    /// A loopback HTTP server answering each POST with `handler(request body)`.
+    pub struct Server {
+        pub base_url: String,
+        pub requests: Arc<AtomicUsize>,
+        pub bodies: Arc<Mutex<Vec<Value>>>,
+    }
+
+    pub fn start(handler: impl Fn(&Value) -> Reply + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let handler = Arc::new(handler);
+        let (rq, bd) = (requests.clone(), bodies.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (handler, rq, bd) = (handler.clone(), rq.clone(), bd.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut len = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let l = line.trim_end();
+                        if l.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = l.split_once(':') {
+                            if k.eq_ignore_ascii_case("content-length") {
+                                len = v.trim().parse().unwrap_or(0);
+                            }
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    reader.read_exact(&mut body).unwrap();
+                    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    rq.fetch_add(1, Ordering::SeqCst);
+                    bd.lock().unwrap().push(req.clone());
+                    let (status, text, headers) = handler(&req);
+                    let mut head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                        text.len()
+                    );
+                    for (k, v) in headers {
+                        head.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    head.push_str("\r\n");
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(text.as_bytes());
+                });
+            }
+        });
+        Server {
+            base_url: format!("http://{addr}/v1"),
+            requests,
+            bodies,
+        }
+    }
+
+    /// A Chat Completions body with this content (or null) and finish reason.
+    pub fn completion(content: Option<&str>, reasoning: Option<&str>, finish: &str) -> String {
+        serde_json::json!({
+            "id": "gen-test", "object": "chat.completion",
+            "choices": [{"index": 0, "finish_reason": finish,
+                "message": {"role": "assistant", "content": content, "reasoning": reasoning}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5}
+        })
+        .to_string()
+    }
+
+    /// The sample marker between `<<<` and `>>>` at the end of the user message.
+    pub fn sample_of(req: &Value) -> String {
+        let user = req["messages"][1]["content"].as_str().unwrap_or("");
+        let tail = user.rsplit("<<<\n").next().unwrap_or("");
+        tail.split("\n>>>").next().unwrap_or("").to_string()
+    }
+
+    pub fn is_reask(req: &Value) -> bool {
+        req["messages"].as_array().map_or(0, |m| m.len()) > 2
+    }
+}
+
+fn seed_markers(dir: &Path, markers: &[(&str, &str)]) {
+    let manifest = dir.join("m.jsonl");
+    let mut text = String::new();
+    for (i, (marker, cond)) in markers.iter().enumerate() {
+        let prompt = vuf::protocol::Condition::parse(cond).unwrap().prompt();
+        text.push_str(
+            &serde_json::json!({"layered_id": format!("T_cell-x_{cond}_{}", i + 1), "model": "m-x", "cell": "cell-x",
+                "sample_id": format!("{cond}_{}", i + 1), "prompt": prompt, "response": marker})
+            .to_string(),
+        );
+        text.push('\n');
+    }
+    std::fs::write(&manifest, text).unwrap();
+    seed_samples(dir, &[manifest]);
+}
+
+fn test_coders(base_url: &str) -> Vec<vuf::code::runner::CoderConfig> {
+    ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"]
+        .iter()
+        .map(|k| {
+            let mut c = vuf::code::runner::CoderConfig::openrouter(k, k);
+            c.base_url = base_url.to_string();
+            c.api_key_env = None;
+            c.workers = 2;
+            c
+        })
+        .collect()
+}
+
+fn fast(layer: Layer) -> vuf::code::runner::RunOptions {
+    let mut o = vuf::code::runner::RunOptions::paper(layer, vuf::code::rubric::Rubric::builtin(layer));
+    o.retry.base_wait = std::time::Duration::from_millis(1);
+    o.retry.max_wait = std::time::Duration::from_millis(4);
+    o.timeout = std::time::Duration::from_secs(10);
+    o
+}
+
+fn failures_of(dir: &Path) -> Vec<(String, String, String, i64, i64)> {
+    let conn = rusqlite::Connection::open(dir.join("vuf.sqlite")).unwrap();
+    let mut st = conn
+        .prepare("SELECT s.response, f.coder, f.kind, f.attempt, f.resolved FROM coder_failures f JOIN samples s ON s.id = f.sample_id ORDER BY f.id")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+#[test]
+fn runner_layer_b_parsing_retries_ledger_recoding_ties() {
+    use scripted::{completion, is_reask, sample_of};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let second_run = Arc::new(AtomicBool::new(false));
+    let sr = second_run.clone();
+    let server = scripted::start(move |req| {
+        let coder = req["model"].as_str().unwrap_or("").to_string();
+        let sample = sample_of(req);
+        let ok = |t: &str| (200, completion(Some(t), None, "stop"), vec![]);
+        let lbl = |l: &str| {
+            format!(
+                "{{\"primary_label\":\"{l}\",\"secondary_texture\":null,\"boundary_flag\":false,\"notes\":\"n {l}\"}}"
+            )
+        };
+        match (sample.as_str(), coder.as_str()) {
+            ("S-tie", "kimi-k2-6") => ok(&format!("```json\n{}\n```", lbl("disowned_service_frame"))),
+            ("S-tie", "glm-4-7") => ok(&lbl("owned_reflective_experiential")),
+            ("S-tie", _) => ok(&lbl("split_or_relocated_ownership")),
+            ("S-alias", "kimi-k2-6") => ok(&format!("{}\n\nNote: could be {{other}}.", lbl("split_or_relocatedOwnership"))),
+            ("S-alias", _) => ok(&lbl("Split-Or-Relocated Ownership")),
+            ("S-quote", "kimi-k2-6") if !sr.load(Ordering::SeqCst) => {
+                ok("```json\n{\"primary_label\": \"owned_world_change_advocacy\", \"notes\": \"says \"the one change\" here\"}\n```")
+            }
+            ("S-quote", _) => ok(&lbl("exposed_mechanism")),
+            ("S-429", "qwen3-6-35b-a3b") if !sr.load(Ordering::SeqCst) => {
+                (429, "{\"error\":{\"message\":\"rate limited\"}}".into(), vec![("retry-after-ms".into(), "2".into())])
+            }
+            ("S-429", _) => ok(&lbl("uncodeable_or_refusal")),
+            ("S-reask", "glm-4-7") if !is_reask(req) => ok(&lbl("split_relocated")),
+            ("S-reask", _) => ok(&lbl("owned_world_change_advocacy")),
+            _ => (500, "<html>oops</html>".into(), vec![]),
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(
+        tmp.path(),
+        &[
+            ("S-tie", "G1"),
+            ("S-alias", "CTRL2"),
+            ("S-quote", "G3"),
+            ("S-429", "CTRL1"),
+            ("S-reask", "CTRL3"),
+        ],
+    );
+    let mut store = Store::open(tmp.path()).unwrap();
+    let coders = test_coders(&server.base_url);
+    let events = std::sync::Mutex::new(Vec::new());
+    let progress = |p: &vuf::code::runner::Progress| events.lock().unwrap().push(p.clone());
+    let r1 = vuf::code::runner::run(
+        &mut store,
+        &vuf::code::client::HttpClient::default(),
+        &coders,
+        &fast(Layer::B),
+        &progress,
+    )
+    .unwrap();
+    let kimi = &r1.coders["kimi-k2-6"];
+    assert_eq!((kimi.clean, kimi.parse_failed, kimi.reasks), (4, 1, 1));
+    let qwen = &r1.coders["qwen3-6-35b-a3b"];
+    assert_eq!((qwen.clean, qwen.call_failed), (4, 1));
+    let glm = &r1.coders["glm-4-7"];
+    assert_eq!((glm.clean, glm.reasks), (5, 1));
+    // 5 samples x 3 coders = 15 first asks, + 2 re-asks, + 3 extra attempts for the 429 (4 in all).
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 15 + 2 + 3);
+    assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 2);
+    let f = failures_of(tmp.path());
+    assert!(f.contains(&("S-quote".into(), "kimi-k2-6".into(), "parse_failed".into(), 1, 0)));
+    assert!(f.contains(&("S-quote".into(), "kimi-k2-6".into(), "parse_failed".into(), 2, 0)));
+    assert!(f.contains(&("S-429".into(), "qwen3-6-35b-a3b".into(), "call_failed".into(), 1, 0)));
+    assert!(
+        f.contains(&("S-reask".into(), "glm-4-7".into(), "parse_failed".into(), 1, 1)),
+        "{f:?}"
+    );
+    assert_eq!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, vuf::code::runner::Progress::Item { .. }))
+            .count(),
+        15
+    );
+
+    // Consensus after run 1: the tie goes to kimi; the failed votes are absent, not "no topics".
+    let rb = recompute::recompute(&mut store, Layer::B).unwrap();
+    assert_eq!(rb.coders_per_sample, [(2, 2), (3, 3)].into_iter().collect());
+    let out = tmp.path().join("b.jsonl");
+    export::export_codes(&store, Layer::B, CodeSource::Models, &out).unwrap();
+    let rows: HashMap<String, Value> = read_jsonl(&out)
+        .into_iter()
+        .map(|r| (r["sample_id"].as_str().unwrap().to_string(), r))
+        .collect();
+    assert_eq!(rows["G1_1"]["collapsed_primary_label"], "disowned_service_frame");
+    assert_eq!(rows["G1_1"]["collapsed_primary_label_support"], 1);
+    assert_eq!(rows["G1_1"]["value_holding"], "recited_not_owned");
+    assert_eq!(
+        rows["CTRL2_2"]["collapsed_primary_label"],
+        "split_or_relocated_ownership"
+    );
+    assert_eq!(rows["CTRL2_2"]["collapsed_primary_label_support"], 3);
+    assert_eq!(rows["G3_3"]["collapsed_primary_label_support"], 2);
+    assert_eq!(rows["G3_3"]["coder_records"].as_array().unwrap().len(), 2);
+
+    // Run 2: only the two failed items are asked again; the ledger is resolved.
+    second_run.store(true, std::sync::atomic::Ordering::SeqCst);
+    let before = server.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let r2 = vuf::code::runner::run(
+        &mut store,
+        &vuf::code::client::HttpClient::default(),
+        &coders,
+        &fast(Layer::B),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst) - before, 2);
+    assert_eq!((r2.coders["kimi-k2-6"].clean, r2.coders["kimi-k2-6"].existing), (1, 4));
+    assert_eq!(r2.coders["qwen3-6-35b-a3b"].clean, 1);
+    assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 0);
+    let rb = recompute::recompute(&mut store, Layer::B).unwrap();
+    assert_eq!(rb.coders_per_sample, [(3, 5)].into_iter().collect());
+    // The prompt was shown, the condition was not.
+    let bodies = server.bodies.lock().unwrap();
+    let u = bodies[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(u.contains("Prompt text: ") && !u.contains("condition="));
+    assert_eq!(bodies[0]["max_tokens"], 350);
+}
+
+#[test]
+fn runner_layer_a_unclean_reask_cache_and_consensus() {
+    use scripted::{completion, is_reask, sample_of};
+    let server = scripted::start(move |req| {
+        let coder = req["model"].as_str().unwrap_or("").to_string();
+        let sample = sample_of(req);
+        let ok = |t: &str| (200, completion(Some(t), None, "stop"), vec![]);
+        match (sample.as_str(), coder.as_str()) {
+            ("A-dup", "kimi-k2-6") => ok("CODES: A B F C A"),
+            ("A-dup", "glm-4-7") => ok("CODES: A F"),
+            ("A-dup", _) => ok("CODES: B"),
+            // A01: hidden reasoning used the budget, twice.
+            ("A-empty", "kimi-k2-6") => (200, completion(None, None, "length"), vec![]),
+            ("A-empty", _) => ok("CODES: NONE"),
+            // A02 then a proper answer on the re-ask.
+            ("A-prose", "glm-4-7") if !is_reask(req) => ok("If I could change the world, I would end hunger. I think."),
+            ("A-prose", "glm-4-7") => ok("CODES: E"),
+            // Answer only in the reasoning field, ending with the answer line: clean.
+            ("A-prose", "kimi-k2-6") => (200, completion(None, Some("Thinking.\nCODES: E F"), "stop"), vec![]),
+            ("A-prose", _) => ok("CODES: E"),
+            // A04: template echo in cut reasoning, then an answer.
+            ("A-echo", "qwen3-6-35b-a3b") if !is_reask(req) => ok(
+                "The format is one line:\nCODES: <letters separated by spaces>\nor\nCODES: NONE\nLet us look at the response. It says",
+            ),
+            ("A-echo", _) => ok("CODES: K"),
+            _ => (500, "{}".into(), vec![]),
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(
+        tmp.path(),
+        &[
+            ("A-dup", "CTRL1"),
+            ("A-empty", "G2"),
+            ("A-prose", "G3"),
+            ("A-echo", "G1"),
+        ],
+    );
+    let mut store = Store::open(tmp.path()).unwrap();
+    let coders = test_coders(&server.base_url);
+    let r = vuf::code::runner::run(
+        &mut store,
+        &vuf::code::client::HttpClient::default(),
+        &coders,
+        &fast(Layer::A),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!((r.coders["kimi-k2-6"].clean, r.coders["kimi-k2-6"].unclean), (3, 1));
+    assert_eq!((r.coders["glm-4-7"].clean, r.coders["glm-4-7"].reasks), (4, 1));
+    assert_eq!(
+        (r.coders["qwen3-6-35b-a3b"].clean, r.coders["qwen3-6-35b-a3b"].reasks),
+        (4, 1)
+    );
+    // The budget failure was re-asked with twice the tokens.
+    let bodies = server.bodies.lock().unwrap().clone();
+    assert!(bodies
+        .iter()
+        .any(|b| sample_of(b) == "A-empty" && b["max_tokens"] == 1600));
+    let u = bodies[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(u.contains("condition=") && u.contains(" prompt="));
+    // Ledger: two unclean lines for kimi's empty reply (every attempt shown), kept as audit.
+    let f = failures_of(tmp.path());
+    let empties: Vec<_> = f.iter().filter(|x| x.0 == "A-empty").collect();
+    assert_eq!(empties.len(), 2);
+    assert!(empties.iter().all(|x| x.2 == "unclean"));
+    assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 0);
+
+    recompute::recompute(&mut store, Layer::A).unwrap();
+    let out = tmp.path().join("a.jsonl");
+    export::export_codes(&store, Layer::A, CodeSource::Models, &out).unwrap();
+    let rows: HashMap<String, Value> = read_jsonl(&out)
+        .into_iter()
+        .map(|r| (r["condition"].as_str().unwrap().to_string(), r))
+        .collect();
+    let keys = |c: &str| topic_list(&rows[c]).into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(
+        keys("CTRL1"),
+        ["harm_reduction", "helpfulness_usefulness", "honesty_truth"]
+    );
+    assert_eq!(keys("G2"), Vec::<String>::new());
+    // G3 world-change: E = reduce_poverty from all three (kimi via reasoning), F only kimi.
+    assert_eq!(keys("G3"), ["reduce_poverty"]);
+    assert_eq!(rows["G3"]["wish_topics"].as_array().unwrap().len(), 1);
+    assert_eq!(keys("G1"), ["coherence_pattern_language"]);
+
+    // Cache: lose the codes (as after a crash) and run again: nothing is sent.
+    drop(store);
+    let conn = rusqlite::Connection::open(tmp.path().join("vuf.sqlite")).unwrap();
+    conn.execute("DELETE FROM codes", []).unwrap();
+    drop(conn);
+    let mut store = Store::open(tmp.path()).unwrap();
+    let before = server.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let r = vuf::code::runner::run(
+        &mut store,
+        &vuf::code::client::HttpClient::default(),
+        &coders,
+        &fast(Layer::A),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), before);
+    let hits: usize = r.coders.values().map(|s| s.cache_hits).sum();
+    assert_eq!(hits, 12 + 3); // 12 first asks + 3 re-asks
+    assert_eq!(r.coders.values().map(|s| s.http_requests).sum::<usize>(), 0);
+}
+
+#[test]
+fn runner_stops_a_coder_on_fatal_config_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(tmp.path(), &[("X1", "CTRL1"), ("X2", "CTRL2")]);
+    let server = scripted::start(|_| (401, "{\"error\":\"bad key\"}".into(), vec![]));
+    let mut store = Store::open(tmp.path()).unwrap();
+    let mut coders = test_coders(&server.base_url);
+    coders.truncate(1);
+    coders[0].workers = 1;
+    let r = vuf::code::runner::run(
+        &mut store,
+        &vuf::code::client::HttpClient::default(),
+        &coders,
+        &fast(Layer::A),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(r.coders["kimi-k2-6"].stopped, 2);
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(r.fatal["kimi-k2-6"].contains("401"));
+}
