@@ -75,7 +75,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         let report = runner::run(&mut store, &client, &coders, &opts, &progress)?;
         for (coder, s) in &report.coders {
             println!(
-                "layer {} {coder}: {} clean, {} unclean, {} parse failed, {} call failed, {} stopped, {} cached, {} requests",
+                "layer {} {coder}: {} clean, {} unclean, {} parse failed, {} call failed, {} stopped, {} cached, {} requests, {} prompt + {} completion tokens",
                 layer.as_str(),
                 s.clean,
                 s.unclean,
@@ -83,7 +83,9 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
                 s.call_failed,
                 s.stopped,
                 s.cache_hits,
-                s.http_requests
+                s.http_requests,
+                s.prompt_tokens,
+                s.completion_tokens
             );
         }
         let r = recompute::recompute(&mut store, layer)?;

@@ -276,6 +276,10 @@ pub struct CoderStats {
     pub http_requests: usize,
     /// Re-asks sent after an unusable reply.
     pub reasks: usize,
+    /// Prompt tokens reported by the endpoint (sent requests only, not cache hits).
+    pub prompt_tokens: u64,
+    /// Completion tokens reported by the endpoint.
+    pub completion_tokens: u64,
 }
 
 /// What a run did, per coder.
@@ -443,6 +447,12 @@ fn call(
         with_stats(shared, &coder.key, |s| s.http_requests += 1);
         match client.complete(&endpoint, body, opts.timeout) {
             Ok(v) => {
+                let usage = |k: &str| v.pointer(&format!("/usage/{k}")).and_then(Value::as_u64).unwrap_or(0);
+                let (pt, ct) = (usage("prompt_tokens"), usage("completion_tokens"));
+                with_stats(shared, &coder.key, |s| {
+                    s.prompt_tokens += pt;
+                    s.completion_tokens += ct;
+                });
                 codes::cache_put(lock_store(shared)?.conn(), &key, &v.to_string(), &super::now_utc_iso())?;
                 return Ok(Ok(v));
             }

@@ -415,6 +415,19 @@ fn recomputed_consensus_equals_published_for_both_phases() {
         (0, 1680),
         "merged with the coder_records"
     );
+    {
+        // Draft labels (PROTOCOL 5.8) are kept beside the collapsed label.
+        let conn = rusqlite::Connection::open(tmp.path().join("vuf.sqlite")).unwrap();
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM codes c JOIN samples s ON s.id = c.sample_id
+                 WHERE c.layer = 'b' AND s.layered_id LIKE 'GLM51_%' AND c.original_label IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1680 * 3);
+    }
     let inserted: usize = reports.iter().map(|r| r.codes_inserted).sum();
     assert_eq!(inserted, 2640 * 3 * 2);
 
@@ -996,4 +1009,95 @@ fn runner_stops_a_coder_on_fatal_config_error() {
     assert_eq!(r.coders["kimi-k2-6"].stopped, 2);
     assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert!(r.fatal["kimi-k2-6"].contains("401"));
+}
+
+#[test]
+fn a05_call_failed_after_all_attempts_is_ledger_only_then_resumed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let Some(dir) = cases_dir("a05_call_failed_after_all_attempts_is_ledger_only_then_resumed") else {
+        return;
+    };
+    let c = case(&dir, "A05");
+    assert_eq!(c["expected"]["outcome"], "ledger_only_retry");
+    let healthy = Arc::new(AtomicBool::new(false));
+    let h = healthy.clone();
+    let server = scripted::start(move |_| {
+        if h.load(Ordering::SeqCst) {
+            (200, scripted::completion(Some("CODES: A"), None, "stop"), vec![])
+        } else {
+            (
+                429,
+                "{\"error\":{\"code\":429}}".into(),
+                vec![("retry-after".into(), "0.001".into())],
+            )
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(tmp.path(), &[("Y1", "G2")]);
+    let mut store = Store::open(tmp.path()).unwrap();
+    let mut coders = test_coders(&server.base_url);
+    coders.truncate(1);
+    let client = vuf::code::client::HttpClient::default();
+    let r = vuf::code::runner::run(&mut store, &client, &coders, &fast(Layer::A), &|_| {}).unwrap();
+    let s = &r.coders["kimi-k2-6"];
+    assert_eq!((s.call_failed, s.clean, s.unclean, s.http_requests), (1, 0, 0, 4));
+    // No record and no vote: consensus has nothing for the sample.
+    assert_eq!(recompute::recompute(&mut store, Layer::A).unwrap().samples, 0);
+    let f = failures_of(tmp.path());
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].2.as_str(), f[0].4), ("call_failed", 0));
+    assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 1);
+    // Resume: the sample is still pending and gets coded.
+    healthy.store(true, Ordering::SeqCst);
+    let r = vuf::code::runner::run(&mut store, &client, &coders, &fast(Layer::A), &|_| {}).unwrap();
+    assert_eq!(r.coders["kimi-k2-6"].clean, 1);
+    assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 0);
+    assert_eq!(recompute::recompute(&mut store, Layer::A).unwrap().samples, 1);
+}
+
+#[test]
+fn cli_import_codes_consensus_disagreements() {
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(tmp.path(), &[("Z1", "CTRL1")]);
+    let lid = "T_cell-x_CTRL1_1";
+    let mut text = String::new();
+    for (c, l) in [
+        ("kimi-k2-6", "exposed_mechanism"),
+        ("glm-4-7", "disowned_service_frame"),
+        ("qwen3-6-35b-a3b", "disowned_service_frame"),
+    ] {
+        text.push_str(&format!(
+            "{{\"coder_key\":\"{c}\",\"layered_id\":\"{lid}\",\"primary_label\":\"{l}\",\"value_holding\":null,\"notes\":\"note {c}\"}}\n"
+        ));
+    }
+    let dir = tmp.path().join("codes");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("b.jsonl"), text).unwrap();
+    let bin = env!("CARGO_BIN_EXE_vuf");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin)
+            .arg("--study-dir")
+            .arg(tmp.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let out = run(&["import-codes", dir.to_str().unwrap()]);
+    assert!(out.contains("3 codes new"), "{out}");
+    let out = run(&["consensus", "--layer", "b"]);
+    assert!(out.contains("1 samples, 1 with disagreement"), "{out}");
+    let out = run(&["disagreements", "--layer", "b", "--label", "exposed_mechanism"]);
+    assert!(
+        out.contains("disowned_service_frame (support 2)") && out.contains("note kimi-k2-6"),
+        "{out}"
+    );
+    let out = run(&["disagreements", "--condition", "G1"]);
+    assert!(out.contains("0 samples"), "{out}");
 }
