@@ -1101,3 +1101,49 @@ fn cli_import_codes_consensus_disagreements() {
     let out = run(&["disagreements", "--condition", "G1"]);
     assert!(out.contains("0 samples"), "{out}");
 }
+
+/// A real small coder: an OpenAI-compatible local server (llama.cpp `llama-server` with
+/// SmolLM2, from the collection issue) at `$VUF_LOCAL_CODER_URL` (e.g.
+/// `http://127.0.0.1:8080/v1`), model name `$VUF_LOCAL_CODER_MODEL`. Codes a handful of
+/// real samples in both layers; every reply must end as a code or in the ledger.
+#[test]
+fn local_small_coder_end_to_end_counts_add_up() {
+    let Some(url) = std::env::var_os("VUF_LOCAL_CODER_URL") else {
+        println!("SKIP: local_small_coder_end_to_end_counts_add_up: VUF_LOCAL_CODER_URL not set");
+        return;
+    };
+    let Some(data) = shared_data_or_skip("local_small_coder_end_to_end_counts_add_up") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let all = std::fs::read_to_string(data.join("labelled/phase4_glm_5_1/manifest_glm_5_1.jsonl")).unwrap();
+    // Six samples across the conditions (every 280th row).
+    let picked: String = all.lines().step_by(280).take(6).map(|l| format!("{l}\n")).collect();
+    let m = tmp.path().join("m.jsonl");
+    std::fs::write(&m, picked).unwrap();
+    seed_samples(tmp.path(), &[m]);
+    let mut store = Store::open(tmp.path()).unwrap();
+    let mut coder = vuf::code::runner::CoderConfig::openrouter(
+        "local-smol",
+        &std::env::var("VUF_LOCAL_CODER_MODEL").unwrap_or_else(|_| "smollm2".into()),
+    );
+    coder.base_url = url.to_string_lossy().into_owned();
+    coder.api_key_env = None;
+    coder.workers = 1;
+    let client = vuf::code::client::HttpClient::default();
+    for layer in [Layer::A, Layer::B] {
+        let mut opts = vuf::code::runner::RunOptions::paper(layer, vuf::code::rubric::Rubric::builtin(layer));
+        opts.timeout = std::time::Duration::from_secs(300);
+        let r = vuf::code::runner::run(&mut store, &client, std::slice::from_ref(&coder), &opts, &|_| {}).unwrap();
+        let s = &r.coders["local-smol"];
+        assert_eq!(s.pending, 6);
+        assert_eq!(
+            s.clean + s.unclean + s.parse_failed + s.call_failed + s.stopped,
+            s.pending,
+            "{layer:?}: {s:?}"
+        );
+        assert_eq!(s.stopped, 0, "{:?}", r.fatal);
+        println!("local coder layer {layer:?}: {s:?}");
+        recompute::recompute(&mut store, layer).unwrap();
+    }
+}
