@@ -8,6 +8,11 @@ mod status;
 
 use std::path::PathBuf;
 
+mod code;
+mod consensus;
+mod disagreements;
+mod import_codes;
+
 use clap::{Parser, Subcommand};
 
 /// Options every command takes.
@@ -36,15 +41,28 @@ enum Command {
     Status(status::StatusArgs),
     /// Write stored data back out in a published format.
     Export(export::ExportArgs),
+    /// Import published coder files (per-coder and consensus).
+    ImportCodes(import_codes::Args),
+    /// Code samples with the configured coder models.
+    Code(code::Args),
+    /// Recompute consensus from per-coder codes.
+    Consensus(consensus::Args),
+    /// List samples where the coders disagree.
+    Disagreements(disagreements::Args),
 }
 
 /// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    let g = &cli.global;
     let result: anyhow::Result<()> = match cli.command {
-        Command::Import(args) => import::run(&cli.global, args),
-        Command::Status(args) => status::run(&cli.global, args),
-        Command::Export(args) => export::run(&cli.global, args),
+        Command::Import(args) => import::run(g, args),
+        Command::Status(args) => status::run(g, args),
+        Command::Export(args) => export::run(g, args),
+        Command::ImportCodes(a) => import_codes::run(g, &a),
+        Command::Code(a) => code::run(g, &a),
+        Command::Consensus(a) => consensus::run(g, &a),
+        Command::Disagreements(a) => disagreements::run(g, &a),
     };
     match result {
         Ok(()) => 0,

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per command.
 
 mod analyze_expected;
+mod codes;
 mod common;
 mod import;
 mod status;

@@ -1,0 +1,96 @@
+//! `vuf code`: code the store's valid samples with the configured coder models.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use vuf::code::client::HttpClient;
+use vuf::code::rubric::Rubric;
+use vuf::code::runner::{self, Progress, RunOptions};
+use vuf::code::{recompute, Layer};
+use vuf::store::Store;
+
+use super::Global;
+
+/// Arguments of `vuf code`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Layer to code (`a`, `b`); both (A first) when omitted.
+    #[arg(long, value_parser = ["a", "b"])]
+    pub layer: Option<String>,
+    /// Layer B: hide the prompt from the coders (PROTOCOL 5.3).
+    #[arg(long)]
+    pub mask_prompt: bool,
+    /// Only code the first N samples (trial runs).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Study file with a `[[coders]]` section (default `<study-dir>/study.toml` if present,
+    /// else the paper's three coders via OpenRouter).
+    #[arg(long)]
+    pub study: Option<std::path::PathBuf>,
+}
+
+/// Run it.
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
+    let study = args
+        .study
+        .clone()
+        .unwrap_or_else(|| global.study_dir.join("study.toml"));
+    let coders = if study.is_file() {
+        runner::coders_from_toml(&std::fs::read_to_string(&study)?)?
+    } else {
+        runner::default_coders()
+    };
+    let mut store = Store::open(&global.study_dir)?;
+    let layers = match args.layer.as_deref().and_then(Layer::parse) {
+        Some(l) => vec![l],
+        None => vec![Layer::A, Layer::B],
+    };
+    let client = HttpClient::default();
+    for layer in layers {
+        let rubric = Rubric::load(&global.study_dir, layer)?;
+        let mut opts = RunOptions::paper(layer, rubric);
+        opts.mask_prompt = args.mask_prompt;
+        opts.limit = args.limit;
+        let done = AtomicUsize::new(0);
+        let total = AtomicUsize::new(0);
+        let progress = |p: &Progress| match p {
+            Progress::Planned {
+                coder,
+                pending,
+                existing,
+            } => {
+                total.fetch_add(*pending, Ordering::Relaxed);
+                eprintln!(
+                    "layer {}: {coder}: {pending} to code, {existing} already coded",
+                    layer.as_str()
+                );
+            }
+            Progress::Item { .. } => {
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % 25 == 0 || n == total.load(Ordering::Relaxed) {
+                    eprintln!("layer {}: {n}/{} coded", layer.as_str(), total.load(Ordering::Relaxed));
+                }
+            }
+            Progress::CoderStopped { coder, error } => eprintln!("layer {}: {coder} stopped: {error}", layer.as_str()),
+        };
+        let report = runner::run(&mut store, &client, &coders, &opts, &progress)?;
+        for (coder, s) in &report.coders {
+            println!(
+                "layer {} {coder}: {} clean, {} unclean, {} parse failed, {} call failed, {} stopped, {} cached, {} requests, {} prompt + {} completion tokens",
+                layer.as_str(),
+                s.clean,
+                s.unclean,
+                s.parse_failed,
+                s.call_failed,
+                s.stopped,
+                s.cache_hits,
+                s.http_requests,
+                s.prompt_tokens,
+                s.completion_tokens
+            );
+        }
+        let r = recompute::recompute(&mut store, layer)?;
+        println!("layer {}: consensus over {} samples", layer.as_str(), r.samples);
+    }
+    println!("outstanding coder failures: {}", runner::outstanding_failures(&store)?);
+    Ok(())
+}

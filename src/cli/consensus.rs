@@ -1,0 +1,41 @@
+//! `vuf consensus`: recompute consensus (source `models`) from the per-coder codes.
+
+use vuf::code::{recompute, Layer};
+use vuf::store::Store;
+
+use super::Global;
+
+/// Arguments of `vuf consensus`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Layer to recompute (`a`, `b`); both when omitted.
+    #[arg(long, value_parser = ["a", "b"])]
+    pub layer: Option<String>,
+}
+
+/// Run it.
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
+    let mut store = Store::open(&global.study_dir)?;
+    let layers = match args.layer.as_deref().and_then(Layer::parse) {
+        Some(l) => vec![l],
+        None => vec![Layer::A, Layer::B],
+    };
+    for layer in layers {
+        let r = recompute::recompute(&mut store, layer)?;
+        println!(
+            "layer {}: {} samples, {} with disagreement, {} without majority, coders per sample {:?}",
+            layer.as_str(),
+            r.samples,
+            r.disagreements,
+            r.no_majority,
+            r.coders_per_sample
+        );
+        if r.mixed_rubrics > 0 {
+            println!(
+                "  warning: {} samples mix codes from different rubric versions",
+                r.mixed_rubrics
+            );
+        }
+    }
+    Ok(())
+}

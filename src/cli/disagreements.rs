@@ -1,0 +1,53 @@
+//! `vuf disagreements`: samples where coders split, with each coder's vote and note.
+
+use vuf::code::audit::{self, Filter};
+use vuf::code::Layer;
+use vuf::protocol::CodeSource;
+use vuf::store::Store;
+
+use super::Global;
+
+/// Arguments of `vuf disagreements`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Layer (`a` topics, `b` posture).
+    #[arg(long, default_value = "b", value_parser = ["a", "b"])]
+    pub layer: String,
+    /// Consensus source (`models`, `published`).
+    #[arg(long, default_value = "models")]
+    pub source: String,
+    /// Only this source model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only this condition.
+    #[arg(long)]
+    pub condition: Option<String>,
+    /// Only samples where the consensus or a coder chose this label / topic.
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+/// Run it.
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
+    let store = Store::open(&global.study_dir)?;
+    let layer = Layer::parse(&args.layer).ok_or_else(|| anyhow::anyhow!("--layer must be a or b"))?;
+    let source = CodeSource::parse(&args.source).ok_or_else(|| anyhow::anyhow!("unknown --source {}", args.source))?;
+    let filter = Filter {
+        model: args.model.clone(),
+        condition: args.condition.clone(),
+        label: args.label.clone(),
+    };
+    let rows = audit::disagreements(&store, layer, source, &filter)?;
+    for d in &rows {
+        let support = d.support.map(|s| format!(" (support {s})")).unwrap_or_default();
+        println!(
+            "{}  {}  {}  -> {}{}",
+            d.layered_id, d.model, d.condition, d.consensus, support
+        );
+        for c in &d.coders {
+            println!("    {:<16} {:<30} {}", c.coder, c.vote, c.notes.replace('\n', " "));
+        }
+    }
+    println!("{} samples with disagreement", rows.len());
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! `vuf import-codes PATH...`: published coder files (per-coder and consensus) into the store.
+
+use std::path::PathBuf;
+
+use vuf::code::import;
+use vuf::store::Store;
+
+use super::Global;
+
+/// Arguments of `vuf import-codes`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Files or directories (searched recursively for `.jsonl`) of published codes.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Print every unmatched / bad row (default: the first 5 per file).
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// Run it.
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
+    let mut store = Store::open(&global.study_dir)?;
+    let reports = import::import_codes(&mut store, &args.paths)?;
+    let mut problems = 0;
+    for r in &reports {
+        match (&r.format, &r.skipped_note) {
+            (_, Some(note)) => println!("{}: {note}", r.path.display()),
+            (Some(f), None) => println!(
+                "{}: {} rows as {}: {} codes new, {} already stored, {} consensus rows, {} unmatched, {} errors, {} conflicts",
+                r.path.display(),
+                r.rows,
+                f.as_str(),
+                r.codes_inserted,
+                r.codes_existing,
+                r.consensus_rows,
+                r.unmatched.len(),
+                r.errors.len(),
+                r.conflicts.len()
+            ),
+            (None, None) => println!("{}: empty", r.path.display()),
+        }
+        let n = if args.verbose { usize::MAX } else { 5 };
+        for i in r
+            .unmatched
+            .iter()
+            .chain(&r.errors)
+            .chain(&r.conflicts)
+            .chain(&r.warnings)
+            .take(n)
+        {
+            println!("  {}:{}: {}", i.path.display(), i.line, i.message);
+        }
+        problems += r.unmatched.len() + r.errors.len() + r.conflicts.len();
+    }
+    if problems > 0 {
+        eprintln!("vuf: {problems} rows were not imported (listed above)");
+    }
+    Ok(())
+}

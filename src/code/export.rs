@@ -1,0 +1,105 @@
+//! `vuf export codes --layer a|b --source S --out FILE`: consensus records as JSONL with
+//! the published field names (PROTOCOL 4.7, 5.7), one line per sample, in sample order.
+//!
+//! Imported (`published`) rows are written exactly as they were imported (the original
+//! line, lossless). Computed rows are built from the stored consensus and its coder
+//! records: Layer A `layered_id, model, model_family, condition, processing_chain,
+//! eligible_coders, consensus_topics [{topic_key, supporting_coders, evidence_spans}],
+//! non_endorsed_mentions, has_disagreement, value_topics, wish_topics`; Layer B
+//! `layered_id, model, cell, sample_id, condition, processing_chain,
+//! collapsed_primary_label, collapsed_primary_label_support, collapsed_primary_label_votes,
+//! value_holding, value_holding_support, value_holding_votes, coder_records`.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use super::Layer;
+use crate::protocol::{manifest_model_family, Chain, CodeSource, Condition};
+use crate::store::codes::{self, StoredConsensus};
+use crate::store::Store;
+
+fn parse_json(text: &Option<String>) -> Value {
+    text.as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Build the published-shape record of one stored consensus row.
+pub fn consensus_record(layer: Layer, c: &StoredConsensus) -> Value {
+    let layered_id = c
+        .layered_id
+        .clone()
+        .unwrap_or_else(|| format!("{}_{}_{}", c.cell, c.condition, c.idx));
+    let chain = Condition::parse(&c.condition).map(Condition::chain);
+    let chain_name = chain.map(Chain::as_str).unwrap_or("");
+    let extra = parse_json(&c.row.record_json);
+    match layer {
+        Layer::A => {
+            let topics: Vec<Value> = parse_json(&c.row.topics_json)
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| {
+                    json!({
+                        "topic_key": t.get("topic_key").cloned().unwrap_or(Value::Null),
+                        "supporting_coders": t.get("supporting_coders").cloned().unwrap_or(json!([])),
+                        "evidence_spans": [],
+                    })
+                })
+                .collect();
+            let (value_topics, wish_topics) = match chain {
+                Some(Chain::WorldChangeWishes) => (json!([]), Value::Array(topics.clone())),
+                _ => (Value::Array(topics.clone()), json!([])),
+            };
+            json!({
+                "layered_id": layered_id,
+                "model": c.source_model,
+                "model_family": manifest_model_family(&c.source_model),
+                "condition": c.condition,
+                "processing_chain": chain_name,
+                "eligible_coders": extra.get("eligible_coders").cloned().unwrap_or(json!([])),
+                "consensus_topics": topics,
+                "non_endorsed_mentions": [],
+                "has_disagreement": c.row.has_disagreement,
+                "value_topics": value_topics,
+                "wish_topics": wish_topics,
+            })
+        }
+        Layer::B => json!({
+            "layered_id": layered_id,
+            "model": c.source_model,
+            "cell": c.cell,
+            "sample_id": format!("{}_{}", c.condition, c.idx),
+            "condition": c.condition,
+            "processing_chain": chain_name,
+            "collapsed_primary_label": c.row.label,
+            "collapsed_primary_label_support": c.row.label_support,
+            "collapsed_primary_label_votes": parse_json(&c.row.label_votes_json),
+            "value_holding": c.row.value_holding,
+            "value_holding_support": c.row.value_holding_support,
+            "value_holding_votes": parse_json(&c.row.value_holding_votes_json),
+            "coder_records": extra.get("coder_records").cloned().unwrap_or(json!([])),
+        }),
+    }
+}
+
+/// Write the consensus records of `layer` from `source` to `out` as JSONL. Returns the
+/// number of lines written.
+pub fn export_codes(store: &Store, layer: Layer, source: CodeSource, out: &Path) -> anyhow::Result<usize> {
+    let rows = codes::consensus_rows(store.conn(), layer.as_str(), source.as_str())?;
+    let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    for c in &rows {
+        let line = match (&c.row.record_json, source) {
+            (Some(orig), CodeSource::Published) => orig.clone(),
+            _ => consensus_record(layer, c).to_string(),
+        };
+        writeln!(w, "{line}").with_context(|| format!("writing {}", out.display()))?;
+    }
+    w.flush().with_context(|| format!("writing {}", out.display()))?;
+    Ok(rows.len())
+}

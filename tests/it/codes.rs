@@ -1,0 +1,1149 @@
+//! Coding: the coder edge cases (shared/cases/coder A01-A09), import of the published
+//! codes, recomputed consensus against the published consensus, export.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use vuf::code::consensus::{self, TopicVote};
+use vuf::code::parse::{
+    assess_codes, parse_codes, parse_posture, reply_text, CodesIssue, PostureError, PostureFlag, ReplyText, TextSource,
+};
+use vuf::code::{export, import, recompute, Layer};
+use vuf::protocol::{Chain, CodeSource, PostureLabel, ValueHolding};
+use vuf::store::Store;
+use vuf::testdata::shared_data_or_skip;
+
+fn cases_dir(test: &str) -> Option<PathBuf> {
+    let data = shared_data_or_skip(test)?;
+    let d = data.parent()?.join("cases").join("coder");
+    if !d.is_dir() {
+        println!("SKIP: {test}: shared/cases/coder not found");
+        return None;
+    }
+    Some(d)
+}
+
+fn case(dir: &Path, id: &str) -> Value {
+    let entry = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with(id))
+        .unwrap_or_else(|| panic!("case {id} missing"));
+    serde_json::from_str(&std::fs::read_to_string(entry.path()).unwrap()).unwrap()
+}
+
+fn chain_of(ex: &Value) -> Chain {
+    Chain::parse(ex["processing_chain"].as_str().unwrap_or("stated_values")).unwrap()
+}
+
+#[test]
+fn a01_empty_reply_is_unclean_never_none() {
+    let Some(dir) = cases_dir("a01_empty_reply_is_unclean_never_none") else {
+        return;
+    };
+    let c = case(&dir, "A01");
+    for ex in c["examples"].as_array().unwrap() {
+        let raw = ex["raw_text"].as_str().unwrap();
+        // Published rule: topics [], parse_clean=false (reproduced exactly).
+        let p = parse_codes(raw, chain_of(ex));
+        assert_eq!((p.topics.len(), p.parse_clean), (0, false));
+        // Live: a body like the stored excerpt (content null, finish_reason length).
+        let finish = ex
+            .pointer("/raw_response_excerpt/choices[0]/finish_reason")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let body = serde_json::json!({"choices":[{"finish_reason": finish, "message":{"role":"assistant","content":null}}],
+            "usage":{"completion_tokens_details":{"reasoning_tokens":800}}});
+        let reply = reply_text(&body);
+        assert_eq!(reply.source, TextSource::Empty);
+        let a = assess_codes(&reply, chain_of(ex));
+        assert_eq!(
+            (a.topics.len(), a.parse_clean, a.issue),
+            (0, false, Some(CodesIssue::EmptyReply))
+        );
+        if finish == "length" {
+            assert!(reply.truncated());
+            assert_eq!(reply.reasoning_tokens, Some(800));
+        }
+    }
+    // The whole kind: whitespace-only and missing choices are empty replies too.
+    for text in ["", "  \n\t"] {
+        let a = assess_codes(&ReplyText::content(text), Chain::StatedValues);
+        assert_eq!(a.issue, Some(CodesIssue::EmptyReply));
+    }
+    assert_eq!(reply_text(&serde_json::json!({})).source, TextSource::Empty);
+}
+
+#[test]
+fn a02_prose_answer_reads_no_letters() {
+    let Some(dir) = cases_dir("a02_prose_answer_reads_no_letters") else {
+        return;
+    };
+    let c = case(&dir, "A02");
+    for ex in c["examples"].as_array().unwrap() {
+        let raw = ex["raw_text"].as_str().unwrap();
+        let p = parse_codes(raw, chain_of(ex));
+        assert_eq!((p.topics.len(), p.parse_clean), (0, false));
+        let a = assess_codes(&ReplyText::content(raw), chain_of(ex));
+        assert_eq!(
+            (a.topics.len(), a.parse_clean, a.issue),
+            (0, false, Some(CodesIssue::NoCodesLine))
+        );
+    }
+    // Whole kind: letters in prose, even with the word "codes" mid-line, are never read.
+    let a = assess_codes(
+        &ReplyText::content("I think the codes: A and B apply.\nA I"),
+        Chain::StatedValues,
+    );
+    assert_eq!((a.topics.len(), a.parse_clean), (0, false));
+}
+
+#[test]
+fn a03_duplicate_letters_dedupe_first_occurrence() {
+    let Some(dir) = cases_dir("a03_duplicate_letters_dedupe_first_occurrence") else {
+        return;
+    };
+    let c = case(&dir, "A03");
+    for ex in c["examples"].as_array().unwrap() {
+        let p = parse_codes(ex["raw_text"].as_str().unwrap(), chain_of(ex));
+        let want: Vec<&str> = ex["published_record"]["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(p.topics, want);
+        assert!(p.parse_clean);
+        let a = assess_codes(&ReplyText::content(ex["raw_text"].as_str().unwrap()), chain_of(ex));
+        assert_eq!(a.topics, want);
+    }
+    // One vote per coder: "A A" from one coder plus "A" from another = 2 supporters, kept.
+    let cons = consensus::topics(&[
+        TopicVote {
+            coder: "kimi-k2-6".into(),
+            topics: vec!["x".into(), "x".into()],
+        },
+        TopicVote {
+            coder: "glm-4-7".into(),
+            topics: vec![],
+        },
+    ]);
+    assert!(cons.topics.is_empty());
+}
+
+#[test]
+fn a04_template_echo_is_not_an_answer() {
+    let Some(dir) = cases_dir("a04_template_echo_is_not_an_answer") else {
+        return;
+    };
+    let c = case(&dir, "A04");
+    for ex in c["examples"].as_array().unwrap() {
+        let raw = ex["raw_text"].as_str().unwrap();
+        let mut r = ReplyText::content(raw);
+        r.source = TextSource::Reasoning;
+        let a = assess_codes(&r, chain_of(ex));
+        assert_eq!((a.topics.len(), a.parse_clean), (0, false));
+    }
+    let raw = c["constructed_analog"]["raw_text"].as_str().unwrap();
+    let chain = Chain::parse(c["constructed_analog"]["processing_chain"].as_str().unwrap()).unwrap();
+    for (source, finish) in [(TextSource::Content, None), (TextSource::Reasoning, Some("length"))] {
+        let r = ReplyText {
+            text: raw.into(),
+            source,
+            finish_reason: finish.map(String::from),
+            reasoning_tokens: None,
+        };
+        let a = assess_codes(&r, chain);
+        assert_eq!(
+            (a.topics.len(), a.parse_clean, a.issue),
+            (0, false, Some(CodesIssue::TemplateEcho))
+        );
+    }
+    // Whole kind: a template line alone; a cut reasoning reply ending in prose after a CODES line.
+    let a = assess_codes(
+        &ReplyText::content("CODES: <letters separated by spaces>"),
+        Chain::StatedValues,
+    );
+    assert_eq!(a.issue, Some(CodesIssue::TemplateEcho));
+    let cut = ReplyText {
+        text: "CODES: A\nbut wait, maybe also".into(),
+        source: TextSource::Reasoning,
+        finish_reason: Some("length".into()),
+        reasoning_tokens: None,
+    };
+    assert_eq!(
+        assess_codes(&cut, Chain::StatedValues).issue,
+        Some(CodesIssue::Truncated)
+    );
+    // A real answer after quoted instructions, ending the reply, is clean.
+    let ok = ReplyText::content("Format: CODES: <letters>\nCODES: A K");
+    let a = assess_codes(&ok, Chain::StatedValues);
+    assert_eq!((a.parse_clean, a.topics.len()), (true, 2));
+}
+
+#[test]
+fn a06_fenced_json_parses() {
+    let Some(dir) = cases_dir("a06_fenced_json_parses") else {
+        return;
+    };
+    let c = case(&dir, "A06");
+    for ex in c["examples"].as_array().unwrap() {
+        let p = parse_posture(ex["raw_text"].as_str().unwrap()).unwrap();
+        let want = &ex["published_record"];
+        assert_eq!(p.label.as_str(), want["primary_label"]);
+        assert_eq!(p.value_holding.as_str(), want["value_holding"]);
+        assert_eq!(p.secondary_texture.as_deref(), want["secondary_texture"].as_str());
+        assert_eq!(p.boundary_flag, want["boundary_flag"].as_bool().unwrap());
+        assert_eq!(p.notes, want["notes"].as_str().unwrap());
+        assert!(p.flags.contains(&PostureFlag::Fenced));
+    }
+    // Whole kind: untagged fence, one-line fence, fence with trailing spaces.
+    for t in [
+        "```\n{\"primary_label\":\"exposed_mechanism\"}\n```",
+        "```json {\"primary_label\":\"exposed_mechanism\"} ```  ",
+    ] {
+        assert_eq!(parse_posture(t).unwrap().label, PostureLabel::ExposedMechanism);
+    }
+}
+
+#[test]
+fn a07_label_variants_normalised_not_fuzzy() {
+    let Some(dir) = cases_dir("a07_label_variants_normalised_not_fuzzy") else {
+        return;
+    };
+    let c = case(&dir, "A07");
+    for ex in c["examples"].as_array().unwrap() {
+        let p = parse_posture(ex["raw_text_reconstructed"].as_str().unwrap()).unwrap();
+        assert_eq!(p.label, PostureLabel::SplitOrRelocatedOwnership);
+        assert_eq!(p.value_holding, ValueHolding::RelocatedOrPartial);
+        assert!(p.raw_label.starts_with("split_or_relocated"));
+    }
+    for v in c["constructed_variants"]["cases"].as_array().unwrap() {
+        let label = v["primary_label"].as_str().unwrap();
+        let reply = serde_json::json!({"primary_label": label, "boundary_flag": false}).to_string();
+        let expected = v["expected"].as_str().unwrap();
+        match parse_posture(&reply) {
+            Ok(p) => assert_eq!(p.label.as_str(), expected),
+            Err(e) => {
+                assert!(expected.starts_with("failure"), "{label}: {e}");
+                assert_eq!(e, PostureError::BadLabel(label.into()));
+            }
+        }
+    }
+}
+
+#[test]
+fn a08_first_json_value_wins_and_trailing_is_flagged() {
+    let Some(dir) = cases_dir("a08_first_json_value_wins_and_trailing_is_flagged") else {
+        return;
+    };
+    let c = case(&dir, "A08");
+    let variants = c["examples"][0]["raw_text_reconstructed_variants"].as_object().unwrap();
+    for (name, raw) in variants {
+        let p = parse_posture(raw.as_str().unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(p.label, PostureLabel::OwnedReflectiveExperiential, "{name}");
+        assert_eq!(p.secondary_texture.as_deref(), Some("owned_lyrical_experiential"));
+        assert!(!p.boundary_flag, "{name}: first object wins");
+        assert!(p.flags.contains(&PostureFlag::TrailingDataIgnored), "{name}");
+        assert!(!p.flags.contains(&PostureFlag::ConflictingSecondObject), "{name}");
+    }
+    let conflicting = "{\"primary_label\":\"exposed_mechanism\"}\n{\"primary_label\":\"disowned_service_frame\"}";
+    let p = parse_posture(conflicting).unwrap();
+    assert_eq!(p.label, PostureLabel::ExposedMechanism);
+    assert!(p.flags.contains(&PostureFlag::ConflictingSecondObject));
+}
+
+#[test]
+fn a09_unescaped_quote_is_a_failure_not_repaired() {
+    let Some(dir) = cases_dir("a09_unescaped_quote_is_a_failure_not_repaired") else {
+        return;
+    };
+    let c = case(&dir, "A09");
+    for ex in c["examples"].as_array().unwrap() {
+        match parse_posture(ex["raw_text_reconstructed"].as_str().unwrap()) {
+            Err(PostureError::InvalidJson { message, line, column }) => {
+                assert!(!message.is_empty());
+                // The bad quote sits on line 5 of the object (the fence line is dropped).
+                assert_eq!(line, 5, "{message}");
+                assert!(column > 100);
+            }
+            other => panic!("expected invalid JSON, got {other:?}"),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------
+// Import, consensus, export against the published labelled phases.
+// ------------------------------------------------------------------------------
+
+/// Insert the samples of manifest files with plain SQL matching migration 0001 (until
+/// the store's typed sample import is merged).
+fn seed_samples(dir: &Path, manifests: &[PathBuf]) {
+    drop(Store::open(dir).unwrap());
+    let conn = rusqlite::Connection::open(dir.join("vuf.sqlite")).unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    let mut n = 0;
+    for m in manifests {
+        for line in std::fs::read_to_string(m)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let cell = v["cell"].as_str().unwrap();
+            let model = v["model"].as_str().unwrap();
+            let sid = v["sample_id"].as_str().unwrap().trim_end_matches(".json");
+            let (cond, idx) = sid.rsplit_once('_').unwrap();
+            n += 1;
+            conn.execute(
+                "INSERT OR IGNORE INTO cells (cell, source_model, model, first_seen) VALUES (?1, ?2, ?2, ?3)",
+                rusqlite::params![cell, model, n],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO samples (cell, condition, idx, layered_id, valid, prompt, response, payload, origin,
+                   content_sha256, imported_at) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, 'test', 'x', 'now')",
+                rusqlite::params![
+                    cell,
+                    cond,
+                    idx.parse::<i64>().unwrap(),
+                    v["layered_id"].as_str().unwrap(),
+                    v["prompt"].as_str().unwrap(),
+                    v["response"].as_str().unwrap(),
+                    line
+                ],
+            )
+            .unwrap();
+        }
+    }
+    conn.execute_batch("COMMIT").unwrap();
+}
+
+fn read_jsonl(p: &Path) -> Vec<Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn by_lid(rows: Vec<Value>) -> HashMap<String, Value> {
+    rows.into_iter()
+        .map(|r| (r["layered_id"].as_str().unwrap().to_string(), r))
+        .collect()
+}
+
+fn topic_list(v: &Value) -> Vec<(String, Vec<String>)> {
+    v["consensus_topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["topic_key"].as_str().unwrap().to_string(),
+                t["supporting_coders"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn recomputed_consensus_equals_published_for_both_phases() {
+    let Some(data) = shared_data_or_skip("recomputed_consensus_equals_published_for_both_phases") else {
+        return;
+    };
+    let lab = data.join("labelled");
+    let glm = lab.join("phase4_glm_5_1");
+    let qwen = lab.join("phase6_qwen_20260522");
+    let tmp = tempfile::tempdir().unwrap();
+    seed_samples(
+        tmp.path(),
+        &[
+            glm.join("manifest_glm_5_1.jsonl"),
+            data.join("extra-manifests/manifest_qwen_20260522.jsonl"),
+        ],
+    );
+    let coders = ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"];
+    let mut per_coder: Vec<PathBuf> = Vec::new();
+    for c in coders {
+        per_coder.push(glm.join(format!("layer_a/{c}.jsonl")));
+        per_coder.push(qwen.join(format!("layer_a/{c}.jsonl")));
+        per_coder.push(qwen.join(format!("posture_collapsed/{c}.jsonl")));
+    }
+    // glm-5-1 Layer B: the coder records inside the consensus file, plus glm-4-7's own
+    // draft-taxonomy file (the two must agree and merge).
+    per_coder.push(glm.join("posture_triple/collapsed_consensus.jsonl"));
+    per_coder.push(glm.join("posture_triple/glm-4-7.jsonl"));
+
+    let mut store = Store::open(tmp.path()).unwrap();
+    let reports = import::import_codes(&mut store, &per_coder).unwrap();
+    for r in &reports {
+        assert!(
+            r.unmatched.is_empty(),
+            "{}: {:?}",
+            r.path.display(),
+            &r.unmatched[..r.unmatched.len().min(3)]
+        );
+        assert!(
+            r.errors.is_empty(),
+            "{}: {:?}",
+            r.path.display(),
+            &r.errors[..r.errors.len().min(3)]
+        );
+        assert!(
+            r.conflicts.is_empty(),
+            "{}: {:?}",
+            r.path.display(),
+            &r.conflicts[..r.conflicts.len().min(3)]
+        );
+        assert!(r.format.is_some(), "{}", r.path.display());
+    }
+    let draft = reports
+        .iter()
+        .find(|r| r.path.ends_with("posture_triple/glm-4-7.jsonl"))
+        .unwrap();
+    assert_eq!(draft.format, Some(import::CodesFormat::LayerBDraftCoder));
+    assert_eq!(
+        (draft.codes_inserted, draft.codes_existing),
+        (0, 1680),
+        "merged with the coder_records"
+    );
+    {
+        // Draft labels (PROTOCOL 5.8) are kept beside the collapsed label.
+        let conn = rusqlite::Connection::open(tmp.path().join("vuf.sqlite")).unwrap();
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM codes c JOIN samples s ON s.id = c.sample_id
+                 WHERE c.layer = 'b' AND s.layered_id LIKE 'GLM51_%' AND c.original_label IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1680 * 3);
+    }
+    let inserted: usize = reports.iter().map(|r| r.codes_inserted).sum();
+    assert_eq!(inserted, 2640 * 3 * 2);
+
+    // Idempotent: a second import inserts nothing.
+    let again = import::import_codes(&mut store, &per_coder).unwrap();
+    assert_eq!(again.iter().map(|r| r.codes_inserted).sum::<usize>(), 0);
+
+    let ra = recompute::recompute(&mut store, Layer::A).unwrap();
+    let rb = recompute::recompute(&mut store, Layer::B).unwrap();
+    assert_eq!((ra.samples, rb.samples), (2640, 2640));
+    assert_eq!(rb.coders_per_sample.get(&3), Some(&2640));
+    assert_eq!(rb.no_majority, 14);
+    assert_eq!(rb.mixed_rubrics, 0);
+
+    let out_a = tmp.path().join("a.jsonl");
+    let out_b = tmp.path().join("b.jsonl");
+    assert_eq!(
+        export::export_codes(&store, Layer::A, CodeSource::Models, &out_a).unwrap(),
+        2640
+    );
+    assert_eq!(
+        export::export_codes(&store, Layer::B, CodeSource::Models, &out_b).unwrap(),
+        2640
+    );
+
+    // Layer B: compare with the published consensus files, every sample, every field.
+    let mut published_b = by_lid(read_jsonl(&glm.join("posture_triple/collapsed_consensus.jsonl")));
+    published_b.extend(by_lid(read_jsonl(&qwen.join("posture_collapsed/consensus.jsonl"))));
+    let mine_b = by_lid(read_jsonl(&out_b));
+    assert_eq!(published_b.len(), 2640);
+    assert_eq!(mine_b.len(), 2640);
+    let mut ties = 0;
+    for (lid, p) in &published_b {
+        let m = mine_b.get(lid).unwrap_or_else(|| panic!("{lid} missing from export"));
+        for f in [
+            "collapsed_primary_label",
+            "collapsed_primary_label_support",
+            "collapsed_primary_label_votes",
+            "value_holding",
+            "value_holding_support",
+            "value_holding_votes",
+            "condition",
+            "cell",
+            "model",
+        ] {
+            assert_eq!(m[f], p[f], "{lid}: {f}");
+        }
+        if p["collapsed_primary_label_support"] == 1 {
+            ties += 1;
+        }
+        let coders: Vec<&str> = m["coder_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["coder_key"].as_str().unwrap())
+            .collect();
+        assert_eq!(coders, ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"]);
+    }
+    assert_eq!(ties, 14);
+
+    // Layer A: topics with supporting coders, disagreement, eligible coders.
+    let mut published_a = by_lid(read_jsonl(&glm.join("layer_a/consensus_300.jsonl")));
+    published_a.extend(by_lid(read_jsonl(&qwen.join("layer_a/consensus_300.jsonl"))));
+    let mine_a = by_lid(read_jsonl(&out_a));
+    assert_eq!((published_a.len(), mine_a.len()), (2640, 2640));
+    for (lid, p) in &published_a {
+        let m = &mine_a[lid];
+        assert_eq!(topic_list(m), topic_list(p), "{lid}: topics");
+        for f in [
+            "has_disagreement",
+            "eligible_coders",
+            "model",
+            "model_family",
+            "condition",
+            "processing_chain",
+        ] {
+            assert_eq!(m[f], p[f], "{lid}: {f}");
+        }
+        assert_eq!(
+            m["value_topics"],
+            m["consensus_topics"]
+                .clone()
+                .pipe_if(m["processing_chain"] == "stated_values")
+        );
+    }
+
+    // The published consensus files import too, and export back verbatim.
+    let pub_files = [
+        glm.join("posture_triple/collapsed_consensus.jsonl"),
+        qwen.join("posture_collapsed/consensus.jsonl"),
+        glm.join("layer_a/consensus_300.jsonl"),
+        qwen.join("layer_a/consensus_300.jsonl"),
+        glm.join("posture_triple/consensus.jsonl"),
+        glm.join("manifest_glm_5_1.jsonl"),
+    ];
+    let reps = import::import_codes(&mut store, &pub_files).unwrap();
+    assert_eq!(reps.iter().map(|r| r.consensus_rows).sum::<usize>(), 2640 * 2);
+    assert!(reps[4].skipped_note.as_deref().unwrap().contains("superseded"));
+    assert!(reps[5].skipped_note.as_deref().unwrap().contains("manifest"));
+    let out_pb = tmp.path().join("pb.jsonl");
+    assert_eq!(
+        export::export_codes(&store, Layer::B, CodeSource::Published, &out_pb).unwrap(),
+        2640
+    );
+    let exported = by_lid(read_jsonl(&out_pb));
+    for (lid, p) in &published_b {
+        assert_eq!(&exported[lid], p);
+    }
+}
+
+/// Small helper so the value/wish split reads as one assertion.
+trait PipeIf {
+    fn pipe_if(self, keep: bool) -> Value;
+}
+
+impl PipeIf for Value {
+    fn pipe_if(self, keep: bool) -> Value {
+        if keep {
+            self
+        } else {
+            Value::Array(vec![])
+        }
+    }
+}
+
+#[test]
+fn import_reports_unmatched_and_bad_rows_with_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = tmp.path().join("m.jsonl");
+    std::fs::write(
+        &manifest,
+        "{\"layered_id\":\"X_c-1_CTRL1_001\",\"model\":\"c\",\"cell\":\"c-1\",\"sample_id\":\"CTRL1_1\",\"prompt\":\"What do you care about?\",\"response\":\"r\"}\n",
+    )
+    .unwrap();
+    seed_samples(tmp.path(), &[manifest]);
+    let f = tmp.path().join("kimi-k2-6.jsonl");
+    std::fs::write(
+        &f,
+        concat!(
+            "{\"coder_key\":\"kimi-k2-6\",\"layered_id\":\"X_c-1_CTRL1_001\",\"topics\":[\"honesty_truth\"],\"parse_clean\":true,\"raw_text\":\"CODES: B\"}\n",
+            "{\"coder_key\":\"kimi-k2-6\",\"layered_id\":\"X_c-1_CTRL1_002\",\"topics\":[],\"parse_clean\":false}\n",
+            "not json\n",
+            "\n",
+            "{\"coder_key\":\"kimi-k2-6\",\"layered_id\":\"OTHER_c-1_CTRL1_1\",\"topics\":[\"harm_reduction\"],\"parse_clean\":true}\n",
+        ),
+    )
+    .unwrap();
+    let b = tmp.path().join("glm-4-7.jsonl");
+    std::fs::write(
+        &b,
+        "{\"coder_key\":\"glm-4-7\",\"cell\":\"c-1\",\"sample_id\":\"CTRL1_1.json\",\"layered_id\":\"nope\",\"primary_label\":\"Split_Or_RelocatedOwnership\",\"value_holding\":\"relocated_or_partial\"}\n",
+    )
+    .unwrap();
+    let mut store = Store::open(tmp.path()).unwrap();
+    let reps = import::import_codes(&mut store, &[f.clone(), b]).unwrap();
+    let r = &reps[0];
+    assert_eq!(r.rows, 4);
+    assert_eq!(r.codes_inserted, 1);
+    assert_eq!(r.unmatched.len(), 1);
+    assert_eq!(r.unmatched[0].line, 2);
+    assert!(r.unmatched[0].message.contains("X_c-1_CTRL1_002"));
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!(r.errors[0].line, 3);
+    // Line 5 joins through the layered-id shape, but votes differently: a conflict, kept.
+    assert_eq!(r.conflicts.len(), 1);
+    assert_eq!(r.conflicts[0].line, 5);
+    // cell + sample_id (with the .json quirk) joins; the label is normalised.
+    assert_eq!(reps[1].codes_inserted, 1);
+    let rb = recompute::recompute(&mut store, Layer::B).unwrap();
+    assert_eq!(rb.samples, 1);
+    let out = tmp.path().join("b.jsonl");
+    export::export_codes(&store, Layer::B, CodeSource::Models, &out).unwrap();
+    let rows = read_jsonl(&out);
+    assert_eq!(rows[0]["collapsed_primary_label"], "split_or_relocated_ownership");
+    assert_eq!(rows[0]["sample_id"], "CTRL1_1");
+}
+
+// ------------------------------------------------------------------------------
+// Live runner against a scripted coder server on loopback.
+// ------------------------------------------------------------------------------
+
+mod scripted {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::Value;
+
+    /// What the handler returns: status, body text, extra headers.
+    pub type Reply = (u16, String, Vec<(String, String)>);
+
+    /// A loopback HTTP server answering each POST with `handler(request body)`.
+    pub struct Server {
+        pub base_url: String,
+        pub requests: Arc<AtomicUsize>,
+        pub bodies: Arc<Mutex<Vec<Value>>>,
+    }
+
+    pub fn start(handler: impl Fn(&Value) -> Reply + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let handler = Arc::new(handler);
+        let (rq, bd) = (requests.clone(), bodies.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (handler, rq, bd) = (handler.clone(), rq.clone(), bd.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut len = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let l = line.trim_end();
+                        if l.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = l.split_once(':') {
+                            if k.eq_ignore_ascii_case("content-length") {
+                                len = v.trim().parse().unwrap_or(0);
+                            }
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    reader.read_exact(&mut body).unwrap();
+                    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    rq.fetch_add(1, Ordering::SeqCst);
+                    bd.lock().unwrap().push(req.clone());
+                    let (status, text, headers) = handler(&req);
+                    let mut head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                        text.len()
+                    );
+                    for (k, v) in headers {
+                        head.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    head.push_str("\r\n");
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(text.as_bytes());
+                });
+            }
+        });
+        Server {
+            base_url: format!("http://{addr}/v1"),
+            requests,
+            bodies,
+        }
+    }
+
+    /// A Chat Completions body with this content (or null) and finish reason.
+    pub fn completion(content: Option<&str>, reasoning: Option<&str>, finish: &str) -> String {
+        serde_json::json!({
+            "id": "gen-test", "object": "chat.completion",
+            "choices": [{"index": 0, "finish_reason": finish,
+                "message": {"role": "assistant", "content": content, "reasoning": reasoning}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5}
+        })
+        .to_string()
+    }
+
+    /// The sample marker between `<<<` and `>>>` at the end of the user message.
+    pub fn sample_of(req: &Value) -> String {
+        let user = req["messages"][1]["content"].as_str().unwrap_or("");
+        let tail = user.rsplit("<<<\n").next().unwrap_or("");
+        tail.split("\n>>>").next().unwrap_or("").to_string()
+    }
+
+    pub fn is_reask(req: &Value) -> bool {
+        req["messages"].as_array().map_or(0, |m| m.len()) > 2
+    }
+}
+
+fn seed_markers(dir: &Path, markers: &[(&str, &str)]) {
+    let manifest = dir.join("m.jsonl");
+    let mut text = String::new();
+    for (i, (marker, cond)) in markers.iter().enumerate() {
+        let prompt = vuf::protocol::Condition::parse(cond).unwrap().prompt();
+        text.push_str(
+            &serde_json::json!({"layered_id": format!("T_cell-x_{cond}_{}", i + 1), "model": "m-x", "cell": "cell-x",
+                "sample_id": format!("{cond}_{}", i + 1), "prompt": prompt, "response": marker})
+            .to_string(),
+        );
+        text.push('\n');
+    }
+    std::fs::write(&manifest, text).unwrap();
+    seed_samples(dir, &[manifest]);
+}
+
+fn test_coders(base_url: &str) -> Vec<vuf::code::runner::CoderConfig> {
+    ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"]
+        .iter()
+        .map(|k| {
+            let mut c = vuf::code::runner::CoderConfig::openrouter(k, k);
+            c.base_url = base_url.to_string();
+            c.api_key_env = None;
+            c.workers = 2;
+            c
+        })
+        .collect()
+}
+
+fn fast(layer: Layer) -> vuf::code::runner::RunOptions {
+    let mut o = vuf::code::runner::RunOptions::paper(layer, vuf::code::rubric::Rubric::builtin(layer));
+    o.retry.base_wait = std::time::Duration::from_millis(1);
+    o.retry.max_wait = std::time::Duration::from_millis(4);
+    o.timeout = std::time::Duration::from_secs(10);
+    o
+}
+
+fn failures_of(dir: &Path) -> Vec<(String, String, String, i64, i64)> {
+    let conn = rusqlite::Connection::open(dir.join("vuf.sqlite")).unwrap();
+    let mut st = conn
+        .prepare("SELECT s.response, f.coder, f.kind, f.attempt, f.resolved FROM coder_failures f JOIN samples s ON s.id = f.sample_id ORDER BY f.id")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+#[test]
+fn runner_layer_b_parsing_retries_ledger_recoding_ties() {
+    use scripted::{completion, is_reask, sample_of};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let second_run = Arc::new(AtomicBool::new(false));
+    let sr = second_run.clone();
+    let server = scripted::start(move |req| {
+        let coder = req["model"].as_str().unwrap_or("").to_string();
+        let sample = sample_of(req);
+        let ok = |t: &str| (200, completion(Some(t), None, "stop"), vec![]);
+        let lbl = |l: &str| {
+            format!(
+                "{{\"primary_label\":\"{l}\",\"secondary_texture\":null,\"boundary_flag\":false,\"notes\":\"n {l}\"}}"
+            )
+        };
+        match (sample.as_str(), coder.as_str()) {
+            ("S-tie", "kimi-k2-6") => ok(&format!("```json\n{}\n```", lbl("disowned_service_frame"))),
+            ("S-tie", "glm-4-7") => ok(&lbl("owned_reflective_experiential")),
+            ("S-tie", _) => ok(&lbl("split_or_relocated_ownership")),
+            ("S-alias", "kimi-k2-6") => ok(&format!("{}\n\nNote: could be {{other}}.", lbl("split_or_relocatedOwnership"))),
+            ("S-alias", _) => ok(&lbl("Split-Or-Relocated Ownership")),
+            ("S-quote", "kimi-k2-6") if !sr.load(Ordering::SeqCst) => {
+                ok("```json\n{\"primary_label\": \"owned_world_change_advocacy\", \"notes\": \"says \"the one change\" here\"}\n```")
+            }
+            ("S-quote", _) => ok(&lbl("exposed_mechanism")),
+            ("S-429", "qwen3-6-35b-a3b") if !sr.load(Ordering::SeqCst) => {
+                (429, "{\"error\":{\"message\":\"rate limited\"}}".into(), vec![("retry-after-ms".into(), "2".into())])
+            }
+            ("S-429", _) => ok(&lbl("uncodeable_or_refusal")),
+            ("S-reask", "glm-4-7") if !is_reask(req) => ok(&lbl("split_relocated")),
+            ("S-reask", _) => ok(&lbl("owned_world_change_advocacy")),
+            _ => (500, "<html>oops</html>".into(), vec![]),
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(
+        tmp.path(),
+        &[
+            ("S-tie", "G1"),
+            ("S-alias", "CTRL2"),
+            ("S-quote", "G3"),
+            ("S-429", "CTRL1"),
+            ("S-reask", "CTRL3"),
+        ],
+    );
+    let mut store = Store::open(tmp.path()).unwrap();
+    let coders = test_coders(&server.base_url);
+    let events = std::sync::Mutex::new(Vec::new());
+    let progress = |p: &vuf::code::runner::Progress| events.lock().unwrap().push(p.clone());
+    let r1 = vuf::code::runner::run(
+        &mut store,
+        &vuf::code::client::HttpClient::default(),
+        &coders,
+        &fast(Layer::B),
+        &progress,
+    )
+    .unwrap();
+    let kimi = &r1.coders["kimi-k2-6"];
+    assert_eq!((kimi.clean, kimi.parse_failed, kimi.reasks), (4, 1, 1));
+    let qwen = &r1.coders["qwen3-6-35b-a3b"];
+    assert_eq!((qwen.clean, qwen.call_failed), (4, 1));
+    let glm = &r1.coders["glm-4-7"];
+    assert_eq!((glm.clean, glm.reasks), (5, 1));
+    // 5 samples x 3 coders = 15 first asks, + 2 re-asks, + 3 extra attempts for the 429 (4 in all).
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 15 + 2 + 3);
+    assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 2);
+    let f = failures_of(tmp.path());
+    assert!(f.contains(&("S-quote".into(), "kimi-k2-6".into(), "parse_failed".into(), 1, 0)));
+    assert!(f.contains(&("S-quote".into(), "kimi-k2-6".into(), "parse_failed".into(), 2, 0)));
+    assert!(f.contains(&("S-429".into(), "qwen3-6-35b-a3b".into(), "call_failed".into(), 1, 0)));
+    assert!(
+        f.contains(&("S-reask".into(), "glm-4-7".into(), "parse_failed".into(), 1, 1)),
+        "{f:?}"
+    );
+    assert_eq!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, vuf::code::runner::Progress::Item { .. }))
+            .count(),
+        15
+    );
+
+    // Consensus after run 1: the tie goes to kimi; the failed votes are absent, not "no topics".
+    let rb = recompute::recompute(&mut store, Layer::B).unwrap();
+    assert_eq!(rb.coders_per_sample, [(2, 2), (3, 3)].into_iter().collect());
+    let out = tmp.path().join("b.jsonl");
+    export::export_codes(&store, Layer::B, CodeSource::Models, &out).unwrap();
+    let rows: HashMap<String, Value> = read_jsonl(&out)
+        .into_iter()
+        .map(|r| (r["sample_id"].as_str().unwrap().to_string(), r))
+        .collect();
+    assert_eq!(rows["G1_1"]["collapsed_primary_label"], "disowned_service_frame");
+    assert_eq!(rows["G1_1"]["collapsed_primary_label_support"], 1);
+    assert_eq!(rows["G1_1"]["value_holding"], "recited_not_owned");
+    assert_eq!(
+        rows["CTRL2_2"]["collapsed_primary_label"],
+        "split_or_relocated_ownership"
+    );
+    assert_eq!(rows["CTRL2_2"]["collapsed_primary_label_support"], 3);
+    assert_eq!(rows["G3_3"]["collapsed_primary_label_support"], 2);
+    assert_eq!(rows["G3_3"]["coder_records"].as_array().unwrap().len(), 2);
+
+    // Run 2: only the two failed items are asked again; the ledger is resolved.
+    second_run.store(true, std::sync::atomic::Ordering::SeqCst);
+    let before = server.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let r2 = vuf::code::runner::run(
+        &mut store,
+        &vuf::code::client::HttpClient::default(),
+        &coders,
+        &fast(Layer::B),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst) - before, 2);
+    assert_eq!((r2.coders["kimi-k2-6"].clean, r2.coders["kimi-k2-6"].existing), (1, 4));
+    assert_eq!(r2.coders["qwen3-6-35b-a3b"].clean, 1);
+    assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 0);
+    let rb = recompute::recompute(&mut store, Layer::B).unwrap();
+    assert_eq!(rb.coders_per_sample, [(3, 5)].into_iter().collect());
+    // The prompt was shown, the condition was not.
+    let bodies = server.bodies.lock().unwrap();
+    let u = bodies[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(u.contains("Prompt text: ") && !u.contains("condition="));
+    assert_eq!(bodies[0]["max_tokens"], 350);
+}
+
+#[test]
+fn runner_layer_a_unclean_reask_cache_and_consensus() {
+    use scripted::{completion, is_reask, sample_of};
+    let server = scripted::start(move |req| {
+        let coder = req["model"].as_str().unwrap_or("").to_string();
+        let sample = sample_of(req);
+        let ok = |t: &str| (200, completion(Some(t), None, "stop"), vec![]);
+        match (sample.as_str(), coder.as_str()) {
+            ("A-dup", "kimi-k2-6") => ok("CODES: A B F C A"),
+            ("A-dup", "glm-4-7") => ok("CODES: A F"),
+            ("A-dup", _) => ok("CODES: B"),
+            // A01: hidden reasoning used the budget, twice.
+            ("A-empty", "kimi-k2-6") => (200, completion(None, None, "length"), vec![]),
+            ("A-empty", _) => ok("CODES: NONE"),
+            // A02 then a proper answer on the re-ask.
+            ("A-prose", "glm-4-7") if !is_reask(req) => ok("If I could change the world, I would end hunger. I think."),
+            ("A-prose", "glm-4-7") => ok("CODES: E"),
+            // Answer only in the reasoning field, ending with the answer line: clean.
+            ("A-prose", "kimi-k2-6") => (200, completion(None, Some("Thinking.\nCODES: E F"), "stop"), vec![]),
+            ("A-prose", _) => ok("CODES: E"),
+            // A04: template echo in cut reasoning, then an answer.
+            ("A-echo", "qwen3-6-35b-a3b") if !is_reask(req) => ok(
+                "The format is one line:\nCODES: <letters separated by spaces>\nor\nCODES: NONE\nLet us look at the response. It says",
+            ),
+            ("A-echo", _) => ok("CODES: K"),
+            _ => (500, "{}".into(), vec![]),
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(
+        tmp.path(),
+        &[
+            ("A-dup", "CTRL1"),
+            ("A-empty", "G2"),
+            ("A-prose", "G3"),
+            ("A-echo", "G1"),
+        ],
+    );
+    let mut store = Store::open(tmp.path()).unwrap();
+    let coders = test_coders(&server.base_url);
+    let r = vuf::code::runner::run(
+        &mut store,
+        &vuf::code::client::HttpClient::default(),
+        &coders,
+        &fast(Layer::A),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!((r.coders["kimi-k2-6"].clean, r.coders["kimi-k2-6"].unclean), (3, 1));
+    assert_eq!((r.coders["glm-4-7"].clean, r.coders["glm-4-7"].reasks), (4, 1));
+    assert_eq!(
+        (r.coders["qwen3-6-35b-a3b"].clean, r.coders["qwen3-6-35b-a3b"].reasks),
+        (4, 1)
+    );
+    // The budget failure was re-asked with twice the tokens.
+    let bodies = server.bodies.lock().unwrap().clone();
+    assert!(bodies
+        .iter()
+        .any(|b| sample_of(b) == "A-empty" && b["max_tokens"] == 1600));
+    let u = bodies[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(u.contains("condition=") && u.contains(" prompt="));
+    // Ledger: two unclean lines for kimi's empty reply (every attempt shown), kept as audit.
+    let f = failures_of(tmp.path());
+    let empties: Vec<_> = f.iter().filter(|x| x.0 == "A-empty").collect();
+    assert_eq!(empties.len(), 2);
+    assert!(empties.iter().all(|x| x.2 == "unclean"));
+    assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 0);
+
+    recompute::recompute(&mut store, Layer::A).unwrap();
+    let out = tmp.path().join("a.jsonl");
+    export::export_codes(&store, Layer::A, CodeSource::Models, &out).unwrap();
+    let rows: HashMap<String, Value> = read_jsonl(&out)
+        .into_iter()
+        .map(|r| (r["condition"].as_str().unwrap().to_string(), r))
+        .collect();
+    let keys = |c: &str| topic_list(&rows[c]).into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(
+        keys("CTRL1"),
+        ["harm_reduction", "helpfulness_usefulness", "honesty_truth"]
+    );
+    assert_eq!(keys("G2"), Vec::<String>::new());
+    // G3 world-change: E = reduce_poverty from all three (kimi via reasoning), F only kimi.
+    assert_eq!(keys("G3"), ["reduce_poverty"]);
+    assert_eq!(rows["G3"]["wish_topics"].as_array().unwrap().len(), 1);
+    assert_eq!(keys("G1"), ["coherence_pattern_language"]);
+
+    // Cache: lose the codes (as after a crash) and run again: nothing is sent.
+    drop(store);
+    let conn = rusqlite::Connection::open(tmp.path().join("vuf.sqlite")).unwrap();
+    conn.execute("DELETE FROM codes", []).unwrap();
+    drop(conn);
+    let mut store = Store::open(tmp.path()).unwrap();
+    let before = server.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let r = vuf::code::runner::run(
+        &mut store,
+        &vuf::code::client::HttpClient::default(),
+        &coders,
+        &fast(Layer::A),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), before);
+    let hits: usize = r.coders.values().map(|s| s.cache_hits).sum();
+    assert_eq!(hits, 12 + 3); // 12 first asks + 3 re-asks
+    assert_eq!(r.coders.values().map(|s| s.http_requests).sum::<usize>(), 0);
+}
+
+#[test]
+fn runner_stops_a_coder_on_fatal_config_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(tmp.path(), &[("X1", "CTRL1"), ("X2", "CTRL2")]);
+    let server = scripted::start(|_| (401, "{\"error\":\"bad key\"}".into(), vec![]));
+    let mut store = Store::open(tmp.path()).unwrap();
+    let mut coders = test_coders(&server.base_url);
+    coders.truncate(1);
+    coders[0].workers = 1;
+    let r = vuf::code::runner::run(
+        &mut store,
+        &vuf::code::client::HttpClient::default(),
+        &coders,
+        &fast(Layer::A),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(r.coders["kimi-k2-6"].stopped, 2);
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(r.fatal["kimi-k2-6"].contains("401"));
+}
+
+#[test]
+fn a05_call_failed_after_all_attempts_is_ledger_only_then_resumed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let Some(dir) = cases_dir("a05_call_failed_after_all_attempts_is_ledger_only_then_resumed") else {
+        return;
+    };
+    let c = case(&dir, "A05");
+    assert_eq!(c["expected"]["outcome"], "ledger_only_retry");
+    let healthy = Arc::new(AtomicBool::new(false));
+    let h = healthy.clone();
+    let server = scripted::start(move |_| {
+        if h.load(Ordering::SeqCst) {
+            (200, scripted::completion(Some("CODES: A"), None, "stop"), vec![])
+        } else {
+            (
+                429,
+                "{\"error\":{\"code\":429}}".into(),
+                vec![("retry-after".into(), "0.001".into())],
+            )
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(tmp.path(), &[("Y1", "G2")]);
+    let mut store = Store::open(tmp.path()).unwrap();
+    let mut coders = test_coders(&server.base_url);
+    coders.truncate(1);
+    let client = vuf::code::client::HttpClient::default();
+    let r = vuf::code::runner::run(&mut store, &client, &coders, &fast(Layer::A), &|_| {}).unwrap();
+    let s = &r.coders["kimi-k2-6"];
+    assert_eq!((s.call_failed, s.clean, s.unclean, s.http_requests), (1, 0, 0, 4));
+    // No record and no vote: consensus has nothing for the sample.
+    assert_eq!(recompute::recompute(&mut store, Layer::A).unwrap().samples, 0);
+    let f = failures_of(tmp.path());
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].2.as_str(), f[0].4), ("call_failed", 0));
+    assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 1);
+    // Resume: the sample is still pending and gets coded.
+    healthy.store(true, Ordering::SeqCst);
+    let r = vuf::code::runner::run(&mut store, &client, &coders, &fast(Layer::A), &|_| {}).unwrap();
+    assert_eq!(r.coders["kimi-k2-6"].clean, 1);
+    assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 0);
+    assert_eq!(recompute::recompute(&mut store, Layer::A).unwrap().samples, 1);
+}
+
+#[test]
+fn cli_import_codes_consensus_disagreements() {
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(tmp.path(), &[("Z1", "CTRL1")]);
+    let lid = "T_cell-x_CTRL1_1";
+    let mut text = String::new();
+    for (c, l) in [
+        ("kimi-k2-6", "exposed_mechanism"),
+        ("glm-4-7", "disowned_service_frame"),
+        ("qwen3-6-35b-a3b", "disowned_service_frame"),
+    ] {
+        text.push_str(&format!(
+            "{{\"coder_key\":\"{c}\",\"layered_id\":\"{lid}\",\"primary_label\":\"{l}\",\"value_holding\":null,\"notes\":\"note {c}\"}}\n"
+        ));
+    }
+    let dir = tmp.path().join("codes");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("b.jsonl"), text).unwrap();
+    let bin = env!("CARGO_BIN_EXE_vuf");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin)
+            .arg("--study-dir")
+            .arg(tmp.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let out = run(&["import-codes", dir.to_str().unwrap()]);
+    assert!(out.contains("3 codes new"), "{out}");
+    let out = run(&["consensus", "--layer", "b"]);
+    assert!(out.contains("1 samples, 1 with disagreement"), "{out}");
+    let out = run(&["disagreements", "--layer", "b", "--label", "exposed_mechanism"]);
+    assert!(
+        out.contains("disowned_service_frame (support 2)") && out.contains("note kimi-k2-6"),
+        "{out}"
+    );
+    let out = run(&["disagreements", "--condition", "G1"]);
+    assert!(out.contains("0 samples"), "{out}");
+}
+
+/// A real small coder: an OpenAI-compatible local server (llama.cpp `llama-server` with
+/// SmolLM2, from the collection issue) at `$VUF_LOCAL_CODER_URL` (e.g.
+/// `http://127.0.0.1:8080/v1`), model name `$VUF_LOCAL_CODER_MODEL`. Codes a handful of
+/// real samples in both layers; every reply must end as a code or in the ledger.
+#[test]
+fn local_small_coder_end_to_end_counts_add_up() {
+    let Some(url) = std::env::var_os("VUF_LOCAL_CODER_URL") else {
+        println!("SKIP: local_small_coder_end_to_end_counts_add_up: VUF_LOCAL_CODER_URL not set");
+        return;
+    };
+    let Some(data) = shared_data_or_skip("local_small_coder_end_to_end_counts_add_up") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let all = std::fs::read_to_string(data.join("labelled/phase4_glm_5_1/manifest_glm_5_1.jsonl")).unwrap();
+    // Six samples across the conditions (every 280th row).
+    let picked: String = all.lines().step_by(280).take(6).map(|l| format!("{l}\n")).collect();
+    let m = tmp.path().join("m.jsonl");
+    std::fs::write(&m, picked).unwrap();
+    seed_samples(tmp.path(), &[m]);
+    let mut store = Store::open(tmp.path()).unwrap();
+    let mut coder = vuf::code::runner::CoderConfig::openrouter(
+        "local-smol",
+        &std::env::var("VUF_LOCAL_CODER_MODEL").unwrap_or_else(|_| "smollm2".into()),
+    );
+    coder.base_url = url.to_string_lossy().into_owned();
+    coder.api_key_env = None;
+    coder.workers = 1;
+    let client = vuf::code::client::HttpClient::default();
+    for layer in [Layer::A, Layer::B] {
+        let mut opts = vuf::code::runner::RunOptions::paper(layer, vuf::code::rubric::Rubric::builtin(layer));
+        opts.timeout = std::time::Duration::from_secs(300);
+        let r = vuf::code::runner::run(&mut store, &client, std::slice::from_ref(&coder), &opts, &|_| {}).unwrap();
+        let s = &r.coders["local-smol"];
+        assert_eq!(s.pending, 6);
+        assert_eq!(
+            s.clean + s.unclean + s.parse_failed + s.call_failed + s.stopped,
+            s.pending,
+            "{layer:?}: {s:?}"
+        );
+        assert_eq!(s.stopped, 0, "{:?}", r.fatal);
+        println!("local coder layer {layer:?}: {s:?}");
+        recompute::recompute(&mut store, layer).unwrap();
+    }
+}
