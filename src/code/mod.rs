@@ -1,1 +1,2 @@
-//! (code: to be written)
+//! Coding stage: coder prompts, calls, parsing, consensus and the built-in offline coder.
+pub mod offline;
