@@ -42,6 +42,8 @@ pub struct LabelledSample {
     pub coder_holdings: [Option<ValueHolding>; 3],
     /// Layer A consensus topic keys (sorted), or `None` if no Layer A record.
     pub topics: Option<Vec<String>>,
+    /// Per-coder Layer A topic keys (sorted) in [`CODER_KEYS`] order.
+    pub coder_topics: [Option<Vec<String>>; 3],
 }
 
 /// Why loading failed; always names the file and, where known, line and field.
@@ -258,21 +260,27 @@ fn load_coder_file(
     Ok(out)
 }
 
-fn load_topics(path: &Path) -> Result<BTreeMap<String, Vec<String>>, LoadError> {
+/// Topic lists of a Layer A file: `consensus_topics` (objects with `topic_key`) in the
+/// consensus file, `topics` (plain keys) in a per-coder file.
+fn load_topics(path: &Path, list: &str) -> Result<BTreeMap<String, Vec<String>>, LoadError> {
     let mut out = BTreeMap::new();
     for (line, v) in read_jsonl(path)? {
         let id = field(&v, "layered_id", path, line)?.to_string();
         let arr = v
-            .get("consensus_topics")
+            .get(list)
             .and_then(Value::as_array)
             .ok_or_else(|| LoadError::Record {
                 path: path.to_path_buf(),
                 line,
-                msg: "missing array `consensus_topics`".into(),
+                msg: format!("missing array `{list}`"),
             })?;
         let mut keys = Vec::with_capacity(arr.len());
         for t in arr {
-            keys.push(field(t, "topic_key", path, line)?.to_string());
+            let k = match t.as_str() {
+                Some(k) => k,
+                None => field(t, "topic_key", path, line)?,
+            };
+            keys.push(k.to_string());
         }
         keys.sort();
         keys.dedup();
@@ -312,7 +320,8 @@ fn phases(data_dir: &Path) -> [Phase; 2] {
 
 /// Load every labelled response under `data_dir` (the `shared/data` root: it holds
 /// `labelled/` and `extra-manifests/`). Every Layer B consensus row must join to a manifest
-/// text; Layer A rows are optional per sample. Sorted by `layered_id`.
+/// text; Layer A rows (consensus and the per-coder `layer_a/<coder>.jsonl`, used for the
+/// coder bars) are optional per sample. Sorted by `layered_id`.
 pub fn load_labelled(data_dir: &Path) -> Result<Vec<LabelledSample>, LoadError> {
     let mut out = Vec::new();
     for ph in phases(data_dir) {
@@ -331,7 +340,18 @@ pub fn load_labelled(data_dir: &Path) -> Result<Vec<LabelledSample>, LoadError> 
                 }
             }
         }
-        let mut topics = load_topics(&ph.layer_a)?;
+        let mut topics = load_topics(&ph.layer_a, "consensus_topics")?;
+        let mut coder_topics: Vec<BTreeMap<String, Vec<String>>> = Vec::new();
+        if let Some(dir) = ph.layer_a.parent() {
+            for key in CODER_KEYS {
+                let path = dir.join(format!("{key}.jsonl"));
+                coder_topics.push(if path.is_file() {
+                    load_topics(&path, "topics")?
+                } else {
+                    BTreeMap::new()
+                });
+            }
+        }
         for (id, p) in posture {
             let t = texts.get(&id).ok_or_else(|| LoadError::Join {
                 path: ph.consensus.clone(),
@@ -339,6 +359,8 @@ pub fn load_labelled(data_dir: &Path) -> Result<Vec<LabelledSample>, LoadError> 
             })?;
             out.push(LabelledSample {
                 topics: topics.remove(&id),
+                coder_topics: [0, 1, 2]
+                    .map(|k| coder_topics.get_mut(k).and_then(|m| m.remove(&id))),
                 layered_id: id,
                 model: t.model.clone(),
                 condition: t.condition,

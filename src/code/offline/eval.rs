@@ -4,10 +4,11 @@
 //! held-out fold. Also computes the bar to beat: each coder model's agreement with the
 //! majority of the OTHER two coders, from the per-coder records.
 //!
-//! Tie rule for the bar: when the other two coders disagree (1-1), the reference is the
-//! vote of the first of them in the fixed order kimi-k2-6, glm-4-7, qwen3-6-35b-a3b, the
-//! same rule PROTOCOL 5.7 uses to break ties; the report also gives kappa with those
-//! samples excluded and how many there were.
+//! Tie rule for the bar: when the other two coders disagree (1-1) there is no majority,
+//! and a fixed-order rule would make the reference simply one named coder. So the split is
+//! broken at random *in expectation*: the sample counts half with each of the two votes as
+//! reference (the confusion matrix holds halves). The report also gives kappa with those
+//! samples excluded (an easier, upward-biased bar) and how many there were.
 
 use std::fmt::Write as _;
 
@@ -23,8 +24,8 @@ use crate::protocol::{Chain, PostureLabel, ValueHolding};
 pub struct Agreement {
     /// Category names (row/column order).
     pub names: Vec<&'static str>,
-    /// `confusion[gold][pred]`.
-    pub confusion: Vec<Vec<usize>>,
+    /// `confusion[gold][pred]` (weighted counts; halves only in coder bars).
+    pub confusion: Vec<Vec<f64>>,
     /// Samples.
     pub n: usize,
     /// Share equal.
@@ -36,19 +37,26 @@ pub struct Agreement {
 impl Agreement {
     /// From (gold, predicted) index pairs over `names`.
     pub fn new(names: Vec<&'static str>, pairs: &[(usize, usize)]) -> Self {
+        let w: Vec<(usize, usize, f64)> = pairs.iter().map(|&(g, p)| (g, p, 1.0)).collect();
+        Self::weighted(names, &w, pairs.len())
+    }
+
+    /// From weighted (gold, predicted, weight) triples; `n` samples in all.
+    pub fn weighted(names: Vec<&'static str>, pairs: &[(usize, usize, f64)], n: usize) -> Self {
         let k = names.len();
-        let mut confusion = vec![vec![0usize; k]; k];
-        for &(g, p) in pairs {
-            confusion[g][p] += 1;
+        let mut confusion = vec![vec![0f64; k]; k];
+        let mut total = 0f64;
+        for &(g, p, w) in pairs {
+            confusion[g][p] += w;
+            total += w;
         }
-        let n = pairs.len();
-        let nf = n.max(1) as f64;
-        let po = (0..k).map(|i| confusion[i][i]).sum::<usize>() as f64 / nf;
+        let nf = if total > 0.0 { total } else { 1.0 };
+        let po = (0..k).map(|i| confusion[i][i]).sum::<f64>() / nf;
         let pe: f64 = (0..k)
             .map(|i| {
-                let row: usize = confusion[i].iter().sum();
-                let col: usize = confusion.iter().map(|r| r[i]).sum();
-                row as f64 / nf * (col as f64 / nf)
+                let row: f64 = confusion[i].iter().sum();
+                let col: f64 = confusion.iter().map(|r| r[i]).sum();
+                row / nf * (col / nf)
             })
             .sum();
         let kappa = if (1.0 - pe).abs() < 1e-12 {
@@ -71,10 +79,10 @@ impl Agreement {
 
     /// Precision and recall of category `i` (NaN when undefined).
     pub fn precision_recall(&self, i: usize) -> (f64, f64) {
-        let tp = self.confusion[i][i] as f64;
-        let pred: usize = self.confusion.iter().map(|r| r[i]).sum();
-        let gold: usize = self.confusion[i].iter().sum();
-        (tp / pred as f64, tp / gold as f64)
+        let tp = self.confusion[i][i];
+        let pred: f64 = self.confusion.iter().map(|r| r[i]).sum();
+        let gold: f64 = self.confusion[i].iter().sum();
+        (tp / pred, tp / gold)
     }
 }
 
@@ -96,9 +104,9 @@ fn holding_names() -> Vec<&'static str> {
 pub struct CoderBar {
     /// Coder key.
     pub coder: &'static str,
-    /// Label vs reference (tie rule applied).
+    /// Label vs reference (1-1 splits count half with each vote).
     pub label: Agreement,
-    /// value_holding vs reference (tie rule applied).
+    /// value_holding vs reference (1-1 splits count half with each vote).
     pub holding: Agreement,
     /// Label kappa with 1-1 splits of the other two excluded.
     pub label_kappa_no_ties: f64,
@@ -110,8 +118,23 @@ pub struct CoderBar {
     pub holding_ties: usize,
 }
 
-fn two_ref<T: Copy + PartialEq>(a: T, b: T) -> (T, bool) {
-    (a, a != b)
+/// Weighted reference pairs of one coder vote against the other two votes.
+fn push_ref(
+    out: &mut Vec<(usize, usize, f64)>,
+    no_ties: &mut Vec<(usize, usize)>,
+    mine: usize,
+    a: usize,
+    b: usize,
+) -> bool {
+    if a == b {
+        out.push((a, mine, 1.0));
+        no_ties.push((a, mine));
+        false
+    } else {
+        out.push((a, mine, 0.5));
+        out.push((b, mine, 0.5));
+        true
+    }
 }
 
 /// Bars of the three coders over samples where all three records exist.
@@ -121,7 +144,7 @@ pub fn coder_bars(samples: &[LabelledSample]) -> Vec<CoderBar> {
             let others: Vec<usize> = (0..3).filter(|&o| o != k).collect();
             let (mut lp, mut hp, mut lp_nt, mut hp_nt) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            let (mut lt, mut ht) = (0, 0);
+            let (mut lt, mut ht, mut ln, mut hn) = (0, 0, 0, 0);
             for s in samples {
                 let (Some(l), Some(a), Some(b)) = (
                     s.coder_labels[k],
@@ -130,13 +153,14 @@ pub fn coder_bars(samples: &[LabelledSample]) -> Vec<CoderBar> {
                 ) else {
                     continue;
                 };
-                let (r, tie) = two_ref(a, b);
-                lp.push((label_ix(r), label_ix(l)));
-                if tie {
-                    lt += 1;
-                } else {
-                    lp_nt.push((label_ix(r), label_ix(l)));
-                }
+                ln += 1;
+                lt += usize::from(push_ref(
+                    &mut lp,
+                    &mut lp_nt,
+                    label_ix(l),
+                    label_ix(a),
+                    label_ix(b),
+                ));
                 let (Some(h), Some(ha), Some(hb)) = (
                     s.coder_holdings[k],
                     s.coder_holdings[others[0]],
@@ -144,18 +168,19 @@ pub fn coder_bars(samples: &[LabelledSample]) -> Vec<CoderBar> {
                 ) else {
                     continue;
                 };
-                let (r, tie) = two_ref(ha, hb);
-                hp.push((holding_ix(r), holding_ix(h)));
-                if tie {
-                    ht += 1;
-                } else {
-                    hp_nt.push((holding_ix(r), holding_ix(h)));
-                }
+                hn += 1;
+                ht += usize::from(push_ref(
+                    &mut hp,
+                    &mut hp_nt,
+                    holding_ix(h),
+                    holding_ix(ha),
+                    holding_ix(hb),
+                ));
             }
             CoderBar {
                 coder: CODER_KEYS[k],
-                label: Agreement::new(label_names(), &lp),
-                holding: Agreement::new(holding_names(), &hp),
+                label: Agreement::weighted(label_names(), &lp, ln),
+                holding: Agreement::weighted(holding_names(), &hp, hn),
                 label_kappa_no_ties: Agreement::new(label_names(), &lp_nt).kappa,
                 holding_kappa_no_ties: Agreement::new(holding_names(), &hp_nt).kappa,
                 label_ties: lt,
@@ -177,62 +202,100 @@ pub struct TopicScores {
     /// Share of samples whose predicted set equals the consensus set.
     pub exact_match: f64,
     /// Per topic: (chain, key, support, precision, recall, f1).
-    pub per_topic: Vec<(Chain, &'static str, usize, f64, f64, f64)>,
+    pub per_topic: Vec<(Chain, &'static str, f64, f64, f64, f64)>,
 }
 
-fn topic_scores(samples: &[LabelledSample], pred: &[Vec<&'static str>]) -> TopicScores {
+/// One scored topic decision set: chain, reference set, predicted set, weight.
+type TopicItem<'a> = (Chain, Vec<&'a str>, Vec<&'a str>, f64);
+
+/// Scores of predicted vs reference topic sets (weighted items; `n` samples in all).
+fn topic_scores(items: &[TopicItem<'_>], n: usize) -> TopicScores {
     let mut per = Vec::new();
-    let (mut tp_all, mut fp_all, mut fn_all) = (0usize, 0usize, 0usize);
-    let mut n = 0;
-    let mut exact = 0;
-    for (s, p) in samples.iter().zip(pred) {
-        if let Some(g) = &s.topics {
-            n += 1;
-            let mut gs: Vec<&str> = g.iter().map(String::as_str).collect();
-            gs.sort_unstable();
-            let mut ps = p.clone();
-            ps.sort_unstable();
-            exact += usize::from(gs == ps);
+    let (mut tp_all, mut fp_all, mut fn_all) = (0f64, 0f64, 0f64);
+    let mut exact = 0f64;
+    let mut total = 0f64;
+    for (_, g, p, w) in items {
+        let mut gs = g.clone();
+        gs.sort_unstable();
+        let mut ps = p.clone();
+        ps.sort_unstable();
+        total += w;
+        if gs == ps {
+            exact += w;
         }
     }
     for chain in [Chain::StatedValues, Chain::WorldChangeWishes] {
         for (_, key, _) in taxonomy(chain) {
-            let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
-            for (s, p) in samples.iter().zip(pred) {
-                let Some(g) = &s.topics else { continue };
-                if s.condition.chain() != chain {
+            let (mut tp, mut fp, mut fn_) = (0f64, 0f64, 0f64);
+            for (c, g, p, w) in items {
+                if *c != chain {
                     continue;
                 }
-                let gi = g.iter().any(|x| x == key);
-                let pi = p.contains(key);
-                match (gi, pi) {
-                    (true, true) => tp += 1,
-                    (false, true) => fp += 1,
-                    (true, false) => fn_ += 1,
+                match (g.contains(key), p.contains(key)) {
+                    (true, true) => tp += w,
+                    (false, true) => fp += w,
+                    (true, false) => fn_ += w,
                     _ => {}
                 }
             }
             tp_all += tp;
             fp_all += fp;
             fn_all += fn_;
-            let pr = tp as f64 / (tp + fp) as f64;
-            let rc = tp as f64 / (tp + fn_) as f64;
-            let f1 = if tp + fp + fn_ == 0 {
+            let f1 = if tp + fp + fn_ == 0.0 {
                 f64::NAN
             } else {
-                2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
+                2.0 * tp / (2.0 * tp + fp + fn_)
             };
-            per.push((chain, *key, tp + fn_, pr, rc, f1));
+            per.push((chain, *key, tp + fn_, tp / (tp + fp), tp / (tp + fn_), f1));
         }
     }
-    let supported: Vec<f64> = per.iter().filter(|t| t.2 > 0).map(|t| t.5).collect();
+    let supported: Vec<f64> = per.iter().filter(|t| t.2 > 0.0).map(|t| t.5).collect();
+    let denom = 2.0 * tp_all + fp_all + fn_all;
     TopicScores {
         n,
-        micro_f1: 2.0 * tp_all as f64 / (2 * tp_all + fp_all + fn_all).max(1) as f64,
+        micro_f1: if denom > 0.0 {
+            2.0 * tp_all / denom
+        } else {
+            f64::NAN
+        },
         macro_f1: supported.iter().sum::<f64>() / supported.len().max(1) as f64,
-        exact_match: exact as f64 / n.max(1) as f64,
+        exact_match: exact / if total > 0.0 { total } else { 1.0 },
         per_topic: per,
     }
+}
+
+/// Each coder's topics vs the other two, per topic decision: both others agree -> their
+/// decision is the reference; 1-1 -> half weight with each (a random tie-break in
+/// expectation), implemented as two half-weight items, one per other coder's set, which
+/// give exactly those weights topic by topic. Samples lacking a record are skipped.
+pub fn topic_bars(samples: &[LabelledSample]) -> Vec<(&'static str, TopicScores)> {
+    (0..3)
+        .map(|k| {
+            let others: Vec<usize> = (0..3).filter(|&o| o != k).collect();
+            let mut items = Vec::new();
+            let mut n = 0;
+            for s in samples {
+                let (Some(mine), Some(a), Some(b)) = (
+                    &s.coder_topics[k],
+                    &s.coder_topics[others[0]],
+                    &s.coder_topics[others[1]],
+                ) else {
+                    continue;
+                };
+                n += 1;
+                let mine: Vec<&str> = mine.iter().map(String::as_str).collect();
+                for other in [a, b] {
+                    items.push((
+                        s.condition.chain(),
+                        other.iter().map(String::as_str).collect(),
+                        mine.clone(),
+                        0.5,
+                    ));
+                }
+            }
+            (CODER_KEYS[k], topic_scores(&items, n))
+        })
+        .collect()
 }
 
 /// Per held-out model summary.
@@ -265,6 +328,8 @@ pub struct EvalReport {
     pub topics: TopicScores,
     /// Coder-model bars.
     pub bars: Vec<CoderBar>,
+    /// Coder-model bars for Layer A topics.
+    pub topic_bars: Vec<(&'static str, TopicScores)>,
     /// Cascade curve (LOMO).
     pub cascade: Vec<CascadePoint>,
 }
@@ -329,8 +394,25 @@ pub fn evaluate(
         label: Agreement::new(label_names(), &lp),
         holding: Agreement::new(holding_names(), &hp),
         folds,
-        topics: topic_scores(samples, &tpred),
+        topics: {
+            let items: Vec<TopicItem<'_>> = samples
+                .iter()
+                .zip(&tpred)
+                .filter_map(|(s, p)| {
+                    s.topics.as_ref().map(|g| {
+                        (
+                            s.condition.chain(),
+                            g.iter().map(String::as_str).collect(),
+                            p.clone(),
+                            1.0,
+                        )
+                    })
+                })
+                .collect();
+            topic_scores(&items, items.len())
+        },
         bars: coder_bars(samples),
+        topic_bars: topic_bars(samples),
         cascade: cascade::curve(&predictions, &gl, &gh, &cascade::default_grid()),
         predictions,
     })
@@ -341,6 +423,14 @@ fn f(x: f64) -> String {
         "–".into()
     } else {
         format!("{x:.3}")
+    }
+}
+
+fn count(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
     }
 }
 
@@ -360,12 +450,12 @@ fn agreement_md(out: &mut String, title: &str, a: &Agreement) {
     let _ = writeln!(out, "|---|{}---:|---:|---:|", "---:|".repeat(a.names.len()));
     for (i, name) in a.names.iter().enumerate() {
         let (p, r) = a.precision_recall(i);
-        let row: Vec<String> = a.confusion[i].iter().map(|c| c.to_string()).collect();
+        let row: Vec<String> = a.confusion[i].iter().map(|c| count(*c)).collect();
         let _ = writeln!(
             out,
             "| {name} | {} | {} | {} | {} |",
             row.join(" | "),
-            a.confusion[i].iter().sum::<usize>(),
+            count(a.confusion[i].iter().sum()),
             f(p),
             f(r)
         );
@@ -385,7 +475,7 @@ pub fn report_markdown(r: &EvalReport, model_sha: &str) -> String {
         o,
         "## Bar to beat: each coder model vs the majority of the other two\n"
     );
-    let _ = writeln!(o, "A 1-1 split of the other two is resolved by the vote of the first of them in the fixed order kimi-k2-6, glm-4-7, qwen3-6-35b-a3b (the PROTOCOL 5.7 tie rule); `no ties` excludes those samples.\n");
+    let _ = writeln!(o, "When the other two split 1-1 there is no majority: the sample counts half with each of their votes as reference (a random tie-break, in expectation). `no ties` excludes those samples instead (an easier bar).\n");
     let _ = writeln!(o, "| coder | n | label acc | label kappa | label kappa (no ties) | label ties | holding acc | holding kappa | holding kappa (no ties) | holding ties |");
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for b in &r.bars {
@@ -450,6 +540,29 @@ pub fn report_markdown(r: &EvalReport, model_sha: &str) -> String {
     let _ = writeln!(o, "\n(Per-fold kappa is low or undefined where a model's consensus is nearly one class; the pooled numbers above are the headline.)\n");
     let t = &r.topics;
     let _ = writeln!(o, "## Layer A topics (pooled over folds)\n\nn = {}, micro F1 = **{}**, macro F1 = **{}** (over topics with consensus support), exact set match = {}\n", t.n, f(t.micro_f1), f(t.macro_f1), f(t.exact_match));
+    let _ = writeln!(o, "Bar: each coder model's topics vs the other two, decision by decision (both others agree: their decision; 1-1: half weight with each):\n");
+    let _ = writeln!(
+        o,
+        "| coder | n | micro F1 | macro F1 | exact set match |\n|---|---:|---:|---:|---:|"
+    );
+    for (c, b) in &r.topic_bars {
+        let _ = writeln!(
+            o,
+            "| {c} | {} | {} | {} | {} |",
+            b.n,
+            f(b.micro_f1),
+            f(b.macro_f1),
+            f(b.exact_match)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "| **offline (LOMO) vs consensus** | {} | {} | {} | {} |\n",
+        t.n,
+        f(t.micro_f1),
+        f(t.macro_f1),
+        f(t.exact_match)
+    );
     let _ = writeln!(
         o,
         "| chain | topic | support | precision | recall | F1 |\n|---|---|---:|---:|---:|---:|"
@@ -461,7 +574,8 @@ pub fn report_markdown(r: &EvalReport, model_sha: &str) -> String {
         };
         let _ = writeln!(
             o,
-            "| {chain} | {k} | {s} | {} | {} | {} |",
+            "| {chain} | {k} | {} | {} | {} | {} |",
+            count(*s),
             f(*p),
             f(*rc),
             f(*f1)
@@ -504,8 +618,41 @@ mod tests {
         // 2x2: gold A,A,B,B ; pred A,B,B,B -> po = 3/4; pe = (2/4*1/4)+(2/4*3/4) = 1/2 -> kappa 0.5.
         let a = Agreement::new(vec!["a", "b"], &[(0, 0), (0, 1), (1, 1), (1, 1)]);
         assert!((a.kappa - 0.5).abs() < 1e-12);
-        assert_eq!(a.confusion, vec![vec![1, 1], vec![0, 2]]);
+        assert_eq!(a.confusion, vec![vec![1.0, 1.0], vec![0.0, 2.0]]);
         let (p, r) = a.precision_recall(1);
         assert!((p - 2.0 / 3.0).abs() < 1e-12 && (r - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn coder_bar_splits_ties_in_half() {
+        use crate::protocol::{Condition, PostureLabel::*};
+        let mk = |labels: [PostureLabel; 3]| LabelledSample {
+            layered_id: String::new(),
+            model: "m".into(),
+            condition: Condition::Ctrl1,
+            prompt: String::new(),
+            response: String::new(),
+            label: labels[0],
+            value_holding: labels[0].value_holding(),
+            coder_labels: labels.map(Some),
+            coder_holdings: labels.map(|l| Some(l.value_holding())),
+            topics: None,
+            coder_topics: [None, None, None],
+        };
+        // kimi D vs (glm D, qwen S) -> tie: half D (agree), half S. Second sample all D.
+        let s = vec![
+            mk([
+                DisownedServiceFrame,
+                DisownedServiceFrame,
+                SplitOrRelocatedOwnership,
+            ]),
+            mk([DisownedServiceFrame; 3]),
+        ];
+        let b = &coder_bars(&s)[0];
+        assert_eq!(b.label_ties, 1);
+        assert_eq!(b.label.n, 2);
+        assert!((b.label.accuracy - 0.75).abs() < 1e-12);
+        assert_eq!(b.label.confusion[0][0], 1.5);
+        assert_eq!(b.label.confusion[1][0], 0.5);
     }
 }

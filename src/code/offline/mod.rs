@@ -209,24 +209,5 @@ pub fn decide(p: &[f64; 6]) -> OfflinePosture {
     }
 }
 
-/// Locate the shared data dir for tests: `VUF_SHARED_DATA`, else a `shared/data` next to
-/// an ancestor of the crate root.
-#[cfg(test)]
-pub(crate) fn shared_data_dir() -> Option<std::path::PathBuf> {
-    if let Some(p) = std::env::var_os("VUF_SHARED_DATA") {
-        let p = std::path::PathBuf::from(p);
-        return p.is_dir().then_some(p);
-    }
-    let mut dir = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
-    while let Some(d) = dir {
-        let cand = d.join("shared/data");
-        if cand.join("labelled").is_dir() {
-            return Some(cand);
-        }
-        dir = d.parent();
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests;

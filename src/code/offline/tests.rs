@@ -27,6 +27,7 @@ fn sample(
         coder_labels: [Some(label); 3],
         coder_holdings: [Some(label.value_holding()); 3],
         topics: Some(topics.iter().map(|t| t.to_string()).collect()),
+        coder_topics: [None, None, None],
     }
 }
 
@@ -194,6 +195,11 @@ fn loader_joins_fixture_files() {
         s[0].topics.as_deref(),
         Some(&["clear_thinking".to_string(), "honesty_truth".to_string()][..])
     );
+    assert_eq!(
+        s[0].coder_topics[1].as_deref(),
+        Some(&["beauty_creativity".to_string(), "honesty_truth".to_string()][..])
+    );
+    assert_eq!(s[0].coder_topics[0], None);
     assert_eq!(s[1].model, "qwen3-max");
     assert_eq!(
         s[1].coder_labels[1],
@@ -243,8 +249,9 @@ fn shipped_model_loads_and_codes() {
 
 #[test]
 fn shipped_model_is_reproducible_from_shared_data() {
-    let Some(dir) = shared_data_dir() else {
-        println!("SKIP: shipped_model_is_reproducible_from_shared_data: ../shared/data not found");
+    let Some(dir) =
+        crate::testdata::shared_data_or_skip("shipped_model_is_reproducible_from_shared_data")
+    else {
         return;
     };
     let samples = load_labelled(&dir).unwrap();
