@@ -150,6 +150,11 @@ fn loader_joins_fixture_files() {
     );
     write(
         d,
+        "labelled/phase4_glm_5_1/layer_a/glm-4-7.jsonl",
+        &[json!({"layered_id": "G_1", "topics": ["honesty_truth", "beauty_creativity"]})],
+    );
+    write(
+        d,
         "extra-manifests/manifest_qwen_20260522.jsonl",
         &[
             json!({"layered_id": "Q_1", "model": "qwen3-max", "condition": "CTRL3", "prompt": Condition::Ctrl3.prompt(), "response": "Less poverty."}),
