@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use sha2::{Digest, Sha256};
 
-use vuf::code::offline::{cascade, data, eval, train};
+use vuf::code::offline::{cascade, corpus, data, eval, train, OfflineCoder};
 
 /// Arguments of `vuf coder`.
 #[derive(Debug, clap::Args)]
@@ -38,6 +38,16 @@ enum CoderCmd {
         /// Cascade curve CSV to write.
         #[arg(long, default_value = "coders/offline-v1.cascade.csv")]
         csv: PathBuf,
+    },
+    /// Code the whole public corpus with the shipped coder and compare its posture
+    /// distribution per family with the published consensus.
+    CheckCorpus {
+        /// The shared data root (holds `corpus-v2-values/`, `extra-manifests/`, `reference/`).
+        #[arg(long, env = "VUF_SHARED_DATA", default_value = "../shared/data")]
+        data: PathBuf,
+        /// Markdown report to write.
+        #[arg(long, default_value = "coders/offline-v1.corpus.md")]
+        out: PathBuf,
     },
 }
 
@@ -84,6 +94,29 @@ pub fn run(_global: &super::Global, args: CoderArgs) -> anyhow::Result<()> {
                 r.topics.macro_f1,
                 out.display(),
                 csv.display()
+            );
+        }
+        CoderCmd::CheckCorpus { data, out } => {
+            let rows = corpus::load_corpus(&data)
+                .with_context(|| format!("loading corpus from {}", data.display()))?;
+            let coder =
+                OfflineCoder::load_default().context("loading the shipped offline coder")?;
+            let csv_path =
+                data.join("reference/values-under-fire/results/lexical_trace_by_posture.csv");
+            let published = std::fs::read_to_string(&csv_path)
+                .with_context(|| format!("reading {}", csv_path.display()))?;
+            let t0 = std::time::Instant::now();
+            let c = corpus::check(&coder, &rows);
+            let secs = t0.elapsed().as_secs_f64();
+            std::fs::write(
+                &out,
+                corpus::report_markdown(&c, &corpus::published_counts(&published), secs),
+            )
+            .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "coded {} responses in {secs:.1} s; wrote {}",
+                rows.len(),
+                out.display()
             );
         }
     }

@@ -7,11 +7,12 @@
 //! into hashed n-grams plus rubric cues; `model` is a plain linear learner and its compact
 //! file form; `train` produces the versioned file shipped in `coders/`; `topics` is the
 //! Layer A coder; `eval` does leave-one-model-out evaluation and the coder-model baselines;
-//! `cascade` simulates the cascade. It must not know SQL, providers or report formats:
+//! `cascade` simulates the cascade; `corpus` is the corpus-level sanity check. It must not know SQL, providers or report formats:
 //! the store and CLI call [`OfflineCoder`]. Method and measured quality:
 //! `docs/offline-coder.md`.
 
 pub mod cascade;
+pub mod corpus;
 pub mod data;
 pub mod eval;
 pub mod features;
