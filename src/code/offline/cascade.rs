@@ -85,6 +85,68 @@ pub fn cheapest_reaching(c: &[CascadePoint], min_agreement: f64) -> Option<Casca
         .min_by(|a, b| a.calls_per_response.total_cmp(&b.calls_per_response))
 }
 
+/// Outcome of a threshold chosen without looking at the group it is applied to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrossFold {
+    /// Mean coder-model calls per response over all groups.
+    pub calls_per_response: f64,
+    /// value_holding agreement over all groups.
+    pub agreement_holding: f64,
+    /// Label agreement over all groups.
+    pub agreement_label: f64,
+    /// Threshold used for each group (held-out model), sorted by group.
+    pub thresholds: Vec<(String, f64)>,
+}
+
+/// Cross-fitted cascade: for each group (held-out model) the threshold is picked by `pick`
+/// on the curve of all *other* groups' predictions, then applied to this group. No group's
+/// labels influence its own threshold, so the result is free of the selection effect of
+/// reading a threshold off the pooled curve. Groups with no pickable point send
+/// everything to the models.
+pub fn cross_fold(
+    pred: &[OfflinePosture],
+    gold_label: &[PostureLabel],
+    gold_holding: &[ValueHolding],
+    groups: &[&str],
+    pick: impl Fn(&[CascadePoint]) -> Option<CascadePoint>,
+) -> CrossFold {
+    let mut names: Vec<&str> = groups.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    let (mut calls, mut ok_h, mut ok_l) = (0f64, 0usize, 0usize);
+    let mut thresholds = Vec::new();
+    for g in names {
+        let other: Vec<usize> = (0..pred.len()).filter(|&i| groups[i] != g).collect();
+        let sel = |v: &[usize]| -> (Vec<OfflinePosture>, Vec<PostureLabel>, Vec<ValueHolding>) {
+            (
+                v.iter().map(|&i| pred[i]).collect(),
+                v.iter().map(|&i| gold_label[i]).collect(),
+                v.iter().map(|&i| gold_holding[i]).collect(),
+            )
+        };
+        let (p, l, h) = sel(&other);
+        let t = pick(&curve(&p, &l, &h, &default_grid())).map_or(f64::INFINITY, |c| c.threshold);
+        thresholds.push((g.to_string(), t));
+        for i in (0..pred.len()).filter(|&i| groups[i] == g) {
+            if pred[i].confidence >= t {
+                ok_h += usize::from(pred[i].value_holding == gold_holding[i]);
+                ok_l += usize::from(pred[i].label == gold_label[i]);
+            } else {
+                calls += CALLS_PER_UNCERTAIN;
+                ok_h += 1;
+                ok_l += 1;
+            }
+        }
+    }
+    let n = pred.len().max(1) as f64;
+    CrossFold {
+        calls_per_response: calls / n,
+        agreement_holding: ok_h as f64 / n,
+        agreement_label: ok_l as f64 / n,
+        thresholds,
+    }
+}
+
 /// CSV of the curve (header + one row per threshold).
 pub fn to_csv(c: &[CascadePoint]) -> String {
     let mut s = String::from(
@@ -160,5 +222,32 @@ mod tests {
         );
         assert_eq!(best_within_budget(&c, 2.0).map(|p| p.threshold), Some(0.5));
         assert_eq!(cheapest_reaching(&c, 0.95).map(|p| p.threshold), Some(0.85));
+    }
+
+    #[test]
+    fn cross_fold_never_uses_own_group() {
+        use PostureLabel::*;
+        let mk = |l: PostureLabel, c: f64| OfflinePosture {
+            label: l,
+            value_holding: l.value_holding(),
+            confidence: c,
+            label_confidence: c,
+        };
+        // Group a: confident and right. Group b: confident (0.9) but wrong.
+        let pred = [
+            mk(DisownedServiceFrame, 0.95),
+            mk(DisownedServiceFrame, 0.9),
+        ];
+        let gl = [DisownedServiceFrame, OwnedReflectiveExperiential];
+        let gh: Vec<ValueHolding> = gl.iter().map(|l| l.value_holding()).collect();
+        // Pick: the lowest threshold that reaches full agreement on the other group.
+        let r = cross_fold(&pred, &gl, &gh, &["a", "b"], |c| cheapest_reaching(c, 1.0));
+        // For a: curve on b alone -> needs t > 0.9 -> cheapest 0.91; a (0.95) kept, right.
+        // For b: curve on a alone -> t = 0.0 suffices; b kept, wrong.
+        assert_eq!(
+            r.thresholds,
+            vec![("a".to_string(), 0.91), ("b".to_string(), 0.0)]
+        );
+        assert_eq!((r.agreement_holding, r.calls_per_response), (0.5, 0.0));
     }
 }

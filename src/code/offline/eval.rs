@@ -332,6 +332,10 @@ pub struct EvalReport {
     pub topic_bars: Vec<(&'static str, TopicScores)>,
     /// Cascade curve (LOMO).
     pub cascade: Vec<CascadePoint>,
+    /// Cross-fitted cascade with the <= 2 calls budget rule.
+    pub cascade_budget_cf: cascade::CrossFold,
+    /// Cross-fitted cascade with the >= 0.95 agreement rule.
+    pub cascade_target_cf: cascade::CrossFold,
 }
 
 /// Run LOMO over the responding models (sorted by name). `progress` is told each fold.
@@ -389,6 +393,7 @@ pub fn evaluate(
         .collect();
     let gl: Vec<PostureLabel> = samples.iter().map(|s| s.label).collect();
     let gh: Vec<ValueHolding> = samples.iter().map(|s| s.value_holding).collect();
+    let groups: Vec<&str> = samples.iter().map(|s| s.model.as_str()).collect();
     Ok(EvalReport {
         n: samples.len(),
         label: Agreement::new(label_names(), &lp),
@@ -414,6 +419,12 @@ pub fn evaluate(
         bars: coder_bars(samples),
         topic_bars: topic_bars(samples),
         cascade: cascade::curve(&predictions, &gl, &gh, &cascade::default_grid()),
+        cascade_budget_cf: cascade::cross_fold(&predictions, &gl, &gh, &groups, |c| {
+            cascade::best_within_budget(c, 2.0)
+        }),
+        cascade_target_cf: cascade::cross_fold(&predictions, &gl, &gh, &groups, |c| {
+            cascade::cheapest_reaching(c, 0.95)
+        }),
         predictions,
     })
 }
@@ -589,6 +600,30 @@ pub fn report_markdown(r: &EvalReport, model_sha: &str) -> String {
     }
     if let Some(p) = target {
         let _ = writeln!(o, "Fewest calls reaching 0.95 value_holding agreement: threshold {:.2}, {:.1}% offline, **{:.2} calls**, agreement {:.4}.\n", p.threshold, 100.0 * p.offline_share, p.calls_per_response, p.agreement_holding);
+    }
+    for (name, cf) in [
+        (
+            "at most 2 calls (on the other models' curve)",
+            &r.cascade_budget_cf,
+        ),
+        (
+            "reaching 0.95 agreement (on the other models' curve)",
+            &r.cascade_target_cf,
+        ),
+    ] {
+        let ts: Vec<String> = cf
+            .thresholds
+            .iter()
+            .map(|(m, t)| format!("{m} {t:.2}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "Cross-fitted (threshold for each held-out model chosen {name}; no model's labels pick its own threshold): **{:.2} calls**, value_holding agreement **{:.4}**, label agreement {:.4}. Thresholds: {}.\n",
+            cf.calls_per_response,
+            cf.agreement_holding,
+            cf.agreement_label,
+            ts.join(", ")
+        );
     }
     let _ = writeln!(o, "| threshold | offline share | calls/response | value_holding agreement | label agreement |\n|---:|---:|---:|---:|---:|");
     for p in r
