@@ -15,6 +15,8 @@ mod import_codes;
 
 use clap::{Parser, Subcommand};
 
+mod coder;
+
 /// Options every command takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
@@ -49,6 +51,8 @@ enum Command {
     Consensus(consensus::Args),
     /// List samples where the coders disagree.
     Disagreements(disagreements::Args),
+    /// Train or evaluate the built-in offline coder.
+    Coder(coder::CoderArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -63,6 +67,7 @@ pub fn main() -> i32 {
         Command::Code(a) => code::run(g, &a),
         Command::Consensus(a) => consensus::run(g, &a),
         Command::Disagreements(a) => disagreements::run(g, &a),
+        Command::Coder(args) => coder::run(g, args),
     };
     match result {
         Ok(()) => 0,

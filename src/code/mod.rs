@@ -14,8 +14,7 @@ pub mod client;
 pub mod consensus;
 pub mod export;
 pub mod import;
-// The offline coder (another helper) lives in `offline/`:
-// pub mod offline;
+pub mod offline;
 pub mod parse;
 pub mod prompt;
 pub mod recompute;
