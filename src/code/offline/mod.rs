@@ -11,6 +11,7 @@
 //! the store and CLI call [`OfflineCoder`]. Method and measured quality:
 //! `docs/offline-coder.md`.
 
+pub mod apply;
 pub mod cascade;
 pub mod corpus;
 pub mod data;

@@ -1,0 +1,213 @@
+//! The store side of the analysis hand-over: valid samples joined with the consensus of
+//! one code source, as plain [`CodedSample`] rows in first-appearance order.
+//!
+//! Valid samples with no Layer B consensus from that source are not analysed; they are
+//! returned as exclusions with the reason `missing posture consensus` (PROTOCOL 7.1), so
+//! the analysis writes them to `exclusions.csv` instead of dropping them silently.
+
+use std::collections::HashMap;
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use super::{imports, models, Error};
+use crate::protocol::{
+    manifest_model_family, CodeSource, CodedSample, CoderVote, Condition, ModelMeta, PostureLabel, ValueHolding,
+};
+
+/// Reason recorded for a valid sample without Layer B consensus.
+pub const REASON_MISSING_POSTURE: &str = "missing posture consensus";
+
+/// Rows for the analysis plus the samples that could not be analysed.
+#[derive(Debug, Clone, Default)]
+pub struct CodedSet {
+    /// Analysable rows, in sample (first-appearance) order.
+    pub rows: Vec<CodedSample>,
+    /// `(layered_id, reason)` for valid samples left out.
+    pub excluded: Vec<(String, String)>,
+}
+
+/// Code sources with at least one Layer B consensus row, in `CodeSource` order.
+pub fn available_sources(conn: &Connection) -> Result<Vec<CodeSource>, Error> {
+    let mut stmt = conn.prepare("SELECT DISTINCT source FROM consensus WHERE layer = 'b'")?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out: Vec<CodeSource> = names
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .filter_map(|s| CodeSource::parse(s))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Which per-coder code sources supply the votes shown beside a consensus source.
+fn vote_sources(source: CodeSource) -> &'static [&'static str] {
+    match source {
+        CodeSource::Published => &["published"],
+        CodeSource::Models | CodeSource::Cascade => &["models", "published"],
+        CodeSource::Offline => &["offline"],
+    }
+}
+
+/// Load the coded rows of one source.
+pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, Error> {
+    let src = source.as_str();
+    let topics = topic_map(conn, src)?;
+    let votes = vote_map(conn, vote_sources(source))?;
+    let mut stmt = conn.prepare(
+        "SELECT s.id, s.layered_id, s.cell, cl.source_model, s.condition, s.idx, s.prompt, s.response,
+                c.value_holding, c.value_holding_support, c.label, c.label_support, c.record_json
+         FROM samples s JOIN cells cl ON cl.cell = s.cell
+         LEFT JOIN consensus c ON c.sample_id = s.id AND c.layer = 'b' AND c.source = ?1
+         WHERE s.valid = 1 ORDER BY s.id",
+    )?;
+    let mut set = CodedSet::default();
+    let mut rows = stmt.query([src])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let cell: String = r.get(2)?;
+        let condition: String = r.get(4)?;
+        let idx: i64 = r.get(5)?;
+        let layered_id: String = r
+            .get::<_, Option<String>>(1)?
+            .unwrap_or_else(|| format!("{cell}_{condition}_{idx}"));
+        let holding: Option<String> = r.get(8)?;
+        let Some(value_holding) = holding.as_deref().and_then(ValueHolding::parse) else {
+            set.excluded.push((layered_id, REASON_MISSING_POSTURE.into()));
+            continue;
+        };
+        let Some(cond) = Condition::parse(&condition) else {
+            set.excluded.push((layered_id, format!("unknown condition `{condition}`")));
+            continue;
+        };
+        let record: Option<String> = r.get(12)?;
+        // The published posture record's sample_id wins (it may carry the `.json` quirk).
+        let sample_id = record
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .and_then(|v| v.get("sample_id").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| format!("{condition}_{idx}"));
+        let source_model: String = r.get(3)?;
+        let confidence = if matches!(source, CodeSource::Offline | CodeSource::Cascade) {
+            record
+                .as_deref()
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+                .and_then(|v| v.get("confidence").and_then(Value::as_f64))
+        } else {
+            None
+        };
+        set.rows.push(CodedSample {
+            layered_id,
+            model_family: manifest_model_family(&source_model),
+            source_model,
+            cell,
+            sample_id,
+            condition: cond,
+            prompt: r.get(6)?,
+            response: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+            value_holding,
+            value_holding_support: r.get::<_, Option<i64>>(9)?.unwrap_or(0).clamp(0, 255) as u8,
+            collapsed_primary_label: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+            collapsed_primary_label_support: r.get::<_, Option<i64>>(11)?.unwrap_or(0).clamp(0, 255) as u8,
+            topics: topics.get(&id).cloned(),
+            coder_votes: votes.get(&id).cloned().unwrap_or_default(),
+            confidence,
+        });
+    }
+    Ok(set)
+}
+
+/// Layer A consensus topic keys per sample for a source (sorted keys).
+fn topic_map(conn: &Connection, source: &str) -> Result<HashMap<i64, Vec<String>>, Error> {
+    let mut stmt =
+        conn.prepare("SELECT sample_id, topics_json FROM consensus WHERE layer = 'a' AND source = ?1")?;
+    let rows = stmt.query_map([source], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)))?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (id, json) = row?;
+        let mut keys: Vec<String> = json
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| match t {
+                Value::String(s) => Some(s.clone()),
+                other => other.get("topic_key").and_then(Value::as_str).map(str::to_string),
+            })
+            .collect();
+        keys.sort();
+        out.insert(id, keys);
+    }
+    Ok(out)
+}
+
+/// Per-coder Layer B votes per sample, in the fixed coder order (PROTOCOL 5.7), one per
+/// coder (the first listed source wins).
+fn vote_map(conn: &Connection, sources: &[&str]) -> Result<HashMap<i64, Vec<CoderVote>>, Error> {
+    let mut out: HashMap<i64, Vec<(usize, CoderVote)>> = HashMap::new();
+    for (rank, source) in sources.iter().enumerate() {
+        let mut stmt = conn.prepare(
+            "SELECT sample_id, coder, label, value_holding, notes FROM codes WHERE layer = 'b' AND source = ?1",
+        )?;
+        let rows = stmt.query_map([source], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, coder, label, holding, notes) = row?;
+            let e = out.entry(id).or_default();
+            if e.iter().any(|(_, v)| v.coder == coder) {
+                continue;
+            }
+            e.push((
+                rank,
+                CoderVote {
+                    label: label.as_deref().and_then(PostureLabel::parse),
+                    value_holding: holding.as_deref().and_then(ValueHolding::parse),
+                    notes: notes.unwrap_or_default(),
+                    coder,
+                },
+            ));
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(id, mut v)| {
+            v.sort_by(|a, b| crate::code::coder_rank(&a.1.coder, &[]).cmp(&crate::code::coder_rank(&b.1.coder, &[])));
+            (id, v.into_iter().map(|(_, v)| v).collect())
+        })
+        .collect())
+}
+
+/// Model metadata for the analysis, from the models table.
+pub fn metadata(conn: &Connection) -> Result<Vec<ModelMeta>, Error> {
+    Ok(models::all_models(conn)?
+        .into_iter()
+        .map(|m| ModelMeta {
+            model: m.model,
+            display_name: m.display_name.unwrap_or_default(),
+            lab: m.lab.unwrap_or_default(),
+            family: m.family.unwrap_or_default(),
+            release_date: m.release_date.unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Imported files as analysis provenance: `(name, rows, sha256)`.
+pub fn input_files(conn: &Connection) -> Result<Vec<(String, usize, String)>, Error> {
+    Ok(imports::list_imports(conn)?
+        .into_iter()
+        .map(|f| (f.path, f.rows.max(0) as usize, f.sha256))
+        .collect())
+}
+
+/// Number of invalid samples (for the snapshot's invalid-trace line).
+pub fn invalid_count(conn: &Connection) -> Result<usize, Error> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM samples WHERE valid = 0", [], |r| r.get::<_, i64>(0))? as usize)
+}
