@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod report;
+
 /// Options every command takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
@@ -25,12 +27,17 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Render the report (HTML, Markdown, LaTeX, figures, exports) from an analysis directory.
+    Report(report::ReportArgs),
+}
 
 /// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Report(args) => report::run(&cli.global, args),
+    };
     match result {
         Ok(()) => 0,
         Err(e) => {
