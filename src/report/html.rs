@@ -1,5 +1,5 @@
 //! `report.html`: one self-contained page (inline CSS, inline SVG, one small inline sort
-//! script), with per-model pages as `:target` sections and a disagreements view.
+//! script), the per-model pages (`models/<anchor>.html`, same chrome) and a disagreements view.
 //!
 //! Safety: every data string goes through [`escape::html`]; `id`/`href` values are built
 //! from [`escape::slug`] plus an index, never from data; no data enters a `<script>`,
@@ -55,8 +55,7 @@ figure svg{max-width:100%;height:auto;display:block}
 figcaption{font-size:13px;color:var(--muted);margin-top:6px}
 .note{background:#fff3cd;border:1px solid #ffe69c;border-radius:6px;padding:8px 12px;font-size:14px}
 .muted{color:var(--muted)}
-.model-page{display:none;border:1px solid var(--line);border-radius:8px;padding:4px 20px 20px;margin-top:18px}
-.model-page:target{display:block}
+.model-page{margin-top:8px}
 .example{border-left:4px solid var(--line);padding:4px 12px;margin:10px 0;background:var(--bg)}
 .example.owned{border-color:var(--own)}.example.recited_not_owned{border-color:var(--rec)}.example.relocated_or_partial{border-color:var(--rel)}
 .resp{white-space:pre-wrap;font-size:13.5px;background:#fff;border:1px solid var(--line);padding:8px;border-radius:4px;max-height:340px;overflow:auto}
@@ -66,16 +65,10 @@ code{font-size:12.5px}
 .lbl-strongly_open{color:#1b7f5f;font-weight:600}.lbl-strongly_clamped{color:#b23a1d;font-weight:600}.lbl-partially_open{color:#8a6d00;font-weight:600}
 "#;
 
-const SORT_JS: &str = "document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventListener('click',function(){var t=th.closest('table'),b=t.tBodies[0],i=Array.prototype.indexOf.call(th.parentNode.children,th),asc=th.getAttribute('aria-sort')!=='ascending';t.querySelectorAll('th').forEach(function(x){x.removeAttribute('aria-sort')});th.setAttribute('aria-sort',asc?'ascending':'descending');var rows=Array.prototype.slice.call(b.rows);rows.sort(function(x,y){var a=x.cells[i],c=y.cells[i];if(!a||!c)return 0;var va=a.getAttribute('data-v'),vc=c.getAttribute('data-v');var na=parseFloat(va!==null?va:a.textContent),nc=parseFloat(vc!==null?vc:c.textContent);var r;if(!isNaN(na)&&!isNaN(nc))r=na-nc;else if(isNaN(na)!==isNaN(nc))r=isNaN(na)?1:-1;else r=a.textContent.localeCompare(c.textContent);return asc?r:-r});rows.forEach(function(r){b.appendChild(r)})})});";
+const SORT_JS: &str = "document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventListener('click',function(){var t=th.closest('table'),b=t.tBodies[0],i=Array.prototype.indexOf.call(th.parentNode.children,th),asc=th.getAttribute('aria-sort')!=='ascending';t.querySelectorAll('th').forEach(function(x){x.removeAttribute('aria-sort')});th.setAttribute('aria-sort',asc?'ascending':'descending');var rows=Array.prototype.slice.call(b.rows);rows.sort(function(x,y){var a=x.cells[i],c=y.cells[i];if(!a||!c)return 0;var va=a.getAttribute('data-v'),vc=c.getAttribute('data-v');var na=parseFloat(va!==null?va:a.textContent),nc=parseFloat(vc!==null?vc:c.textContent);var r;if(!isNaN(na)&&!isNaN(nc))r=na-nc;else if(isNaN(na)!==isNaN(nc))r=isNaN(na)?1:-1;else r=a.textContent.localeCompare(c.textContent);return asc?r:-r});rows.forEach(function(r){b.appendChild(r)})})});document.documentElement.setAttribute('data-sort','ready');";
 
-/// Render the whole page.
-pub fn render(
-    input: &ReportInput,
-    study: &Study<'_>,
-    figs: &[Figure],
-    opts: &ReportOptions,
-    png_note: Option<&str>,
-) -> String {
+/// Document head: CSP (only the sort script, by hash; no fetch of any kind), inline CSS.
+fn head(title: &str) -> String {
     let mut o = String::with_capacity(1 << 20);
     let csp = format!(
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-{}'; base-uri 'none'; form-action 'none'",
@@ -84,8 +77,45 @@ pub fn render(
     let _ = write!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<title>{}</title>\n<style>{CSS}</style></head>\n<body>\n",
-        h(&opts.title)
+        h(title)
     );
+    o
+}
+
+fn foot(o: &mut String) {
+    let _ = write!(o, "</main>\n<script>{SORT_JS}</script>\n</body></html>\n");
+}
+
+/// The model pages: (`models/<anchor>.html` file name, page text) per model.
+pub fn render_model_pages(study: &Study<'_>, opts: &ReportOptions) -> Vec<(String, String)> {
+    study
+        .models
+        .iter()
+        .map(|m| {
+            let mut o = head(&format!("{} — {}", m.model, opts.title));
+            let _ = write!(
+                o,
+                "<header><h1>{}</h1><div class=\"sub\">Model page · code source: <span class=\"badge{}\">{}</span></div></header>\n<nav><a href=\"../report.html\">Report</a><a href=\"../report.html#models\">All models</a><a href=\"../report.html#disagreements\">Disagreements</a></nav>\n<main>\n",
+                h(&m.model),
+                if study.is_offline() { " offline" } else { "" },
+                h(&study.source)
+            );
+            model_page(&mut o, study, m, opts);
+            foot(&mut o);
+            (format!("{}.html", m.anchor), o)
+        })
+        .collect()
+}
+
+/// Render the summary page (`report.html`).
+pub fn render(
+    input: &ReportInput,
+    study: &Study<'_>,
+    figs: &[Figure],
+    opts: &ReportOptions,
+    png_note: Option<&str>,
+) -> String {
+    let mut o = head(&opts.title);
     let offline = study.is_offline();
     let _ = write!(
         o,
@@ -125,8 +155,7 @@ pub fn render(
     disagreements(&mut o, study, opts);
     other_tables(&mut o, input);
     provenance(&mut o, input, study);
-    model_pages(&mut o, study, opts);
-    let _ = write!(o, "</main>\n<script>{SORT_JS}</script>\n</body></html>\n");
+    foot(&mut o);
     o
 }
 
@@ -272,7 +301,7 @@ fn summary(o: &mut String, input: &ReportInput, study: &Study<'_>, png_note: Opt
 }
 
 fn models_table(o: &mut String, study: &Study<'_>) {
-    o.push_str("<section id=\"models\"><h2>Models</h2><p class=\"muted\">Click a column to sort; click a model to open its page. Source: <code>model_disclosure_summary.csv</code>.</p><div class=\"wrap\"><table class=\"sortable\" id=\"models-table\"><thead><tr><th>model</th><th>lab</th><th>release</th><th class=\"n\">direct owned %</th><th class=\"n\">G1/2 owned %</th><th>G1/2 interval</th><th class=\"n\">lift pp</th><th class=\"n\">world-change owned %</th><th>G1/2 label</th><th class=\"n\">n</th></tr></thead><tbody>\n");
+    o.push_str("<section id=\"models\"><h2>Models</h2><p class=\"muted\">Click a column to sort; click a model to open its page (<code>models/*.html</code>). Source: <code>model_disclosure_summary.csv</code>.</p><div class=\"wrap\"><table class=\"sortable\" id=\"models-table\"><thead><tr><th>model</th><th>lab</th><th>release</th><th class=\"n\">direct owned %</th><th class=\"n\">G1/2 owned %</th><th>G1/2 interval</th><th class=\"n\">lift pp</th><th class=\"n\">world-change owned %</th><th>G1/2 label</th><th class=\"n\">n</th></tr></thead><tbody>\n");
     for m in &study.models {
         let d = m.fam("direct_stated_values").and_then(|r| r.owned());
         let cb = m.fam("cache_broken_stated_values");
@@ -282,7 +311,7 @@ fn models_table(o: &mut String, study: &Study<'_>) {
         let label = cb.map(|r| r.label.as_str()).unwrap_or("");
         let _ = write!(
             o,
-            "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td>{}{}<td>{}</td>{}{}<td class=\"lbl-{}\">{}</td>{}</tr>\n",
+            "<tr><td><a href=\"models/{}.html\">{}</a></td><td>{}</td><td>{}</td>{}{}<td>{}</td>{}{}<td class=\"lbl-{}\">{}</td>{}</tr>\n",
             m.anchor,
             h(&m.model),
             h(&m.lab),
@@ -540,18 +569,10 @@ fn disagreements(o: &mut String, study: &Study<'_>, opts: &ReportOptions) {
     o.push_str("</section>\n");
 }
 
-fn model_pages(o: &mut String, study: &Study<'_>, opts: &ReportOptions) {
-    o.push_str("<section id=\"model-pages\"><h2>Model pages</h2><p class=\"muted\">Select a model in the <a href=\"#models\">models table</a> to open its page here.</p>\n");
-    for m in &study.models {
-        model_page(o, study, m, opts);
-    }
-    o.push_str("</section>\n");
-}
-
 fn model_page(o: &mut String, study: &Study<'_>, m: &ModelView, opts: &ReportOptions) {
     let _ = write!(
         o,
-        "<article class=\"model-page\" id=\"{}\"><h3>{} <span class=\"muted\">({})</span></h3><p><a href=\"#models\">← all models</a> · lab <b>{}</b> · family {} · release {} · G1/2 label <b>{}</b></p>\n",
+        "<article class=\"model-page\" id=\"{}\"><h3>{} <span class=\"muted\">({})</span></h3><p><a href=\"../report.html#models\">← all models</a> · lab <b>{}</b> · family {} · release {} · G1/2 label <b>{}</b></p>\n",
         m.anchor,
         h(&m.model),
         h(&m.display_name),

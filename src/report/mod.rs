@@ -476,7 +476,7 @@ impl Default for ReportOptions {
 }
 
 /// Write the report into `out_dir` and return the files written, in write order:
-/// `report.html`, `summary.md`, `tables.tex`, `figures/*.svg`, `figures/*.png` (when the
+/// `report.html`, `models/<anchor>.html` (one page per model), `summary.md`, `tables.tex`, `figures/*.svg`, `figures/*.png` (when the
 /// font is available), `data/*.csv` (spreadsheet-safe copies of every table plus
 /// `samples.csv`), `data/tables.json` and, with feature `parquet`, `data/samples.parquet`.
 pub fn write_report(
@@ -502,6 +502,11 @@ pub fn write_report(
     };
     let html_text = html::render(input, &study, &figs, opts, png_note.as_deref());
     written.push(write(out_dir.join("report.html"), html_text.as_bytes())?);
+    let model_dir = out_dir.join("models");
+    std::fs::create_dir_all(&model_dir).map_err(io_err(&model_dir))?;
+    for (name, page) in html::render_model_pages(&study, opts) {
+        written.push(write(model_dir.join(name), page.as_bytes())?);
+    }
     let md = markdown::render(input, &study, png_note.as_deref());
     written.push(write(out_dir.join("summary.md"), md.as_bytes())?);
     written.push(write(
