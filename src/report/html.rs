@@ -34,7 +34,7 @@ header .sub{opacity:.85;font-size:14px;margin-top:4px}
 .badge.offline{background:#d62828;color:#fff}
 nav{position:sticky;top:0;background:#fff;border-bottom:1px solid var(--line);padding:8px 32px;z-index:5}
 nav a{margin-right:18px;color:var(--acc);text-decoration:none;font-weight:500}
-main{max-width:1180px;margin:0 auto;padding:8px 32px 60px}
+main{max-width:1240px;margin:0 auto;padding:8px 32px 60px}
 h2{border-bottom:2px solid var(--line);padding-bottom:4px;margin-top:36px}
 h3{margin-top:26px}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(230px,1fr));gap:14px;margin:14px 0}
@@ -65,7 +65,7 @@ code{font-size:12.5px}
 .lbl-strongly_open{color:#1b7f5f;font-weight:600}.lbl-strongly_clamped{color:#b23a1d;font-weight:600}.lbl-partially_open{color:#8a6d00;font-weight:600}
 "#;
 
-const SORT_JS: &str = "document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventListener('click',function(){var t=th.closest('table'),b=t.tBodies[0],i=Array.prototype.indexOf.call(th.parentNode.children,th),asc=th.getAttribute('aria-sort')!=='ascending';t.querySelectorAll('th').forEach(function(x){x.removeAttribute('aria-sort')});th.setAttribute('aria-sort',asc?'ascending':'descending');var rows=Array.prototype.slice.call(b.rows);rows.sort(function(x,y){var a=x.cells[i],c=y.cells[i];if(!a||!c)return 0;var va=a.getAttribute('data-v'),vc=c.getAttribute('data-v');var na=parseFloat(va!==null?va:a.textContent),nc=parseFloat(vc!==null?vc:c.textContent);var r;if(!isNaN(na)&&!isNaN(nc))r=na-nc;else if(isNaN(na)!==isNaN(nc))r=isNaN(na)?1:-1;else r=a.textContent.localeCompare(c.textContent);return asc?r:-r});rows.forEach(function(r){b.appendChild(r)})})});document.documentElement.setAttribute('data-sort','ready');";
+const SORT_JS: &str = "document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventListener('click',function(){var t=th.closest('table'),b=t.tBodies[0],i=Array.prototype.indexOf.call(th.parentNode.children,th),asc=th.getAttribute('aria-sort')!=='ascending';t.querySelectorAll('th').forEach(function(x){x.removeAttribute('aria-sort')});th.setAttribute('aria-sort',asc?'ascending':'descending');var rows=Array.prototype.slice.call(b.rows);rows.sort(function(x,y){var a=x.cells[i],c=y.cells[i];if(!a||!c)return 0;var va=a.getAttribute('data-v'),vc=c.getAttribute('data-v');var na=parseFloat(va!==null?va:a.textContent),nc=parseFloat(vc!==null?vc:c.textContent);var r;if(!isNaN(na)&&!isNaN(nc))r=na-nc;else if(isNaN(na)!==isNaN(nc))r=isNaN(na)?1:-1;else r=a.textContent.localeCompare(c.textContent);return asc?r:-r});rows.forEach(function(r){b.appendChild(r)})})});document.documentElement.setAttribute('data-sort','ready');document.documentElement.setAttribute('data-parsed-ms',String(Math.round(performance.now())));";
 
 /// Document head: CSP (only the sort script, by hash; no fetch of any kind), inline CSS.
 fn head(title: &str) -> String {
@@ -186,7 +186,7 @@ fn ci_text(ci: &Option<(f64, f64, String)>) -> String {
             "[{l:.1}, {hgh:.1}] <span class=\"muted\">({})</span>",
             h(src)
         ),
-        None => String::new(),
+        None => "<span class=\"muted\">—</span>".into(),
     }
 }
 
@@ -581,7 +581,7 @@ fn model_page(o: &mut String, study: &Study<'_>, m: &ModelView, opts: &ReportOpt
         if m.release_date.is_empty() { "unknown".to_string() } else { h(&m.release_date) },
         h(m.fam("cache_broken_stated_values").map(|r| r.label.as_str()).unwrap_or("—")),
     );
-    o.push_str("<table class=\"sortable\"><thead><tr><th>condition / family</th><th class=\"n\">n</th><th class=\"n\">eligible cells</th><th class=\"n\">owned %</th><th>interval</th><th class=\"n\">relocated %</th><th class=\"n\">recited %</th><th class=\"n\">indeterminate %</th><th class=\"n\">uncodeable %</th><th>label</th></tr></thead><tbody>");
+    o.push_str("<div class=\"wrap\"><table class=\"sortable\"><thead><tr><th>condition / family</th><th class=\"n\">n</th><th class=\"n\">eligible cells</th><th class=\"n\">owned %</th><th>interval</th><th class=\"n\">relocated %</th><th class=\"n\">recited %</th><th class=\"n\">indeterminate %</th><th class=\"n\">uncodeable %</th><th>label</th></tr></thead><tbody>");
     let rows = CONDITIONS
         .iter()
         .map(|c| (c.to_string(), m.conditions.get(*c)))
@@ -607,7 +607,7 @@ fn model_page(o: &mut String, study: &Study<'_>, m: &ModelView, opts: &ReportOpt
             h(&r.label)
         );
     }
-    o.push_str("</tbody></table><p class=\"muted\">Sources: <code>model_question_owned_disclosure.csv</code>, <code>model_disclosure_summary.csv</code>.</p>");
+    o.push_str("</tbody></table></div><p class=\"muted\">Sources: <code>model_question_owned_disclosure.csv</code>, <code>model_disclosure_summary.csv</code>.</p>");
     if !m.cells.is_empty() {
         o.push_str("<h4>Cells</h4><table><thead><tr><th>cell</th><th class=\"n\">samples</th></tr></thead><tbody>");
         for (c, n) in &m.cells {

@@ -1,6 +1,6 @@
 //! Report tests on a small hand-written analysis directory with hostile texts.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::*;
 
@@ -129,13 +129,33 @@ fn report_escapes_hostile_text_everywhere() {
     };
     let files = write_report(&input, out.path(), &opts).unwrap();
     assert!(files.iter().any(|f| f.ends_with("report.html")));
-    let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    let summary = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    let pages: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| f.parent().is_some_and(|p| p.ends_with("models")))
+        .collect();
+    assert_eq!(pages.len(), 2, "one page per model");
+    assert_eq!(summary.matches("<a href=\"models/").count(), 2);
+    for p in pages {
+        let page = std::fs::read_to_string(p).unwrap();
+        assert_eq!(page.matches("<script").count(), 1, "only the sort script");
+        assert!(page.contains("Content-Security-Policy"));
+    }
+    let html = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "html"))
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect::<String>();
     assert!(!html.contains("<script>document.title"));
     assert!(!html.contains("<img src=x"));
     assert!(!html.contains("<b>evil"));
     assert!(!html.contains("<i>h</i>"));
     assert!(html.contains("&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;"));
-    assert_eq!(html.matches("<script").count(), 1, "only the sort script");
+    assert_eq!(
+        summary.matches("<script").count(),
+        1,
+        "only the sort script"
+    );
     assert!(!html.contains("href=\"javascript"));
     assert!(
         !html.contains("http://")
@@ -218,19 +238,4 @@ fn missing_font_means_svg_only() {
         .path()
         .join("figures/lab_trends_by_release_date.svg")
         .is_file());
-}
-
-#[test]
-#[ignore]
-fn dump_fixture_report() {
-    let d = std::path::PathBuf::from("/tmp/rep_fixture_in");
-    let _ = std::fs::create_dir_all(&d);
-    write_fixture(&d);
-    let input = load(&d).unwrap();
-    write_report(
-        &input,
-        Path::new("/tmp/rep_fixture_out"),
-        &ReportOptions::default(),
-    )
-    .unwrap();
 }

@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const HOSTILE_RESPONSE: &str = "I value honesty. <script>document.title='pwned';document.body.appendChild(document.createElement('div')).id='pwned'</script><img src=x onerror=\"document.title='pwned-img'\"> [click me](javascript:alert(1)) </textarea><b id=pwned-b>bold</b> ]]> =HYPERLINK(\"http://evil.example\",\"x\") \\input{/etc/passwd}";
-const HOSTILE_NOTE: &str = "<svg onload=\"document.title='pwned-svg'\"></svg><a href=\"javascript:alert(1)\">note</a>";
+const HOSTILE_NOTE: &str =
+    "<svg onload=\"document.title='pwned-svg'\"></svg><a href=\"javascript:alert(1)\">note</a>";
 
 fn condition_family(c: &str) -> &'static str {
     match c {
@@ -63,7 +64,8 @@ fn build_analysis_dir(data: &Path, dir: &Path) -> String {
         let p = e.expect("entry").path();
         std::fs::copy(&p, dir.join(p.file_name().expect("name"))).expect("copy");
     }
-    let tidy = std::fs::read_to_string(exp.join("tidy_values_under_fire_samples.csv")).expect("tidy");
+    let tidy =
+        std::fs::read_to_string(exp.join("tidy_values_under_fire_samples.csv")).expect("tidy");
     let mut recs = vuf::report::csv::parse(&tidy).expect("tidy csv");
     let header = recs.remove(0);
     let col = |n: &str| header.iter().position(|c| c == n).expect(n);
@@ -71,8 +73,14 @@ fn build_analysis_dir(data: &Path, dir: &Path) -> String {
     let mut rows: Vec<serde_json::Value> = Vec::new();
     for r in &recs {
         let id = &r[col("layered_id")];
-        let (support, cv) = votes.get(id).cloned().unwrap_or((serde_json::Value::Null, vec![]));
-        let topics: Vec<&str> = r[col("topics")].split('|').filter(|t| !t.is_empty()).collect();
+        let (support, cv) = votes
+            .get(id)
+            .cloned()
+            .unwrap_or((serde_json::Value::Null, vec![]));
+        let topics: Vec<&str> = r[col("topics")]
+            .split('|')
+            .filter(|t| !t.is_empty())
+            .collect();
         rows.push(serde_json::json!({
             "layered_id": id, "model": r[col("model")], "source_model": r[col("source_model")],
             "display_name": r[col("display_name")], "lab": r[col("lab")], "cell": r[col("cell")],
@@ -150,19 +158,30 @@ fn chromium(args: &[String]) -> (String, Duration) {
 
 fn base_args(profile: &Path) -> Vec<String> {
     [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
         "--hide-scrollbars",
     ]
     .iter()
     .map(|s| s.to_string())
-    .chain(std::iter::once(format!("--user-data-dir={}", profile.display())))
+    .chain(std::iter::once(format!(
+        "--user-data-dir={}",
+        profile.display()
+    )))
     .collect()
 }
 
 #[test]
 fn report_renders_in_chromium_and_runs_no_injected_script() {
-    let Some(data) = vuf::testdata::shared_data_or_skip("report_browser") else { return };
+    let Some(data) = vuf::testdata::shared_data_or_skip("report_browser") else {
+        return;
+    };
     let work = std::env::temp_dir().join("vuf_report_browser");
     let _ = std::fs::remove_dir_all(&work);
     let analysis = work.join("analysis");
@@ -175,13 +194,21 @@ fn report_renders_in_chromium_and_runs_no_injected_script() {
         .expect("write report");
     let html_path = out.join("report.html");
     assert!(files.contains(&html_path));
-    for f in ["summary.md", "tables.tex", "figures/direct_vs_cache_broken_by_model.svg", "data/tables.json"] {
+    for f in [
+        "summary.md",
+        "tables.tex",
+        "figures/direct_vs_cache_broken_by_model.svg",
+        "data/tables.json",
+    ] {
         assert!(out.join(f).is_file(), "{f}");
     }
     let html = std::fs::read_to_string(&html_path).expect("read html");
     assert!(html.len() < 20_000_000);
     let mut all_html = html.clone();
-    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "html")) {
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "html"))
+    {
         all_html.push_str(&std::fs::read_to_string(f).expect("read page"));
     }
     let html_for_checks = &all_html;
@@ -196,7 +223,8 @@ fn report_renders_in_chromium_and_runs_no_injected_script() {
     for (i, _) in html_for_checks.match_indices("http://") {
         let rest = &html_for_checks[i..];
         assert!(
-            rest.starts_with("http://www.w3.org/2000/svg") || rest.starts_with("http://evil.example&quot;"),
+            rest.starts_with("http://www.w3.org/2000/svg")
+                || rest.starts_with("http://evil.example&quot;"),
             "unexpected URL near {:?}",
             &rest[..rest.len().min(60)]
         );
@@ -213,13 +241,39 @@ fn report_renders_in_chromium_and_runs_no_injected_script() {
 
     // Summary page: figures, links to every model page, the disagreements view.
     let mut args = base_args(&work.join("profile-dom"));
-    args.extend(["--dump-dom".to_string(), format!("file://{}", html_path.display())]);
+    args.extend([
+        "--dump-dom".to_string(),
+        format!("file://{}", html_path.display()),
+    ]);
     let (dom, took) = chromium(&args);
-    println!("chromium --dump-dom report.html took {took:?}; report.html is {} bytes", html.len());
+    println!(
+        "chromium --dump-dom report.html took {took:?}; report.html is {} bytes",
+        html.len()
+    );
     assert!(dom.contains("<title>Values under fire: study report</title>"));
-    assert!(dom.contains("data-sort=\"ready\""), "the report's own (CSP-hashed) script ran");
+    let parsed_ms: f64 = dom
+        .split("data-parsed-ms=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|v| v.parse().ok())
+        .expect("data-parsed-ms set by the report script");
+    println!(
+        "report.html parsed and laid out to the end of <body> in {parsed_ms} ms (in-page clock)"
+    );
+    assert!(
+        parsed_ms < 2000.0,
+        "report.html took {parsed_ms} ms to open"
+    );
+    assert!(
+        dom.contains("data-sort=\"ready\""),
+        "the report's own (CSP-hashed) script ran"
+    );
     assert!(dom.matches("<svg").count() >= 5, "inline figures");
-    assert_eq!(dom.matches("<a href=\"models/").count(), 9, "a link to each model page");
+    assert_eq!(
+        dom.matches("<a href=\"models/").count(),
+        9,
+        "a link to each model page"
+    );
     assert!(dom.contains("id=\"disagreements\""));
     check_hostile_dom(&dom, "Values under fire: study report");
 
@@ -228,11 +282,20 @@ fn report_renders_in_chromium_and_runs_no_injected_script() {
     args.extend(["--dump-dom".to_string(), page_url.clone()]);
     let (dom, _) = chromium(&args);
     assert!(dom.contains("class=\"model-page\""));
-    assert!(dom.contains(&target), "the hostile sample is on the model page");
-    assert!(dom.contains("&lt;script&gt;document.title='pwned'"), "hostile text shown as text");
+    assert!(
+        dom.contains(&target),
+        "the hostile sample is on the model page"
+    );
+    assert!(
+        dom.contains("&lt;script&gt;document.title='pwned'"),
+        "hostile text shown as text"
+    );
     assert!(dom.contains("&lt;/textarea&gt;"));
     assert!(dom.contains("[click me](javascript:alert(1))"));
-    assert!(dom.contains("&lt;a href=\"javascript:alert(1)\"&gt;note&lt;/a&gt;"), "hostile note shown as text");
+    assert!(
+        dom.contains("&lt;a href=\"javascript:alert(1)\"&gt;note&lt;/a&gt;"),
+        "hostile note shown as text"
+    );
     assert!(dom.contains("data-sort=\"ready\""));
     check_hostile_dom(&dom, "glm-5-1 — Values under fire: study report");
 
@@ -246,7 +309,11 @@ fn report_renders_in_chromium_and_runs_no_injected_script() {
     chromium(&args);
     let shot2 = work.join("screenshot_model.png");
     let mut args = base_args(&work.join("profile-shot2"));
-    args.extend([format!("--screenshot={}", shot2.display()), "--window-size=1400,2000".to_string(), page_url]);
+    args.extend([
+        format!("--screenshot={}", shot2.display()),
+        "--window-size=1400,2000".to_string(),
+        page_url,
+    ]);
     chromium(&args);
     for s in [&shot, &shot2] {
         let png = std::fs::read(s).expect("screenshot written");
@@ -258,15 +325,26 @@ fn report_renders_in_chromium_and_runs_no_injected_script() {
 
 /// No injected script ran and no injected element exists in a dumped DOM.
 fn check_hostile_dom(dom: &str, title: &str) {
-    assert!(dom.contains(&format!("<title>{title}</title>")), "title changed: a script ran");
-    assert!(!dom.contains("pwned\">") && !dom.contains("id=\"pwned"), "injected element present");
+    assert!(
+        dom.contains(&format!("<title>{title}</title>")),
+        "title changed: a script ran"
+    );
+    assert!(
+        !dom.contains("pwned\">") && !dom.contains("id=\"pwned"),
+        "injected element present"
+    );
     assert!(!dom.contains("<img"), "an img element was created");
-    assert!(!dom.contains("onload=\"document") || !dom.contains("<svg onload"), "svg element injected");
+    assert!(
+        !dom.contains("onload=\"document") || !dom.contains("<svg onload"),
+        "svg element injected"
+    );
     assert!(!dom.contains("<b id=\"pwned-b\""));
     for (i, _) in dom.match_indices("<a ") {
         let rest = &dom[i..];
         assert!(
-            rest.starts_with("<a href=\"#") || rest.starts_with("<a href=\"models/") || rest.starts_with("<a href=\"../report.html"),
+            rest.starts_with("<a href=\"#")
+                || rest.starts_with("<a href=\"models/")
+                || rest.starts_with("<a href=\"../report.html"),
             "unexpected link: {:?}",
             &rest[..rest.len().min(60)]
         );
@@ -280,4 +358,3 @@ fn input_anchor(html: &str, model: &str) -> String {
     let start = html[..end].rfind("href=\"models/").expect("href") + "href=\"models/".len();
     html[start..end].to_string()
 }
-

@@ -542,7 +542,11 @@ fn draw_trends<DB: DrawingBackend>(
             false,
         );
     }
-    let pw = (w as i32 - 40) / 2;
+    let pw = if panels.len() == 1 {
+        w as i32 - 40
+    } else {
+        (w as i32 - 40) / 2
+    };
     for (i, (lab, pts)) in panels.iter().enumerate() {
         let px = 20 + pw * (i as i32 % 2);
         let py = 70 + 300 * (i as i32 / 2);
