@@ -239,3 +239,15 @@ fn missing_font_means_svg_only() {
         .join("figures/lab_trends_by_release_date.svg")
         .is_file());
 }
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_export_writes_a_parquet_file() {
+    let d = tempfile::tempdir().unwrap();
+    write_fixture(d.path());
+    let input = load(d.path()).unwrap();
+    let p = parquet::write_samples(&input, d.path()).unwrap();
+    let bytes = std::fs::read(p).unwrap();
+    assert_eq!(&bytes[..4], b"PAR1");
+    assert_eq!(&bytes[bytes.len() - 4..], b"PAR1");
+}
