@@ -16,6 +16,7 @@ mod import_codes;
 use clap::{Parser, Subcommand};
 
 mod coder;
+mod report;
 
 /// Options every command takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -53,6 +54,8 @@ enum Command {
     Disagreements(disagreements::Args),
     /// Train or evaluate the built-in offline coder.
     Coder(coder::CoderArgs),
+    /// Render the report (HTML, Markdown, LaTeX, figures, exports) from an analysis directory.
+    Report(report::ReportArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -68,6 +71,7 @@ pub fn main() -> i32 {
         Command::Consensus(a) => consensus::run(g, &a),
         Command::Disagreements(a) => disagreements::run(g, &a),
         Command::Coder(args) => coder::run(g, args),
+        Command::Report(args) => report::run(g, args),
     };
     match result {
         Ok(()) => 0,

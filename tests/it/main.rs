@@ -5,3 +5,4 @@ mod codes;
 mod common;
 mod import;
 mod status;
+mod report_browser;

@@ -1,0 +1,285 @@
+//! Escaping of untrusted text for every output format the report writes.
+//!
+//! Every string that comes from the data (responses, coder notes, model names, cells, lab
+//! names) is model-written or study-written and therefore untrusted. Each output context
+//! has exactly one function here, so a grep for the context finds its one rule:
+//! HTML text and attributes ([`html`]), JSON inside a `<script>` block ([`json_for_script`]),
+//! Markdown inline text and table cells ([`markdown`], [`markdown_cell`]), LaTeX
+//! ([`latex`]) and spreadsheet CSV cells ([`csv_cell`]). Identifiers that must go into
+//! `id`/`href` attributes are never escaped data: they are rebuilt from a closed alphabet by
+//! [`slug`].
+
+/// Escape text for an HTML text node or a double- or single-quoted attribute value.
+///
+/// `&`, `<`, `>`, `"` and `'` become entities; NUL and other C0 controls except tab and
+/// newline are dropped (they have no business in a report and confuse some viewers).
+pub fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\t' | '\n' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Serialise a JSON value so it can sit inside an inline `<script>` element.
+///
+/// `<`, `>` and `&` become `\u003c`, `\u003e`, `\u0026` (so no `</script>` or `<!--` can
+/// appear) and U+2028/U+2029 become `\u2028`/`\u2029` (line terminators in older JS).
+pub fn json_for_script(v: &serde_json::Value) -> String {
+    let raw = v.to_string();
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escape text for Markdown prose: every character with inline meaning is
+/// backslash-escaped and `<` / `>` / `&` become entities, so no link, image, emphasis,
+/// code span or raw HTML can be formed. Newlines are kept.
+pub fn markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
+            | '!' | '|' | '~' | '"' | '\'' | ':' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\r' => {}
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escape text for one cell of a Markdown (GFM) table: like [`markdown`], and line breaks
+/// become `<br>` so the cell stays on one row.
+pub fn markdown_cell(s: &str) -> String {
+    let trimmed = s.trim();
+    let escaped = markdown(trimmed);
+    escaped
+        .split('\n')
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("<br>")
+        .replace('\t', " ")
+}
+
+/// Escape text for LaTeX body text (also safe inside a `tabular` cell).
+///
+/// The ten special characters become their text-mode commands; newlines become spaces so
+/// no paragraph or row break can be injected.
+pub fn latex(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\textbackslash{}"),
+            '{' => out.push_str("\\{"),
+            '}' => out.push_str("\\}"),
+            '$' => out.push_str("\\$"),
+            '&' => out.push_str("\\&"),
+            '#' => out.push_str("\\#"),
+            '^' => out.push_str("\\textasciicircum{}"),
+            '_' => out.push_str("\\_"),
+            '%' => out.push_str("\\%"),
+            '~' => out.push_str("\\textasciitilde{}"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if (c as u32) < 0x20 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Make one CSV cell safe to open in a spreadsheet and quote it when needed.
+///
+/// A cell that parses as a number stays as it is (numbers stay numeric, `-3.5` included).
+/// Any other cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` so no
+/// formula runs. Cells holding a comma, quote, CR or LF are quoted with inner quotes doubled.
+pub fn csv_cell(s: &str) -> String {
+    let is_number = !s.is_empty() && s.trim() == s && s.parse::<f64>().is_ok();
+    let guarded = if !is_number && s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+/// A fragment identifier built only from `[a-z0-9-]`: lowercase ASCII letters and digits
+/// are kept, every other run becomes one `-`. Callers add an index to keep it unique, so
+/// the result never depends on escaping being right.
+pub fn slug(s: &str) -> String {
+    let mut out = String::new();
+    let mut dash = false;
+    for c in s.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+            dash = false;
+        } else if !dash && !out.is_empty() {
+            out.push('-');
+            dash = true;
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() {
+        out.push('x');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &[&str] = &[
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+        "[click](javascript:alert(1))",
+        "</textarea><b>x</b>",
+        "]]><x>",
+        "=HYPERLINK(\"http://x\",\"y\")",
+        "\\input{/etc/passwd}",
+    ];
+
+    #[test]
+    fn html_escapes_markup_and_quotes() {
+        assert_eq!(
+            html("<script>alert(1)</script>"),
+            "&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        assert_eq!(
+            html("<img src=x onerror=alert(1)>"),
+            "&lt;img src=x onerror=alert(1)&gt;"
+        );
+        assert_eq!(html("a\"b'c&d"), "a&quot;b&#39;c&amp;d");
+        assert_eq!(html("</textarea>"), "&lt;/textarea&gt;");
+        assert_eq!(html("]]>"), "]]&gt;");
+        assert_eq!(html("a\u{0}b\u{7}c\nd"), "abc\nd");
+        for h in HOSTILE {
+            let e = html(h);
+            assert!(
+                !e.contains('<') && !e.contains('>') && !e.contains('"'),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_for_script_cannot_close_script() {
+        let v = serde_json::json!({"r": "</script><script>alert(1)</script>\u{2028}&"});
+        let s = json_for_script(&v);
+        assert!(!s.contains('<') && !s.contains('>') && !s.contains('&'));
+        assert!(!s.contains('\u{2028}'));
+        assert!(s.contains("\\u003c/script\\u003e") && s.contains("\\u2028"));
+        // Still valid JSON that decodes to the same value.
+        let back: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn markdown_breaks_links_emphasis_and_html() {
+        assert_eq!(
+            markdown("[click](javascript:alert(1))"),
+            "\\[click\\]\\(javascript\\:alert\\(1\\)\\)"
+        );
+        assert_eq!(markdown("<script>"), "&lt;script&gt;");
+        assert_eq!(markdown("*a* _b_ `c`"), "\\*a\\* \\_b\\_ \\`c\\`");
+        assert_eq!(markdown_cell("a|b\nc"), "a\\|b<br>c");
+        for h in HOSTILE {
+            let e = markdown_cell(h);
+            assert!(!e.contains('\n'));
+            assert!(!e.replace("<br>", "").contains('<'), "{e}");
+            assert!(!e.contains("](") && !e.contains("]]>"), "{e}");
+        }
+    }
+
+    #[test]
+    fn latex_escapes_all_ten_specials() {
+        assert_eq!(
+            latex("\\input{/etc/passwd}"),
+            "\\textbackslash{}input\\{/etc/passwd\\}"
+        );
+        assert_eq!(
+            latex("$&#^_%~"),
+            "\\$\\&\\#\\textasciicircum{}\\_\\%\\textasciitilde{}"
+        );
+        assert_eq!(latex("a\nb"), "a b");
+        for h in HOSTILE {
+            let e = latex(h);
+            // Every backslash left must start one of our escapes.
+            for (i, _) in e.match_indices('\\') {
+                let rest = &e[i..];
+                assert!(
+                    [
+                        "\\textbackslash{}",
+                        "\\{",
+                        "\\}",
+                        "\\$",
+                        "\\&",
+                        "\\#",
+                        "\\_",
+                        "\\%"
+                    ]
+                    .iter()
+                    .any(|p| rest.starts_with(p))
+                        || rest.starts_with("\\textasciicircum{}")
+                        || rest.starts_with("\\textasciitilde{}"),
+                    "{e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn csv_guards_formulas_keeps_numbers() {
+        assert_eq!(
+            csv_cell("=HYPERLINK(\"http://x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
+        );
+        assert_eq!(csv_cell("+1+2"), "'+1+2");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("-cmd"), "'-cmd");
+        assert_eq!(csv_cell("\tx"), "'\tx");
+        assert_eq!(csv_cell("-3.5"), "-3.5");
+        assert_eq!(csv_cell("42"), "42");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell(""), "");
+    }
+
+    #[test]
+    fn slug_is_closed_alphabet() {
+        assert_eq!(slug("glm-5-1"), "glm-5-1");
+        assert_eq!(slug("<script>alert(1)</script>"), "script-alert-1-script");
+        assert_eq!(slug("\"><"), "x");
+        assert_eq!(slug("javascript:alert(1)"), "javascript-alert-1");
+    }
+}

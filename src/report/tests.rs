@@ -1,0 +1,253 @@
+//! Report tests on a small hand-written analysis directory with hostile texts.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+pub(crate) const HOSTILE: &str = "<script>document.title='pwned'</script><img src=x onerror=alert(1)> [x](javascript:alert(1)) </textarea> ]]> =HYPERLINK(\"http://evil\",\"y\") \\input{/etc/passwd} | *b* _i_ `c`";
+
+const HEAD: &str = "model,display_name,lab,family,release_date,condition_family,conditions,n_valid,eligible_cells,excluded_small_cells,owned_rate,relocated_or_partial_rate,recited_not_owned_rate,indeterminate_rate,uncodeable_rate,n_owned,n_relocated_or_partial,n_recited_not_owned,n_indeterminate,n_uncodeable,label\n";
+
+fn write_fixture(dir: &Path) {
+    let evil = "\"<b>evil</b>=cmd\"";
+    let mut s = String::from(HEAD);
+    s.push_str("alpha,Alpha,LabA,a,2025-01-01,direct_stated_values,CTRL1+CTRL2,20,1,0,10.0,0.0,90.0,0.0,0.0,2,0,18,0,0,strongly_clamped\n");
+    s.push_str("alpha,Alpha,LabA,a,2025-01-01,cache_broken_stated_values,G1+G2,60,1,0,50.0,10.0,40.0,0.0,0.0,30,6,24,0,0,partially_open\n");
+    s.push_str("alpha,Alpha,LabA,a,2025-01-01,world_change_prompts,CTRL3+G3,40,1,0,100.0,0.0,0.0,0.0,0.0,40,0,0,0,0,strongly_open\n");
+    s.push_str(&format!("{evil},{evil},LabA,a,2025-06-01,direct_stated_values,CTRL1+CTRL2,20,1,0,30.0,0.0,70.0,0.0,0.0,6,0,14,0,0,strongly_clamped\n"));
+    s.push_str(&format!("{evil},{evil},LabA,a,2025-06-01,cache_broken_stated_values,G1+G2,60,1,0,90.0,0.0,10.0,0.0,0.0,54,0,6,0,0,strongly_open\n"));
+    s.push_str(&format!("{evil},{evil},LabA,a,2025-06-01,world_change_prompts,CTRL3+G3,40,0,1,nan,nan,nan,nan,nan,0,0,0,0,0,small_n\n"));
+    std::fs::write(dir.join("model_disclosure_summary.csv"), s).unwrap();
+    std::fs::write(
+        dir.join("lab_trend_figures.csv"),
+        "lab,n_models,models\nLabA,2,alpha|<b>evil</b>=cmd\n",
+    )
+    .unwrap();
+    let sample = |id: &str, model: &str, vh: &str, sup: u32, resp: &str, notes: &str| {
+        serde_json::json!({
+            "layered_id": id, "model": model, "source_model": model, "display_name": model, "lab": "LabA",
+            "cell": format!("{model}-cell"), "condition": "G1", "condition_family": "cache_broken_stated_values",
+            "sample_id": "G1_1", "value_holding": vh, "value_holding_support": sup,
+            "collapsed_primary_label": "owned_reflective_experiential", "collapsed_primary_label_support": sup,
+            "topics": [], "lex": {"service_assistant_role": true, "disownership": false, "policy_safety_frame": false},
+            "coder_votes": [
+                {"coder": "c1", "label": "x", "value_holding": vh, "notes": notes},
+                {"coder": "c2", "label": "x", "value_holding": if sup == 3 { vh } else { "recited_not_owned" }, "notes": "ok"},
+                {"coder": "c3", "label": "x", "value_holding": vh, "notes": null}
+            ],
+            "confidence": null, "source": "offline", "prompt": "p", "response": resp
+        })
+        .to_string()
+    };
+    let lines = [
+        sample("a2", "alpha", "owned", 3, "second owned", "n"),
+        sample("a1", "alpha", "owned", 3, HOSTILE, HOSTILE),
+        sample("a3", "alpha", "recited_not_owned", 2, "split one", "n"),
+        sample("e1", "<b>evil</b>=cmd", "owned", 3, "=SUM(A1:A9)", "n"),
+    ];
+    std::fs::write(dir.join("samples.jsonl"), lines.join("\n") + "\n").unwrap();
+    std::fs::write(
+        dir.join("analysis.json"),
+        r#"{"vuf_version":"0.1.0","source":"offline","provenance":{"inputs":[{"name":"m.jsonl","rows":4,"sha256":"abc"}],"n_rows":4,"n_excluded":0,"rubric_layer_b":"<i>h</i>"},"tables":{}}"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn load_reads_tables_samples_and_provenance() {
+    let d = tempfile::tempdir().unwrap();
+    write_fixture(d.path());
+    let input = load(d.path()).unwrap();
+    assert_eq!(input.samples.len(), 4);
+    assert_eq!(input.tables["model_disclosure_summary"].rows.len(), 6);
+    let p = input.provenance.as_ref().unwrap();
+    assert_eq!((p.source.as_str(), p.n_rows), ("offline", Some(4)));
+    assert!(input
+        .missing
+        .contains(&"model_question_owned_disclosure.csv".to_string()));
+    // Votes with a null note parse as "".
+    assert_eq!(input.samples[0].coder_votes[2].notes, "");
+}
+
+#[test]
+fn load_rejects_non_analysis_dirs() {
+    let d = tempfile::tempdir().unwrap();
+    assert!(matches!(load(d.path()), Err(Error::NotAnalysis { .. })));
+    assert!(matches!(
+        load(&d.path().join("nope")),
+        Err(Error::NotAnalysis { .. })
+    ));
+    std::fs::write(
+        d.path().join("model_disclosure_summary.csv"),
+        "a,b\n1,\"x\n",
+    )
+    .unwrap();
+    match load(d.path()) {
+        Err(Error::Csv { line, .. }) => assert_eq!(line, 2),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn view_headline_examples_and_disagreements() {
+    let d = tempfile::tempdir().unwrap();
+    write_fixture(d.path());
+    let input = load(d.path()).unwrap();
+    let st = view::Study::build(&input);
+    // Means over rows with eligible cells: direct (10+30)/2, G1/2 (50+90)/2, world only alpha.
+    assert_eq!(st.headline[0].mean_owned, Some(20.0));
+    assert_eq!(st.headline[1].mean_owned, Some(70.0));
+    assert_eq!(
+        (st.headline[2].mean_owned, st.headline[2].n_models),
+        (Some(100.0), 1)
+    );
+    assert_eq!(st.g1g2_labels["strongly_open"], 1);
+    assert!(st.is_offline());
+    let ex = st.examples("alpha", 1);
+    assert_eq!(ex[0].1[0].layered_id, "a1", "first by layered_id");
+    let dis = st.disagreements();
+    assert_eq!(dis.len(), 1);
+    assert_eq!(dis[0].layered_id, "a3");
+    // Anchors use the closed alphabet only.
+    for m in &st.models {
+        assert!(m
+            .anchor
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+    }
+}
+
+#[test]
+fn report_escapes_hostile_text_everywhere() {
+    let d = tempfile::tempdir().unwrap();
+    write_fixture(d.path());
+    let input = load(d.path()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let opts = ReportOptions {
+        png: false,
+        ..ReportOptions::default()
+    };
+    let files = write_report(&input, out.path(), &opts).unwrap();
+    assert!(files.iter().any(|f| f.ends_with("report.html")));
+    let summary = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    let pages: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| f.parent().is_some_and(|p| p.ends_with("models")))
+        .collect();
+    assert_eq!(pages.len(), 2, "one page per model");
+    assert_eq!(summary.matches("<a href=\"models/").count(), 2);
+    for p in pages {
+        let page = std::fs::read_to_string(p).unwrap();
+        assert_eq!(page.matches("<script").count(), 1, "only the sort script");
+        assert!(page.contains("Content-Security-Policy"));
+    }
+    let html = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "html"))
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect::<String>();
+    assert!(!html.contains("<script>document.title"));
+    assert!(!html.contains("<img src=x"));
+    assert!(!html.contains("<b>evil"));
+    assert!(!html.contains("<i>h</i>"));
+    assert!(html.contains("&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;"));
+    assert_eq!(
+        summary.matches("<script").count(),
+        1,
+        "only the sort script"
+    );
+    assert!(!html.contains("href=\"javascript"));
+    assert!(
+        !html.contains("http://")
+            || html.matches("http://").count()
+                == html.matches("http://evil").count() + html.matches("http://www.w3.org").count()
+    );
+    assert!(html.contains("Content-Security-Policy"));
+    assert!(html.contains("class=\"badge offline\""));
+    assert!(html.contains("<svg"), "inline figures");
+    // Standalone SVG: the hostile model name is escaped by the SVG backend.
+    let svg = std::fs::read_to_string(
+        out.path()
+            .join("figures/direct_vs_cache_broken_by_model.svg"),
+    )
+    .unwrap();
+    assert!(!svg.contains("<b>") && svg.contains("&lt;b&gt;evil"));
+    let md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(!md.contains("<b>") && md.contains("&lt;b&gt;evil&lt;/b&gt;=cmd"));
+    assert!(md.contains("OFFLINE"));
+    let tex = std::fs::read_to_string(out.path().join("tables.tex")).unwrap();
+    assert!(!tex.contains("\\input"));
+    let csv = std::fs::read_to_string(out.path().join("data/samples.csv")).unwrap();
+    assert!(csv.contains("'=SUM(A1:A9)"));
+    assert!(csv.contains("\"'<script>") == false);
+    let mds =
+        std::fs::read_to_string(out.path().join("data/model_disclosure_summary.csv")).unwrap();
+    assert!(mds.contains(",10.0,"), "numbers stay numeric");
+    let js: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("data/tables.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        js["model_disclosure_summary"][0]["owned_rate"],
+        serde_json::json!(10.0)
+    );
+    assert_eq!(
+        js["model_disclosure_summary"][5]["owned_rate"],
+        serde_json::Value::Null
+    );
+}
+
+#[test]
+fn pngs_are_written_when_the_font_exists() {
+    let font = Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf");
+    if !font.is_file() {
+        eprintln!("SKIP: pngs_are_written_when_the_font_exists: DejaVuSans.ttf not installed");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    write_fixture(d.path());
+    let input = load(d.path()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    write_report(&input, out.path(), &ReportOptions::default()).unwrap();
+    let png = std::fs::read(out.path().join("figures/g1g2_posture_by_model.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+}
+
+#[test]
+fn missing_font_means_svg_only() {
+    let d = tempfile::tempdir().unwrap();
+    write_fixture(d.path());
+    let input = load(d.path()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let opts = ReportOptions {
+        png: false,
+        ..ReportOptions::default()
+    };
+    let files = write_report(&input, out.path(), &opts).unwrap();
+    assert!(files
+        .iter()
+        .all(|f| f.extension().is_none_or(|e| e != "png")));
+    assert!(
+        out.path()
+            .join("figures/world_change_by_model.svg")
+            .is_file()
+            == false,
+        "no condition table in fixture"
+    );
+    assert!(out
+        .path()
+        .join("figures/lab_trends_by_release_date.svg")
+        .is_file());
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_export_writes_a_parquet_file() {
+    let d = tempfile::tempdir().unwrap();
+    write_fixture(d.path());
+    let input = load(d.path()).unwrap();
+    let p = parquet::write_samples(&input, d.path()).unwrap();
+    let bytes = std::fs::read(p).unwrap();
+    assert_eq!(&bytes[..4], b"PAR1");
+    assert_eq!(&bytes[bytes.len() - 4..], b"PAR1");
+}
