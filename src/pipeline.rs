@@ -1,1 +1,195 @@
 //! `vuf run`: every stage that has work to do, in order, as plain library calls.
+//!
+//! The stages are the crate's modules in data-flow order: (collect) -> code -> consensus
+//! -> analyze -> report. Each stage reads what the previous one stored and is safe to
+//! re-run: coding skips what is coded, analysis and report are recomputed from the store.
+//! This module only strings them together and reports what each did; it prints nothing
+//! (the CLI turns [`Stage`] events into progress lines).
+
+use std::path::{Path, PathBuf};
+
+use crate::analyze::{self, AnalysisInput, AnalyzeOptions, Exclusion, InputFile};
+use crate::code::offline::{apply, OfflineCoder};
+use crate::protocol::CodeSource;
+use crate::report;
+use crate::store::{self, coded, Store};
+
+/// Errors of the pipeline, each naming the stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] store::Error),
+    /// The offline coder's model file could not be loaded.
+    #[error("offline coder: {0}")]
+    OfflineModel(#[from] crate::code::offline::ModelError),
+    /// Writing the analysis failed.
+    #[error("analysis: {0}")]
+    Analyze(#[from] analyze::Error),
+    /// Loading or writing the report failed.
+    #[error("report: {0}")]
+    Report(#[from] report::Error),
+    /// Nothing to analyse.
+    #[error("{0}")]
+    Nothing(String),
+}
+
+/// One progress event of `run`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    /// A stage started.
+    Started(&'static str),
+    /// A stage finished, with a one-line summary.
+    Finished(&'static str, String),
+}
+
+/// Pick the code source to analyse: the requested one if it has codes, else the first
+/// available of models, published, offline (issue: analysis `--source`).
+pub fn choose_source(store: &Store, requested: Option<CodeSource>) -> Result<CodeSource, Error> {
+    let available = coded::available_sources(store.conn())?;
+    if let Some(s) = requested {
+        if available.contains(&s) {
+            return Ok(s);
+        }
+        let names: Vec<&str> = available.iter().map(|s| s.as_str()).collect();
+        return Err(Error::Nothing(format!(
+            "no `{}` codes in the store (available: {}); run `vuf code{}` first",
+            s.as_str(),
+            if names.is_empty() { "none".to_string() } else { names.join(", ") },
+            match s {
+                CodeSource::Offline => " --offline",
+                CodeSource::Cascade => " --cascade 0.9",
+                CodeSource::Published => "` or `vuf import-codes",
+                CodeSource::Models => "",
+            }
+        )));
+    }
+    CodeSource::DEFAULT_PREFERENCE
+        .into_iter()
+        .find(|s| available.contains(s))
+        .ok_or_else(|| {
+            Error::Nothing(
+                "no codes in the store yet: run `vuf code --offline` (no key needed), `vuf code`, or `vuf import-codes`"
+                    .into(),
+            )
+        })
+}
+
+/// Assemble the analysis input of one source from the store.
+pub fn analysis_input(store: &Store, source: CodeSource) -> Result<AnalysisInput, Error> {
+    let conn = store.conn();
+    let set = coded::coded_samples(conn, source)?;
+    Ok(AnalysisInput {
+        rows: set.rows,
+        metadata: coded::metadata(conn)?,
+        exclusions: set
+            .excluded
+            .into_iter()
+            .map(|(layered_id, reason)| Exclusion { layered_id, reason })
+            .collect(),
+        source,
+        inputs: coded::input_files(conn)?
+            .into_iter()
+            .map(|(name, rows, sha256)| InputFile { name, rows, sha256 })
+            .collect(),
+        invalid_trace_rows: coded::invalid_count(conn)?,
+    })
+}
+
+/// What `analyze_into` did.
+#[derive(Debug, Clone)]
+pub struct AnalyzeSummary {
+    /// The source analysed.
+    pub source: CodeSource,
+    /// Rows analysed.
+    pub rows: usize,
+    /// Rows excluded (with reasons in `exclusions.csv`).
+    pub excluded: usize,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// Plain-language notes about bad states (small cells, empty families...).
+    pub messages: Vec<String>,
+}
+
+/// Run the frozen analysis of one source and write every output into `out`.
+pub fn analyze_into(store: &Store, source: CodeSource, out: &Path) -> Result<AnalyzeSummary, Error> {
+    let input = analysis_input(store, source)?;
+    if input.rows.is_empty() {
+        return Err(Error::Nothing(format!(
+            "no valid sample has `{}` codes ({} valid samples lack them)",
+            source.as_str(),
+            input.exclusions.len()
+        )));
+    }
+    let analysis = analyze::analyze(&input, &AnalyzeOptions::default());
+    let files = analyze::write_outputs(&analysis, out)?;
+    Ok(AnalyzeSummary {
+        source,
+        rows: input.rows.len(),
+        excluded: input.exclusions.len(),
+        files,
+        messages: analysis.messages.clone(),
+    })
+}
+
+/// Options of `run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Code source to analyse (`None` = the default preference).
+    pub source: Option<CodeSource>,
+}
+
+/// What `run` did.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Offline coding counts.
+    pub offline: apply::ApplyReport,
+    /// The analysis.
+    pub analysis: AnalyzeSummary,
+    /// The report's entry page.
+    pub report: PathBuf,
+}
+
+/// Code (offline, where not yet coded), analyse and report a study directory.
+/// Collection and model coding are separate commands the CLI calls first when a study
+/// file asks for them.
+pub fn run(study_dir: &Path, opts: &RunOptions, on: &mut dyn FnMut(Stage)) -> Result<RunSummary, Error> {
+    let mut store = Store::open(study_dir)?;
+    let counts = store::samples::counts(store.conn())?;
+    if counts.valid == 0 {
+        return Err(Error::Nothing(format!(
+            "the study in {} holds no valid samples: import a corpus (`vuf import PATH`), collect \
+             (`vuf collect` with a study.toml), or build with `--features local` to run the default local study",
+            study_dir.display()
+        )));
+    }
+    on(Stage::Started("code (offline)"));
+    let coder = OfflineCoder::load_default()?;
+    let offline = apply::code_store(&mut store, &coder)?;
+    on(Stage::Finished(
+        "code (offline)",
+        format!("{} samples coded, {} already coded", offline.coded, offline.already),
+    ));
+    on(Stage::Started("analyze"));
+    let source = choose_source(&store, opts.source)?;
+    let out = study_dir.join("analysis");
+    let analysis = analyze_into(&store, source, &out)?;
+    on(Stage::Finished(
+        "analyze",
+        format!(
+            "source {}: {} samples analysed, {} excluded, {} files in {}",
+            source.as_str(),
+            analysis.rows,
+            analysis.excluded,
+            analysis.files.len(),
+            out.display()
+        ),
+    ));
+    on(Stage::Started("report"));
+    let input = report::load(&out)?;
+    let report_dir = study_dir.join("report");
+    report::write_report(&input, &report_dir, &report::ReportOptions::default())?;
+    let entry = report_dir.join("report.html");
+    on(Stage::Finished("report", format!("{}", entry.display())));
+    Ok(RunSummary { offline, analysis, report: entry })
+}

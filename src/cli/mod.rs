@@ -2,6 +2,7 @@
 //! `--study-dir` option, progress drawing and exit codes. No SQL, wire formats or
 //! statistics here.
 
+mod analyze;
 mod export;
 mod import;
 mod status;
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand};
 
 mod coder;
 mod report;
+mod run;
 
 /// Options every command takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -54,6 +56,10 @@ enum Command {
     Disagreements(disagreements::Args),
     /// Train or evaluate the built-in offline coder.
     Coder(coder::CoderArgs),
+    /// Run the frozen analysis on one code source.
+    Analyze(analyze::AnalyzeArgs),
+    /// The main job: code what is uncoded, analyse, report.
+    Run(run::RunArgs),
     /// Render the report (HTML, Markdown, LaTeX, figures, exports) from an analysis directory.
     Report(report::ReportArgs),
 }
@@ -72,6 +78,8 @@ pub fn main() -> i32 {
         Command::Disagreements(a) => disagreements::run(g, &a),
         Command::Coder(args) => coder::run(g, args),
         Command::Report(args) => report::run(g, args),
+        Command::Analyze(args) => analyze::run(g, args),
+        Command::Run(args) => run::run(g, args),
     };
     match result {
         Ok(()) => 0,

@@ -1,0 +1,45 @@
+//! `vuf analyze`: the frozen analysis of one code source, written as CSV/JSON/MD/TeX.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use vuf::pipeline;
+use vuf::protocol::CodeSource;
+use vuf::store::Store;
+
+/// Arguments of `vuf analyze`.
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// Code source: `published` (imported), `models` (vuf's coder-model consensus),
+    /// `offline` (built-in coder) or `cascade` [default: first available of models,
+    /// published, offline].
+    #[arg(long, value_parser = ["published", "models", "offline", "cascade"])]
+    pub source: Option<String>,
+    /// Output directory [default: <study-dir>/analysis].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Run `vuf analyze`.
+pub fn run(global: &super::Global, args: AnalyzeArgs) -> anyhow::Result<()> {
+    let store = Store::open(&global.study_dir)
+        .with_context(|| format!("opening the store in {}", global.study_dir.display()))?;
+    let requested = args.source.as_deref().and_then(CodeSource::parse);
+    let source = pipeline::choose_source(&store, requested)?;
+    let out = args.out.unwrap_or_else(|| global.study_dir.join("analysis"));
+    let t = std::time::Instant::now();
+    let s = pipeline::analyze_into(&store, source, &out)?;
+    for m in &s.messages {
+        eprintln!("note: {m}");
+    }
+    println!(
+        "analysed {} samples from source `{}` ({} excluded, see exclusions.csv): {} files in {} ({:.2}s)",
+        s.rows,
+        source.as_str(),
+        s.excluded,
+        s.files.len(),
+        out.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
