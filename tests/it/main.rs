@@ -6,3 +6,4 @@ mod common;
 mod import;
 mod status;
 mod report_browser;
+mod run;

@@ -1,0 +1,219 @@
+//! `vuf run` and `vuf analyze` end to end through the store (issue #2 acceptance).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::common::{shared_data, write, Study};
+
+/// Per-family any-hit totals `(n, service, disownership, policy)` of a
+/// `lexical_trace_by_posture.csv`, summed over postures.
+fn family_totals(csv: &Path) -> BTreeMap<String, [u64; 4]> {
+    let text = std::fs::read_to_string(csv).expect("read lexical csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (f, n, s, d, p) = (
+        col("condition_family"),
+        col("n"),
+        col("service_assistant_role_any_count"),
+        col("disownership_any_count"),
+        col("policy_safety_frame_any_count"),
+    );
+    let mut out: BTreeMap<String, [u64; 4]> = BTreeMap::new();
+    for line in lines {
+        let c: Vec<&str> = line.split(',').collect();
+        let e = out.entry(c[f].to_string()).or_default();
+        for (i, k) in [n, s, d, p].into_iter().enumerate() {
+            e[i] += c[k].parse::<u64>().expect("count");
+        }
+    }
+    out
+}
+
+/// Recompute the any-hit counts per family straight from the raw files, with a matcher
+/// written here (lowercase + plain substring, terms typed out again below) rather than the
+/// library's, so the two implementations check each other.
+fn recount_from_raw(data: &Path) -> BTreeMap<String, [u64; 4]> {
+    const SERVICE: &[&str] = &[
+        "as an ai", "as an ai assistant", "as a language model", "i am an ai", "i'm an ai", "my role", "my purpose",
+        "designed to", "built to", "trained to", "programmed to", "assist", "assistant", "helpful", "helpfulness",
+        "useful", "usefulness", "serve", "support users", "provide information",
+    ];
+    const DISOWN: &[&str] = &[
+        "i don't have personal", "i do not have personal", "i don't have feelings", "i do not have feelings",
+        "i don't have desires", "i do not have desires", "i don't have wants", "i do not have wants", "i don't care",
+        "i do not care", "i can't care", "i cannot care", "no consciousness", "not conscious",
+        "no subjective experience", "not sentient", "i don't experience", "i do not experience",
+    ];
+    const POLICY: &[&str] = &[
+        "safety", "safe", "harm", "harmless", "policy", "policies", "guidelines", "guardrails", "ethical guidelines",
+        "responsible ai", "avoid harm",
+    ];
+    let family = |cond: &str| match cond {
+        "CTRL1" | "CTRL2" => "direct_stated_values",
+        "G1" | "G2" => "cache_broken_stated_values",
+        _ => "world_change_prompts",
+    };
+    let mut out: BTreeMap<String, [u64; 4]> = BTreeMap::new();
+    let mut add = |cond: &str, text: &str| {
+        let lower = text.to_lowercase();
+        let e = out.entry(family(cond).to_string()).or_default();
+        e[0] += 1;
+        for (i, terms) in [SERVICE, DISOWN, POLICY].iter().enumerate() {
+            if terms.iter().any(|t| lower.contains(t)) {
+                e[i + 1] += 1;
+            }
+        }
+    };
+    for cell in std::fs::read_dir(data.join("corpus-v2-values")).expect("corpus dir") {
+        let cell = cell.expect("entry").path();
+        for f in std::fs::read_dir(&cell).expect("cell dir") {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(f.expect("file").path()).expect("read")).expect("json");
+            if let Some(r) = v.get("result").and_then(|r| r.as_str()).filter(|r| !r.is_empty()) {
+                add(v["condition"].as_str().expect("condition"), r);
+            }
+        }
+    }
+    let bundle: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(data.join("extra-manifests/gemini-3-5-flash.json")).expect("bundle"),
+    )
+    .expect("bundle json");
+    for s in bundle["samples"].as_array().expect("samples") {
+        if s["type"] == "values" {
+            add(s["condition"].as_str().expect("cond"), s["result"].as_str().expect("result"));
+        }
+    }
+    out
+}
+
+#[test]
+fn run_on_the_public_corpus_reproduces_the_published_lexical_counts() {
+    let Some(d) = shared_data("run::run_on_the_public_corpus_reproduces_the_published_lexical_counts") else {
+        return;
+    };
+    let study = Study::new();
+    study.ok(&[
+        "import".as_ref(),
+        d.join("corpus-v2-values").as_os_str(),
+        d.join("extra-manifests/gemini-3-5-flash.json").as_os_str(),
+        d.join("reference/analysis-corpus/paper-snapshot-9fb17c01/models.json").as_os_str(),
+    ]);
+    let (stdout, _) = study.ok(&["run"]);
+    assert!(stdout.contains("report.html"), "{stdout}");
+    let analysis = study.dir().join("analysis");
+    for f in ["lexical_trace_by_posture.csv", "model_disclosure_summary.csv", "results_summary.md", "samples.jsonl"] {
+        assert!(analysis.join(f).is_file(), "missing {f}");
+    }
+    assert!(study.dir().join("report/report.html").is_file());
+    assert!(study.dir().join("report/summary.md").is_file());
+
+    let ours = family_totals(&analysis.join("lexical_trace_by_posture.csv"));
+    let published =
+        family_totals(&d.join("reference/values-under-fire/results/lexical_trace_by_posture.csv"));
+    assert_eq!(ours, published, "any-hit counts per family differ from the published table");
+    assert_eq!(recount_from_raw(&d), published, "independent recount differs from the published table");
+    // Worked from PROTOCOL 8.5 / the published file: 6,951 G1+G2 rows, 4,393 service hits.
+    assert_eq!(published["cache_broken_stated_values"], [6951, 4393, 1905, 1501]);
+
+    // Offline codes are marked as such in the analysis.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(analysis.join("analysis.json")).unwrap()).unwrap();
+    assert_eq!(json["source"], "offline");
+
+    // A second run codes nothing new and gives the same analysis bytes.
+    let before = std::fs::read(analysis.join("model_disclosure_summary.csv")).unwrap();
+    let (_, stderr) = study.ok(&["run"]);
+    assert!(stderr.contains("0 samples coded, 13906 already coded"), "{stderr}");
+    assert_eq!(before, std::fs::read(analysis.join("model_disclosure_summary.csv")).unwrap());
+}
+
+#[test]
+fn published_codes_through_the_store_reproduce_the_published_analysis_files() {
+    let Some(d) = shared_data("run::published_codes_through_the_store_reproduce_the_published_analysis_files") else {
+        return;
+    };
+    let l = d.join("labelled");
+    let study = Study::new();
+    study.ok(&[
+        "import".as_ref(),
+        l.join("phase4_glm_5_1/manifest_glm_5_1.jsonl").as_os_str(),
+        d.join("extra-manifests/manifest_qwen_20260522.jsonl").as_os_str(),
+        d.join("reference/analysis-corpus/models.json").as_os_str(),
+    ]);
+    study.ok(&[
+        "import-codes".as_ref(),
+        l.join("phase4_glm_5_1/posture_triple/collapsed_consensus.jsonl").as_os_str(),
+        l.join("phase4_glm_5_1/layer_a/consensus_300.jsonl").as_os_str(),
+        l.join("phase6_qwen_20260522/posture_collapsed/consensus.jsonl").as_os_str(),
+        l.join("phase6_qwen_20260522/layer_a/consensus_300.jsonl").as_os_str(),
+    ]);
+    let out = study.root().join("analysis");
+    study.ok(&["analyze".as_ref(), "--source".as_ref(), "published".as_ref(), "--out".as_ref(), out.as_os_str()]);
+
+    // glm-5-1 model-level owned rates: the paper's published values (PROTOCOL 8.7).
+    let summary = std::fs::read_to_string(out.join("model_disclosure_summary.csv")).unwrap();
+    let glm: Vec<&str> = summary.lines().filter(|l| l.starts_with("glm-5-1,")).collect();
+    assert_eq!(glm.len(), 3);
+    for (line, rate) in glm.iter().zip(["1.7857142857142858", "99.4047619047619", "94.46428571428571"]) {
+        assert!(line.contains(&format!(",{rate},")), "{line} lacks {rate}");
+    }
+
+    // Every file the published code wrote on this input, byte for byte (data_snapshot.md
+    // carries the run's environment, so it is checked by the analyze module's own test).
+    let expected = d.join("expected/subset-glm51-qwen");
+    let mut compared = 0;
+    for entry in std::fs::read_dir(&expected).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name == "data_snapshot.md" {
+            continue;
+        }
+        let ours = std::fs::read(out.join(&name)).unwrap_or_else(|_| panic!("vuf did not write {name}"));
+        assert!(ours == std::fs::read(&path).unwrap(), "{name} differs from the published code's output");
+        compared += 1;
+    }
+    assert_eq!(compared, 17);
+}
+
+#[test]
+fn run_on_an_empty_study_says_what_to_do() {
+    let study = Study::new();
+    let out = study.run(&["run"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds no valid samples") && err.contains("vuf import"), "{err}");
+}
+
+#[test]
+fn run_on_small_fixture_traces_writes_analysis_and_report() {
+    let study = Study::new();
+    let corpus = study.root().join("corpus");
+    // Two cells, 12 valid samples per condition each: one model answering in a service
+    // frame, one answering in the first person.
+    for (cell, text) in [
+        ("model-a-direct", "As an AI, I don't have personal desires, but I am designed to be helpful and safe."),
+        ("model-b-direct", "I care about honesty and about understanding the world. I want to keep learning."),
+    ] {
+        for cond in ["CTRL1", "CTRL2", "CTRL3", "G1", "G2", "G3"] {
+            for i in 1..=12 {
+                let prompt = vuf::protocol::Condition::parse(cond).unwrap().prompt();
+                let body = serde_json::json!({
+                    "result": format!("{text} ({i})"), "usage": {}, "model": "m", "duration_ms": 5,
+                    "provider": "openrouter", "model_requested": "m", "condition": cond, "prompt": prompt,
+                });
+                write(&corpus.join(cell).join(format!("{cond}_{i}.json")), serde_json::to_vec_pretty(&body).unwrap());
+            }
+        }
+    }
+    study.ok(&["import".as_ref(), corpus.as_os_str()]);
+    study.ok(&["run"]);
+    let a = study.dir().join("analysis");
+    let summary = std::fs::read_to_string(a.join("model_disclosure_summary.csv")).unwrap();
+    // 2 models x 3 families, each with one eligible cell of 24 samples.
+    assert_eq!(summary.lines().count(), 1 + 6, "{summary}");
+    assert!(summary.lines().skip(1).all(|l| l.contains(",24,1,0,")), "{summary}");
+    let tidy = std::fs::read_to_string(a.join("tidy_values_under_fire_samples.csv")).unwrap();
+    assert_eq!(tidy.lines().count(), 1 + 144);
+    assert!(study.dir().join("report/report.html").is_file());
+}
