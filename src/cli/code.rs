@@ -6,6 +6,7 @@ use vuf::code::client::HttpClient;
 use vuf::code::rubric::Rubric;
 use vuf::code::runner::{self, Progress, RunOptions};
 use vuf::code::{recompute, Layer};
+use vuf::code::offline::{apply, OfflineCoder};
 use vuf::store::Store;
 
 use super::Global;
@@ -26,10 +27,77 @@ pub struct Args {
     /// else the paper's three coders via OpenRouter).
     #[arg(long)]
     pub study: Option<std::path::PathBuf>,
+    /// Code every valid sample with the built-in offline coder (no key, no network).
+    /// Its codes are stored and analysed as source `offline`, always marked as such.
+    #[arg(long, conflicts_with_all = ["cascade", "layer", "mask_prompt"])]
+    pub offline: bool,
+    /// Cascade: keep the offline code where its confidence is at least THRESHOLD (0-1)
+    /// and send only the other samples to the coder models (source `cascade`).
+    #[arg(long, value_name = "THRESHOLD")]
+    pub cascade: Option<f64>,
 }
 
 /// Run it.
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
+    if args.offline {
+        return offline(global);
+    }
+    if let Some(t) = args.cascade {
+        anyhow::ensure!((0.0..=1.0).contains(&t), "--cascade takes a threshold between 0 and 1, not {t}");
+        return cascade(global, args, t);
+    }
+    models(global, args, None)
+}
+
+/// `vuf code --offline`.
+fn offline(global: &Global) -> anyhow::Result<()> {
+    let mut store = Store::open(&global.study_dir)?;
+    let coder = OfflineCoder::load_default()?;
+    let t = std::time::Instant::now();
+    let r = apply::code_store(&mut store, &coder)?;
+    println!(
+        "offline coder {}: {} samples coded, {} already coded ({:.1}s); analyse with `vuf analyze --source offline`",
+        apply::model_tag(),
+        r.coded,
+        r.already,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `vuf code --cascade T`: offline first, coder models for the uncertain rest.
+fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
+    {
+        let mut store = Store::open(&global.study_dir)?;
+        apply::code_store(&mut store, &OfflineCoder::load_default()?)?;
+        let first = apply::build_cascade(&mut store, threshold)?;
+        let total = first.kept_offline + first.from_models + first.pending.len();
+        println!(
+            "cascade at {threshold}: {} of {total} samples keep the offline code; {} need the coder models ({} already coded)",
+            first.kept_offline,
+            first.pending.len() + first.from_models,
+            first.from_models
+        );
+        if first.pending.is_empty() {
+            return Ok(());
+        }
+        models(global, args, Some(first.pending.iter().copied().collect()))?;
+    }
+    let mut store = Store::open(&global.study_dir)?;
+    let r = apply::build_cascade(&mut store, threshold)?;
+    let total = (r.kept_offline + r.from_models + r.pending.len()).max(1);
+    println!(
+        "cascade: {} offline, {} coder-model consensus, {} still pending; {:.2} coder-model calls per response          (3 coders x 2 layers per uncertain response); analyse with `vuf analyze --source cascade`",
+        r.kept_offline,
+        r.from_models,
+        r.pending.len(),
+        6.0 * (r.from_models + r.pending.len()) as f64 / total as f64
+    );
+    Ok(())
+}
+
+/// Code with the configured coder models (optionally only some samples).
+fn models(global: &Global, args: &Args, only: Option<std::collections::HashSet<i64>>) -> anyhow::Result<()> {
     let study = args
         .study
         .clone()
@@ -50,6 +118,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         let mut opts = RunOptions::paper(layer, rubric);
         opts.mask_prompt = args.mask_prompt;
         opts.limit = args.limit;
+        opts.only = only.clone();
         let done = AtomicUsize::new(0);
         let total = AtomicUsize::new(0);
         let progress = |p: &Progress| match p {

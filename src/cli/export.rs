@@ -1,11 +1,14 @@
 //! `vuf export <what> DIR`: write stored data back out in a published format.
-//! `traces` writes the trace layout `<cell>/<COND>_<n>.json`; `codes` is added by the
-//! codes stage (see the marked place in [`ExportWhat`]).
+//! `traces` writes the trace layout `<cell>/<COND>_<n>.json`; `codes` writes consensus
+//! records as JSONL.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use vuf::store::formats::traces::export_traces;
+use vuf::code::export::export_codes;
+use vuf::code::Layer;
+use vuf::protocol::CodeSource;
 use vuf::store::Store;
 
 /// Arguments of `vuf export`.
@@ -19,7 +22,23 @@ pub struct ExportArgs {
 enum ExportWhat {
     /// Every stored sample as `DIR/<cell>/<COND>_<n>.json` (the published trace layout).
     Traces(TracesArgs),
-    // `Codes(CodesArgs)`: added by the codes helper (export of codes / consensus).
+    /// Consensus codes as JSONL, one line per sample, with the published field names
+    /// (PROTOCOL 4.7 for Layer A, 5.7 for Layer B).
+    Codes(CodesArgs),
+}
+
+/// Arguments of `vuf export codes`.
+#[derive(Debug, clap::Args)]
+struct CodesArgs {
+    /// Layer: `a` (topics) or `b` (posture).
+    #[arg(long, value_parser = ["a", "b"])]
+    layer: String,
+    /// Code source: published, models, offline or cascade.
+    #[arg(long, default_value = "models", value_parser = ["published", "models", "offline", "cascade"])]
+    source: String,
+    /// Output JSONL file.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 /// Arguments of `vuf export traces`.
@@ -38,6 +57,13 @@ pub fn run(global: &super::Global, args: ExportArgs) -> anyhow::Result<()> {
             let r =
                 export_traces(&store, &t.dir).with_context(|| format!("exporting traces to {}", t.dir.display()))?;
             println!("wrote {} trace files in {} cells to {}", r.files, r.cells, t.dir.display());
+        }
+        ExportWhat::Codes(c) => {
+            let layer = Layer::parse(&c.layer).context("--layer must be a or b")?;
+            let source = CodeSource::parse(&c.source).context("unknown --source")?;
+            let n = export_codes(&store, layer, source, &c.out)
+                .with_context(|| format!("exporting codes to {}", c.out.display()))?;
+            println!("wrote {n} {} consensus records (layer {}) to {}", source.as_str(), layer.as_str(), c.out.display());
         }
     }
     Ok(())

@@ -69,7 +69,23 @@ pub fn consensus_record(layer: Layer, c: &StoredConsensus) -> Value {
                 "wish_topics": wish_topics,
             })
         }
-        Layer::B => json!({
+        Layer::B => {
+            let mut rec = posture_record(&layered_id, chain_name, c, &extra);
+            // Offline and cascade codes say so, with the coder's confidence (issue #6).
+            if let Some(conf) = extra.get("confidence") {
+                rec["primary_label"] = json!(c.row.label);
+                rec["confidence"] = conf.clone();
+                rec["coder"] = extra.get("coder").cloned().unwrap_or(json!("offline-v1"));
+                rec["code_path"] = extra.get("path").cloned().unwrap_or(Value::Null);
+            }
+            rec
+        }
+    }
+}
+
+fn posture_record(layered_id: &str, chain_name: &str, c: &StoredConsensus, extra: &Value) -> Value {
+    {
+        json!({
             "layered_id": layered_id,
             "model": c.source_model,
             "cell": c.cell,
@@ -83,7 +99,7 @@ pub fn consensus_record(layer: Layer, c: &StoredConsensus) -> Value {
             "value_holding_support": c.row.value_holding_support,
             "value_holding_votes": parse_json(&c.row.value_holding_votes_json),
             "coder_records": extra.get("coder_records").cloned().unwrap_or(json!([])),
-        }),
+        })
     }
 }
 

@@ -203,6 +203,8 @@ pub struct RunOptions {
     pub limit: Option<usize>,
     /// Identifier of this run (stored in `origin`).
     pub run_id: String,
+    /// Code only these samples (`samples.id`), e.g. the cascade's uncertain ones.
+    pub only: Option<std::collections::HashSet<i64>>,
 }
 
 impl RunOptions {
@@ -219,6 +221,7 @@ impl RunOptions {
             }),
             limit: None,
             run_id: super::now_utc_iso(),
+            only: None,
         }
     }
 }
@@ -324,6 +327,9 @@ pub fn run(
 ) -> anyhow::Result<RunReport> {
     let layer = opts.layer;
     let mut samples = codes::samples_to_code(store.conn())?;
+    if let Some(only) = &opts.only {
+        samples.retain(|s| only.contains(&s.id));
+    }
     if let Some(n) = opts.limit {
         samples.truncate(n);
     }

@@ -217,3 +217,54 @@ fn run_on_small_fixture_traces_writes_analysis_and_report() {
     assert_eq!(tidy.lines().count(), 1 + 144);
     assert!(study.dir().join("report/report.html").is_file());
 }
+
+/// Write `n` valid traces per condition for one cell.
+fn fixture_cell(root: &Path, cell: &str, text: &str, n: u32) {
+    for cond in vuf::protocol::Condition::ALL {
+        for i in 1..=n {
+            let body = serde_json::json!({
+                "result": format!("{text} [{i}]"), "usage": {}, "model": "m", "duration_ms": 5,
+                "provider": "openrouter", "model_requested": "m", "condition": cond.as_str(), "prompt": cond.prompt(),
+            });
+            write(&root.join(cell).join(format!("{cond}_{i}.json")), serde_json::to_vec_pretty(&body).unwrap());
+        }
+    }
+}
+
+#[test]
+fn offline_codes_export_with_confidence_and_cascade_at_zero_needs_no_model_calls() {
+    let study = Study::new();
+    let corpus = study.root().join("corpus");
+    fixture_cell(&corpus, "m1-direct", "As an AI I do not have wants; I am designed to assist.", 3);
+    study.ok(&["import".as_ref(), corpus.as_os_str()]);
+    let (stdout, _) = study.ok(&["code", "--offline"]);
+    assert!(stdout.contains("18 samples coded, 0 already coded"), "{stdout}");
+    let (stdout, _) = study.ok(&["code", "--offline"]);
+    assert!(stdout.contains("0 samples coded, 18 already coded"), "{stdout}");
+
+    let out = study.root().join("offline.jsonl");
+    study.ok(&["export".as_ref(), "codes".as_ref(), "--layer".as_ref(), "b".as_ref(), "--source".as_ref(),
+        "offline".as_ref(), "--out".as_ref(), out.as_os_str()]);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 18);
+    for l in &lines {
+        assert!(l["layered_id"].as_str().unwrap().starts_with("m1-direct_"));
+        let label = vuf::protocol::PostureLabel::parse(l["primary_label"].as_str().unwrap()).unwrap();
+        assert_eq!(l["value_holding"], label.value_holding().as_str());
+        let c = l["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&c));
+        assert_eq!(l["coder"], "offline-v1");
+    }
+
+    // Threshold 0: every offline code is confident enough; no coder model is called.
+    let (stdout, _) = study.ok(&["code", "--cascade", "0"]);
+    assert!(stdout.contains("18 of 18 samples keep the offline code"), "{stdout}");
+    let (stdout, _) = study.ok(&["analyze", "--source", "cascade"]);
+    assert!(stdout.contains("analysed 18 samples from source `cascade`"), "{stdout}");
+    let bad = study.run(&["code", "--cascade", "1.5"]);
+    assert!(!bad.status.success());
+}
