@@ -5,7 +5,8 @@
 //! `by_lab` (lab -> `{models, valid}`), and in addition `truncated` (samples stopped at
 //! the token cap), `upstream_error` (samples whose choice carries an upstream error),
 //! `imports` (distinct imported inputs) and `coded` (list of `{layer, coder, source,
-//! samples}`: coded samples per layer and coder, empty until codes exist).
+//! samples}`: coded samples per layer and coder, empty until codes exist) and
+//! `coder_failures_outstanding` (coder failure-ledger entries not yet re-coded).
 
 use anyhow::Context;
 use vuf::store::samples::counts;
@@ -24,8 +25,11 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
     let store = Store::open(&global.study_dir)
         .with_context(|| format!("opening the store in {}", global.study_dir.display()))?;
     let c = counts(store.conn())?;
+    let failures = vuf::store::codes::outstanding_failures(store.conn())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&c)?);
+        let mut v = serde_json::to_value(&c)?;
+        v["coder_failures_outstanding"] = serde_json::json!(failures);
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     println!("study: {}", global.study_dir.display());
@@ -47,6 +51,9 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
         for k in &c.coded {
             println!("{:<6} {:<22} {:<10} {:>8}", k.layer, k.coder, k.source, k.samples);
         }
+    }
+    if failures > 0 {
+        println!("\ncoder failures outstanding: {failures} (re-coded on the next `vuf code`; see the failure ledger)");
     }
     Ok(())
 }
