@@ -28,18 +28,25 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut last = Instant::now();
         let mut drew = false;
+        // On a terminal the counter redraws in place; elsewhere (logs, CI) one line every 5 s.
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let every = if tty { Duration::from_millis(200) } else { Duration::from_secs(5) };
         let report = import_path(&mut store, path, &mut |p| {
             if started.elapsed() > Duration::from_secs(1)
-                && (last.elapsed() > Duration::from_millis(200) || p.done == p.total)
+                && (last.elapsed() > every || (tty && p.done == p.total))
             {
-                eprint!("\rimporting {}: {}/{}", path.display(), p.done, p.total);
+                if tty {
+                    eprint!("\rimporting {}: {}/{}", path.display(), p.done, p.total);
+                } else {
+                    eprintln!("importing {}: {}/{}", path.display(), p.done, p.total);
+                }
                 let _ = std::io::stderr().flush();
                 last = Instant::now();
                 drew = true;
             }
         })
         .with_context(|| format!("importing {}", path.display()))?;
-        if drew {
+        if drew && tty {
             eprintln!();
         }
         println!("{}", summary(&report, started.elapsed()));
