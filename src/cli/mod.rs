@@ -2,6 +2,8 @@
 //! `--study-dir` option, progress drawing and exit codes. No SQL, wire formats or
 //! statistics here.
 
+mod collect;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -25,12 +27,17 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Collect responses from the study's cells (crash-safe top-up).
+    Collect(collect::CollectArgs),
+}
 
 /// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Collect(args) => collect::run(&cli.global, args),
+    };
     match result {
         Ok(()) => 0,
         Err(e) => {

@@ -7,7 +7,10 @@ use rusqlite::Connection;
 use super::Error;
 
 /// Every migration, in order. Index + 1 is the schema version it produces.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_core", include_str!("migrations/0001_core.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_core", include_str!("migrations/0001_core.sql")),
+    ("0003_collect", include_str!("migrations/0003_collect.sql")),
+];
 
 /// Bring the database up to the latest schema.
 pub fn migrate(conn: &mut Connection) -> Result<(), Error> {

@@ -5,6 +5,7 @@
 //! payload, so nothing is ever lost and every later stage can be recomputed. Must not
 //! know about providers, HTTP, statistics or rendering.
 
+pub mod attempts;
 mod migrate;
 
 use std::path::{Path, PathBuf};
