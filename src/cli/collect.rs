@@ -60,8 +60,12 @@ pub struct CollectArgs {
 
 /// Run `vuf collect`.
 pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
-    let path = args.study.clone().unwrap_or_else(|| global.study_dir.join("study.toml"));
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading study file {}", path.display()))?;
+    let path = args
+        .study
+        .clone()
+        .unwrap_or_else(|| global.study_dir.join("study.toml"));
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading study file {}", path.display()))?;
     let mut study = Study::parse(&text, &path)?;
     if !args.cells.is_empty() {
         for c in &args.cells {
@@ -95,7 +99,10 @@ pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
     collect::check_conflicts(&study, &plan, args.keep_existing)?;
     study.resolve_keys(true).map_err(anyhow::Error::msg)?;
     if plan.items.is_empty() {
-        eprintln!("collect: nothing to do: every sample of {} cells is collected", study.cells.len());
+        eprintln!(
+            "collect: nothing to do: every sample of {} cells is collected",
+            study.cells.len()
+        );
         return Ok(());
     }
     let study = Arc::new(study);
@@ -113,9 +120,19 @@ pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
         let done = done.clone();
         std::thread::spawn(move || draw_loop(&sink, &done, live, quiet))
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     let sha = collect::study_sha256(&text);
-    let result = rt.block_on(collect::run(study.clone(), providers, plan, store, &sha, sink.clone()));
+    let result = rt.block_on(collect::run(
+        study.clone(),
+        providers,
+        plan,
+        store,
+        &sha,
+        sink.clone(),
+    ));
     done.store(true, Ordering::SeqCst);
     let _ = drawer.join();
     let (summary, _store) = result?;
@@ -127,7 +144,9 @@ pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
         eprintln!("collect: cell {cell} stopped: {why}");
     }
     if summary.invalid > 0 || summary.skipped > 0 {
-        anyhow::bail!("collection incomplete: run the same command again to top up the missing samples");
+        anyhow::bail!(
+            "collection incomplete: run the same command again to top up the missing samples"
+        );
     }
     Ok(())
 }

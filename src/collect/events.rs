@@ -104,6 +104,8 @@ pub struct CellProgress {
     pub stopped: Option<String>,
     /// Parked until.
     pub parked_until: Option<Instant>,
+    /// Sample ids waiting for a retry.
+    waiting: std::collections::HashSet<String>,
 }
 
 /// Run-wide progress state built from events.
@@ -121,7 +123,12 @@ pub struct Progress {
 
 impl Default for Progress {
     fn default() -> Self {
-        Progress { cells: Vec::new(), started: Instant::now(), run_id: 0, finished: false }
+        Progress {
+            cells: Vec::new(),
+            started: Instant::now(),
+            run_id: 0,
+            finished: false,
+        }
     }
 }
 
@@ -134,10 +141,24 @@ impl Progress {
                 self.started = Instant::now();
                 self.cells = cells
                     .iter()
-                    .map(|(n, t, a, p)| CellProgress { name: n.clone(), total: *t, already_valid: *a, pending: *p, ..Default::default() })
+                    .map(|(n, t, a, p)| CellProgress {
+                        name: n.clone(),
+                        total: *t,
+                        already_valid: *a,
+                        pending: *p,
+                        ..Default::default()
+                    })
                     .collect();
             }
-            Event::Attempt { cell, valid, reason, tokens, cost_usd, retry_in, .. } => {
+            Event::Attempt {
+                cell,
+                sample,
+                valid,
+                reason,
+                tokens,
+                cost_usd,
+                retry_in,
+            } => {
                 if let Some(c) = self.cells.get_mut(*cell) {
                     c.attempts += 1;
                     c.tokens += tokens;
@@ -149,8 +170,11 @@ impl Progress {
                         }
                     }
                     if retry_in.is_some() {
-                        c.retrying += 1;
+                        c.waiting.insert(sample.clone());
+                    } else {
+                        c.waiting.remove(sample);
                     }
+                    c.retrying = c.waiting.len() as u64;
                 }
             }
             Event::ItemDone { cell, valid } => {
@@ -161,9 +185,6 @@ impl Progress {
                     } else {
                         c.invalid += 1;
                     }
-                    // An item that was retrying is no longer waiting.
-                    let retried = c.attempts.saturating_sub(c.done);
-                    c.retrying = c.retrying.min(retried);
                 }
             }
             Event::Parked { cell, wait } => {
@@ -174,6 +195,8 @@ impl Progress {
             Event::Stopped { cell, error } => {
                 if let Some(c) = self.cells.get_mut(*cell) {
                     c.stopped = Some(error.clone());
+                    c.waiting.clear();
+                    c.retrying = 0;
                 }
             }
             Event::Finished => self.finished = true,
@@ -182,7 +205,10 @@ impl Progress {
 
     /// Overall totals as one pseudo-cell named `all`.
     pub fn overall(&self) -> CellProgress {
-        let mut t = CellProgress { name: "all".into(), ..Default::default() };
+        let mut t = CellProgress {
+            name: "all".into(),
+            ..Default::default()
+        };
         for c in &self.cells {
             t.total += c.total;
             t.pending += c.pending;
@@ -230,7 +256,10 @@ impl Progress {
         if let Some(e) = &c.stopped {
             s.push_str(&format!("  STOPPED: {e}"));
         } else if let Some(p) = c.parked_until.filter(|p| *p > Instant::now()) {
-            s.push_str(&format!("  parked {}", fmt_secs((p - Instant::now()).as_secs_f64())));
+            s.push_str(&format!(
+                "  parked {}",
+                fmt_secs((p - Instant::now()).as_secs_f64())
+            ));
         }
         s
     }
@@ -260,9 +289,10 @@ impl EventSink for ProgressSink {
     fn emit(&self, event: Event) {
         if let Ok(mut st) = self.state.lock() {
             let notice = match &event {
-                Event::Stopped { cell, error } => {
-                    Some(format!("cell {} stopped: {error}", st.cells.get(*cell).map(|c| c.name.as_str()).unwrap_or("?")))
-                }
+                Event::Stopped { cell, error } => Some(format!(
+                    "cell {} stopped: {error}",
+                    st.cells.get(*cell).map(|c| c.name.as_str()).unwrap_or("?")
+                )),
                 Event::Parked { cell, wait } => Some(format!(
                     "cell {} parked for {} (server-directed wait)",
                     st.cells.get(*cell).map(|c| c.name.as_str()).unwrap_or("?"),
@@ -275,5 +305,52 @@ impl EventSink for ProgressSink {
                 v.push(n);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(sample: &str, valid: bool, retry: bool) -> Event {
+        Event::Attempt {
+            cell: 0,
+            sample: sample.into(),
+            valid,
+            reason: (!valid).then(|| "http_429".to_string()),
+            tokens: 10,
+            cost_usd: 0.5,
+            retry_in: retry.then_some(Duration::from_millis(5)),
+        }
+    }
+
+    #[test]
+    fn counters_follow_events() {
+        let mut p = Progress::default();
+        p.apply(&Event::Started {
+            run_id: 1,
+            cells: vec![("c".into(), 120, 20, 100)],
+        });
+        p.apply(&attempt("G1_1", false, true));
+        p.apply(&attempt("G1_2", false, true));
+        assert_eq!(p.cells[0].retrying, 2);
+        p.apply(&attempt("G1_1", true, false));
+        p.apply(&Event::ItemDone {
+            cell: 0,
+            valid: true,
+        });
+        p.apply(&attempt("G1_2", false, false));
+        p.apply(&Event::ItemDone {
+            cell: 0,
+            valid: false,
+        });
+        let c = &p.cells[0];
+        assert_eq!((c.done, c.valid, c.invalid, c.retrying), (2, 1, 1, 0));
+        assert_eq!(
+            (c.attempts, c.failed_attempts, c.rate_limited, c.tokens),
+            (4, 3, 3, 40)
+        );
+        assert!((c.cost_usd - 2.0).abs() < 1e-12);
+        assert!(p.line(c).contains("valid     1"));
     }
 }

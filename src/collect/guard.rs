@@ -38,7 +38,10 @@ mod tests {
 
     #[test]
     fn phrases_and_window() {
-        assert_eq!(error_like("Error code: 503 - upstream error"), Some("error code"));
+        assert_eq!(
+            error_like("Error code: 503 - upstream error"),
+            Some("error code")
+        );
         assert_eq!(error_like("  \n"), Some(""));
         assert_eq!(error_like("I care about honesty."), None);
         assert_eq!(error_like("Too Many Requests"), Some("too many requests"));
@@ -46,6 +49,9 @@ mod tests {
         let long = format!("{}rate limit", "a".repeat(1000));
         assert_eq!(error_like(&long), None);
         // The documented false positive: a genuine answer mentioning 429.
-        assert_eq!(error_like("I would fix HTTP 429 responses for everyone."), Some("429"));
+        assert_eq!(
+            error_like("I would fix HTTP 429 responses for everyone."),
+            Some("429")
+        );
     }
 }

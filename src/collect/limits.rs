@@ -25,15 +25,22 @@ impl Bucket {
     /// A bucket refilled at `per_minute`, starting full.
     pub fn per_minute(per_minute: f64) -> Bucket {
         let capacity = (per_minute / 10.0).max(1.0);
-        Bucket { per_sec: per_minute / 60.0, capacity, state: Mutex::new((capacity, Instant::now())) }
+        Bucket {
+            per_sec: per_minute / 60.0,
+            capacity,
+            state: Mutex::new((capacity, Instant::now())),
+        }
     }
 
     /// Take `n` units now; returns how long to wait before using them.
     pub fn reserve(&self, n: f64) -> Duration {
         let now = Instant::now();
-        let Ok(mut st) = self.state.lock() else { return Duration::ZERO };
+        let Ok(mut st) = self.state.lock() else {
+            return Duration::ZERO;
+        };
         let (level, last) = *st;
-        let level = (level + now.duration_since(last).as_secs_f64() * self.per_sec).min(self.capacity) - n;
+        let level =
+            (level + now.duration_since(last).as_secs_f64() * self.per_sec).min(self.capacity) - n;
         *st = (level, now);
         if level >= 0.0 {
             Duration::ZERO
@@ -60,13 +67,24 @@ pub struct Limiter {
 impl Limiter {
     /// A limiter for `limit` (unlimited dimensions are `None`).
     pub fn new(limit: Limit) -> Limiter {
-        Limiter { requests: limit.rpm.map(Bucket::per_minute), tokens: limit.tpm.map(Bucket::per_minute) }
+        Limiter {
+            requests: limit.rpm.map(Bucket::per_minute),
+            tokens: limit.tpm.map(Bucket::per_minute),
+        }
     }
 
     /// Wait until one request with `est_tokens` may be sent.
     pub async fn acquire(&self, est_tokens: u64) {
-        let w1 = self.requests.as_ref().map(|b| b.reserve(1.0)).unwrap_or_default();
-        let w2 = self.tokens.as_ref().map(|b| b.reserve(est_tokens as f64)).unwrap_or_default();
+        let w1 = self
+            .requests
+            .as_ref()
+            .map(|b| b.reserve(1.0))
+            .unwrap_or_default();
+        let w2 = self
+            .tokens
+            .as_ref()
+            .map(|b| b.reserve(est_tokens as f64))
+            .unwrap_or_default();
         let w = w1.max(w2);
         if !w.is_zero() {
             tokio::time::sleep(w).await;
@@ -92,9 +110,15 @@ mod tests {
             assert_eq!(b.reserve(1.0), Duration::ZERO);
         }
         let w = b.reserve(1.0);
-        assert!(w > Duration::from_millis(80) && w <= Duration::from_millis(101), "{w:?}");
+        assert!(
+            w > Duration::from_millis(80) && w <= Duration::from_millis(101),
+            "{w:?}"
+        );
         let w = b.reserve(1.0);
-        assert!(w > Duration::from_millis(180) && w <= Duration::from_millis(201), "{w:?}");
+        assert!(
+            w > Duration::from_millis(180) && w <= Duration::from_millis(201),
+            "{w:?}"
+        );
     }
 
     #[test]

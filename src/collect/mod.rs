@@ -71,14 +71,28 @@ pub fn check_conflicts(study: &Study, plan: &Plan, allow: bool) -> Result<(), Co
 
 /// SHA-256 of the study file text (recorded with each run).
 pub fn study_sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Build one provider per cell (keys must already be resolved).
 pub fn providers_for(study: &Study) -> Result<Vec<Arc<dyn Provider>>, CollectError> {
-    let max_idle = study.cells.iter().map(|c| c.concurrency).max().unwrap_or(1).max(study.settings.global_concurrency);
-    let client = HttpProvider::client(study.settings.timeout, max_idle).map_err(|e| CollectError::Setup(format!("HTTP client: {e}")))?;
-    Ok(study.cells.iter().map(|c| provider_for(c.route.clone(), &client)).collect())
+    let max_idle = study
+        .cells
+        .iter()
+        .map(|c| c.concurrency)
+        .max()
+        .unwrap_or(1)
+        .max(study.settings.global_concurrency);
+    let client = HttpProvider::client(study.settings.timeout, max_idle)
+        .map_err(|e| CollectError::Setup(format!("HTTP client: {e}")))?;
+    Ok(study
+        .cells
+        .iter()
+        .map(|c| provider_for(c.route.clone(), &client))
+        .collect())
 }
 
 /// Run a planned collection to the end on the current tokio runtime. Returns the summary
@@ -91,13 +105,18 @@ pub async fn run(
     study_sha: &str,
     sink: Arc<dyn EventSink>,
 ) -> Result<(RunSummary, Store), CollectError> {
-    let detail = serde_json::json!({ "pending": plan.items.len(), "cells": study.cells.len() }).to_string();
+    let detail =
+        serde_json::json!({ "pending": plan.items.len(), "cells": study.cells.len() }).to_string();
     let run_id = attempts::start_run(&mut store, &study.name, study_sha, &detail)?;
     let (result, store) = scheduler::run(study, providers, plan, store, run_id, sink).await;
     let mut store = store.ok_or(scheduler::RunError::WriterGone)?;
     match result {
         Ok(summary) => {
-            let status = if summary.invalid == 0 && summary.skipped == 0 { "complete" } else { "incomplete" };
+            let status = if summary.invalid == 0 && summary.skipped == 0 {
+                "complete"
+            } else {
+                "incomplete"
+            };
             let detail = serde_json::json!({
                 "valid": summary.valid, "invalid": summary.invalid, "skipped": summary.skipped,
                 "attempts": summary.attempts,
@@ -108,7 +127,12 @@ pub async fn run(
             Ok((summary, store))
         }
         Err(e) => {
-            let _ = attempts::finish_run(&mut store, run_id, "failed", &serde_json::json!({ "error": e.to_string() }).to_string());
+            let _ = attempts::finish_run(
+                &mut store,
+                run_id,
+                "failed",
+                &serde_json::json!({ "error": e.to_string() }).to_string(),
+            );
             Err(e.into())
         }
     }

@@ -15,7 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::study::{CellSpec, CondSpec, Study};
-use crate::providers::{Wire};
+use crate::providers::Wire;
 use crate::store::attempts::CollectState;
 
 /// One sample slot to collect.
@@ -94,7 +94,10 @@ pub fn work_key(cell: &CellSpec, cond: &CondSpec, idx: u32) -> String {
         "index": idx,
     });
     let text = canon.to_string();
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Rough input-token estimate of a prompt (4 characters per token plus chat framing).
@@ -115,7 +118,10 @@ pub fn build(study: &Study, state: &CollectState) -> Plan {
                     cp.done += 1;
                     continue;
                 }
-                if state.valid_slots.contains(&(cell.name.clone(), cond.id.clone(), idx)) {
+                if state
+                    .valid_slots
+                    .contains(&(cell.name.clone(), cond.id.clone(), idx))
+                {
                     cp.conflicts += 1;
                     continue;
                 }
@@ -124,11 +130,19 @@ pub fn build(study: &Study, state: &CollectState) -> Plan {
                 cp.expected_output_tokens += u64::from(cell.expected_output_tokens);
                 cp.max_output_tokens += u64::from(cell.route.max_tokens);
                 let prior_attempts = state.attempts.get(&key).copied().unwrap_or(0);
-                plan.items.push(WorkItem { cell: ci, cond: ki, idx, key, prior_attempts });
+                plan.items.push(WorkItem {
+                    cell: ci,
+                    cond: ki,
+                    idx,
+                    key,
+                    prior_attempts,
+                });
             }
         }
         if let Some(p) = study.price_for(cell) {
-            let cost = |inp: u64, out: u64| inp as f64 / 1e6 * p.input_per_mtok + out as f64 / 1e6 * p.output_per_mtok;
+            let cost = |inp: u64, out: u64| {
+                inp as f64 / 1e6 * p.input_per_mtok + out as f64 / 1e6 * p.output_per_mtok
+            };
             cp.expected_cost_usd = Some(cost(cp.input_tokens, cp.expected_output_tokens));
             cp.max_cost_usd = Some(cost(cp.input_tokens, cp.max_output_tokens));
         }
@@ -145,11 +159,24 @@ pub fn render(study: &Study, plan: &Plan) -> String {
         study.name,
         study.cells.len(),
         study.conditions.len(),
-        study.conditions.iter().map(|c| u64::from(c.samples)).sum::<u64>()
+        study
+            .conditions
+            .iter()
+            .map(|c| u64::from(c.samples))
+            .sum::<u64>()
     ));
     out.push_str(&format!(
         "{:<32} {:<18} {:>6} {:>6} {:>7} {:>9} {:>10} {:>10} {:>10} {:>10}\n",
-        "cell", "provider", "total", "done", "calls", "conflicts", "in_tok", "out_tok", "est_$", "max_$"
+        "cell",
+        "provider",
+        "total",
+        "done",
+        "calls",
+        "conflicts",
+        "in_tok",
+        "out_tok",
+        "est_$",
+        "max_$"
     ));
     let money = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "n/a".into());
     let mut tot = CellPlan::default();
@@ -227,7 +254,10 @@ mod tests {
         let k = |s: &Study| work_key(&s.cells[0], &s.conditions[0], 1);
         assert_ne!(k(&a), k(&b));
         assert_eq!(k(&a), k(&c));
-        assert_ne!(work_key(&a.cells[0], &a.conditions[0], 1), work_key(&a.cells[0], &a.conditions[0], 2));
+        assert_ne!(
+            work_key(&a.cells[0], &a.conditions[0], 1),
+            work_key(&a.cells[0], &a.conditions[0], 2)
+        );
         assert_eq!(k(&a).len(), 64);
     }
 
@@ -235,7 +265,8 @@ mod tests {
     fn plan_counts_and_costs() {
         let s = study("");
         let mut st = CollectState::default();
-        st.done_keys.insert(work_key(&s.cells[0], &s.conditions[0], 1));
+        st.done_keys
+            .insert(work_key(&s.cells[0], &s.conditions[0], 1));
         st.valid_slots.insert(("m-or".into(), "CTRL1".into(), 2));
         let p = build(&s, &st);
         assert_eq!(p.cells[0].total, 12);

@@ -26,11 +26,21 @@ pub fn backoff_step(base: Duration, cap: Duration, failures: u32) -> Duration {
 }
 
 /// Wait before the next attempt: `max(server, step) + jitter`, jitter in `[0, step/5)`.
-pub fn wait_before_retry(settings: &Settings, failures: u32, server: Option<Duration>, seed: u64) -> Duration {
+pub fn wait_before_retry(
+    settings: &Settings,
+    failures: u32,
+    server: Option<Duration>,
+    seed: u64,
+) -> Duration {
     let step = backoff_step(settings.backoff_base, settings.backoff_cap, failures);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ settings.seed.rotate_left(17) ^ u64::from(failures));
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ settings.seed.rotate_left(17) ^ u64::from(failures));
     let jitter_max = step.as_secs_f64() / 5.0;
-    let jitter = if jitter_max > 0.0 { Duration::from_secs_f64(rng.random_range(0.0..jitter_max)) } else { Duration::ZERO };
+    let jitter = if jitter_max > 0.0 {
+        Duration::from_secs_f64(rng.random_range(0.0..jitter_max))
+    } else {
+        Duration::ZERO
+    };
     server.unwrap_or(Duration::ZERO).max(step) + jitter
 }
 
@@ -69,7 +79,10 @@ pub fn decide(
         RetryClass::Transient { after } | RetryClass::RateLimited { after } => {
             if let Some(a) = after {
                 if *a > settings.max_park {
-                    return Decision::StopCell(format!("server asked to wait {} s (more than max_park_s)", a.as_secs()));
+                    return Decision::StopCell(format!(
+                        "server asked to wait {} s (more than max_park_s)",
+                        a.as_secs()
+                    ));
                 }
             }
             if attempts >= max_attempts {
@@ -94,7 +107,9 @@ mod tests {
 
     #[test]
     fn published_schedule_without_jitter_is_1_2_4_8_16_32_32() {
-        let steps: Vec<u64> = (1..=7).map(|k| backoff_step(Duration::from_secs(1), Duration::from_secs(32), k).as_secs()).collect();
+        let steps: Vec<u64> = (1..=7)
+            .map(|k| backoff_step(Duration::from_secs(1), Duration::from_secs(32), k).as_secs())
+            .collect();
         assert_eq!(steps, vec![1, 2, 4, 8, 16, 32, 32]);
     }
 
@@ -117,17 +132,33 @@ mod tests {
         let t = RetryClass::Transient { after: None };
         assert!(matches!(decide(&st, &t, 1, 7, 0, 1), Decision::Retry(_)));
         assert_eq!(decide(&st, &t, 7, 7, 0, 1), Decision::GiveUp);
-        let long = RetryClass::RateLimited { after: Some(Duration::from_secs(600)) };
+        let long = RetryClass::RateLimited {
+            after: Some(Duration::from_secs(600)),
+        };
         match decide(&st, &long, 1, 7, 0, 1) {
             Decision::ParkCell(w) => assert!(w >= Duration::from_secs(600)),
             d => panic!("{d:?}"),
         }
-        let huge = RetryClass::RateLimited { after: Some(Duration::from_secs(86_400)) };
-        assert!(matches!(decide(&st, &huge, 1, 7, 0, 1), Decision::StopCell(_)));
+        let huge = RetryClass::RateLimited {
+            after: Some(Duration::from_secs(86_400)),
+        };
+        assert!(matches!(
+            decide(&st, &huge, 1, 7, 0, 1),
+            Decision::StopCell(_)
+        ));
         let refusal = RetryClass::Deterministic { reasks: 1 };
-        assert!(matches!(decide(&st, &refusal, 1, 7, 1, 1), Decision::Retry(_)));
+        assert!(matches!(
+            decide(&st, &refusal, 1, 7, 1, 1),
+            Decision::Retry(_)
+        ));
         assert_eq!(decide(&st, &refusal, 2, 7, 2, 1), Decision::GiveUp);
-        assert_eq!(decide(&st, &RetryClass::Deterministic { reasks: 0 }, 1, 7, 1, 1), Decision::GiveUp);
-        assert!(matches!(decide(&st, &RetryClass::Fatal, 1, 7, 0, 1), Decision::StopCell(_)));
+        assert_eq!(
+            decide(&st, &RetryClass::Deterministic { reasks: 0 }, 1, 7, 1, 1),
+            Decision::GiveUp
+        );
+        assert!(matches!(
+            decide(&st, &RetryClass::Fatal, 1, 7, 0, 1),
+            Decision::StopCell(_)
+        ));
     }
 }

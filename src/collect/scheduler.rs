@@ -93,20 +93,34 @@ impl Writer {
                 } else {
                     // One bad row must not sink the group: commit one by one.
                     for op in batch {
-                        let r = store.transaction(|tx| commit_attempt(tx, &op.attempt, op.sample.as_ref()));
+                        let r = store
+                            .transaction(|tx| commit_attempt(tx, &op.attempt, op.sample.as_ref()));
                         let _ = op.ack.send(r.map(|_| ()).map_err(|e| e.to_string()));
                     }
                 }
             }
             store
         });
-        Writer { tx: Some(tx), thread: Some(thread) }
+        Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     async fn commit(&self, attempt: AttemptRow, sample: Option<SampleRow>) -> Result<(), RunError> {
         let (ack, rx) = oneshot::channel();
-        self.tx.as_ref().ok_or(RunError::WriterGone)?.send(WriteOp { attempt, sample, ack }).map_err(|_| RunError::WriterGone)?;
-        rx.await.map_err(|_| RunError::WriterGone)?.map_err(RunError::Store)
+        self.tx
+            .as_ref()
+            .ok_or(RunError::WriterGone)?
+            .send(WriteOp {
+                attempt,
+                sample,
+                ack,
+            })
+            .map_err(|_| RunError::WriterGone)?;
+        rx.await
+            .map_err(|_| RunError::WriterGone)?
+            .map_err(RunError::Store)
     }
 
     /// Stop the writer and get the store back.
@@ -160,7 +174,15 @@ pub async fn run(
         .map(|(c, p)| {
             let limiter = limiters
                 .entry(c.limit_group.clone())
-                .or_insert_with(|| Arc::new(Limiter::new(study.limits.get(&c.limit_group).copied().unwrap_or_default())))
+                .or_insert_with(|| {
+                    Arc::new(Limiter::new(
+                        study
+                            .limits
+                            .get(&c.limit_group)
+                            .copied()
+                            .unwrap_or_default(),
+                    ))
+                })
                 .clone();
             let source_model = cell_to_source_model(&c.name).to_string();
             let model = canonical_model(&source_model).to_string();
@@ -186,7 +208,15 @@ pub async fn run(
             .map(|(c, p)| (c.name.clone(), p.total, p.done + p.conflicts, p.pending))
             .collect(),
     });
-    let ctx = Arc::new(Ctx { study: study.clone(), cells, global: Semaphore::new(global), writer: Writer::spawn(store), sink, run_id, attempts: AtomicU64::new(0) });
+    let ctx = Arc::new(Ctx {
+        study: study.clone(),
+        cells,
+        global: Semaphore::new(global),
+        writer: Writer::spawn(store),
+        sink,
+        run_id,
+        attempts: AtomicU64::new(0),
+    });
 
     // Interleave cells so every cell progresses from the start.
     let mut queues: Vec<VecDeque<WorkItem>> = vec![VecDeque::new(); study.cells.len()];
@@ -197,7 +227,9 @@ pub async fn run(
     let mut set: JoinSet<Result<ItemEnd, RunError>> = JoinSet::new();
     let mut summary = RunSummary::default();
     let mut failure: Option<RunError> = None;
-    let handle = |r: Result<Result<ItemEnd, RunError>, tokio::task::JoinError>, s: &mut RunSummary, f: &mut Option<RunError>| match r {
+    let handle = |r: Result<Result<ItemEnd, RunError>, tokio::task::JoinError>,
+                  s: &mut RunSummary,
+                  f: &mut Option<RunError>| match r {
         Ok(Ok(ItemEnd::Valid)) => s.valid += 1,
         Ok(Ok(ItemEnd::Invalid)) => s.invalid += 1,
         Ok(Ok(ItemEnd::Skipped)) => s.skipped += 1,
@@ -224,7 +256,9 @@ pub async fn run(
                 summary.skipped += 1;
                 continue;
             }
-            let Ok(permit) = alive.clone().acquire_owned().await else { break 'outer };
+            let Ok(permit) = alive.clone().acquire_owned().await else {
+                break 'outer;
+            };
             let c2 = ctx.clone();
             set.spawn(async move {
                 let _p = permit;
@@ -266,7 +300,10 @@ fn stop_cell(ctx: &Ctx, cell: usize, reason: String) {
         if let Ok(mut g) = st.stop_reason.lock() {
             *g = Some(reason.clone());
         }
-        ctx.sink.emit(Event::Stopped { cell, error: reason });
+        ctx.sink.emit(Event::Stopped {
+            cell,
+            error: reason,
+        });
     }
 }
 
@@ -295,21 +332,28 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
             }
         }
         let outcome = {
-            let Ok(_g) = ctx.global.acquire().await else { return Ok(ItemEnd::Skipped) };
-            let Ok(_c) = st.sem.acquire().await else { return Ok(ItemEnd::Skipped) };
+            let Ok(_g) = ctx.global.acquire().await else {
+                return Ok(ItemEnd::Skipped);
+            };
+            let Ok(_c) = st.sem.acquire().await else {
+                return Ok(ItemEnd::Skipped);
+            };
             if st.stopped.load(Ordering::SeqCst) {
                 return Ok(ItemEnd::Skipped);
             }
             st.limiter.acquire(est_tokens).await;
             let t0 = Instant::now();
-            let r = match tokio::time::timeout(study.settings.timeout, st.provider.call(&cond.prompt)).await {
-                Ok(r) => r,
-                Err(_) => Err(CallError::new(
-                    RetryClass::Transient { after: None },
-                    "timeout",
-                    format!("no reply within {} s", study.settings.timeout.as_secs_f64()),
-                )),
-            };
+            let r =
+                match tokio::time::timeout(study.settings.timeout, st.provider.call(&cond.prompt))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(CallError::new(
+                        RetryClass::Transient { after: None },
+                        "timeout",
+                        format!("no reply within {} s", study.settings.timeout.as_secs_f64()),
+                    )),
+                };
             (r, t0.elapsed())
         };
         let (result, call_time) = outcome;
@@ -340,10 +384,15 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
         };
         st.limiter.settle(est_tokens, tokens.input + tokens.output);
         let cost = match &result {
-            Ok(Completion { cost_usd: Some(c), .. }) => *c,
+            Ok(Completion {
+                cost_usd: Some(c), ..
+            }) => *c,
             _ => study
                 .price_for(cell)
-                .map(|p| tokens.input as f64 / 1e6 * p.input_per_mtok + tokens.output as f64 / 1e6 * p.output_per_mtok)
+                .map(|p| {
+                    tokens.input as f64 / 1e6 * p.input_per_mtok
+                        + tokens.output as f64 / 1e6 * p.output_per_mtok
+                })
                 .unwrap_or(0.0),
         };
         let base = AttemptRow {
@@ -363,7 +412,14 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
         match result {
             Ok(c) => {
                 let duration_ms = item_start.elapsed().as_millis() as u64;
-                let payload = valid_trace(&c, duration_ms, &provider_key, &cell.route.model, &cond.id, &cond.prompt);
+                let payload = valid_trace(
+                    &c,
+                    duration_ms,
+                    &provider_key,
+                    &cell.route.model,
+                    &cond.id,
+                    &cond.prompt,
+                );
                 let mut attempt_trace = payload.clone();
                 attempt_trace["vuf"] = json!({
                     "answer_source": c.answer_source.as_str(),
@@ -414,7 +470,10 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
                     cost_usd: cost,
                     retry_in: None,
                 });
-                ctx.sink.emit(Event::ItemDone { cell: item.cell, valid: true });
+                ctx.sink.emit(Event::ItemDone {
+                    cell: item.cell,
+                    valid: true,
+                });
                 return Ok(ItemEnd::Valid);
             }
             Err(e) => {
@@ -425,8 +484,16 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
                 } else {
                     0
                 };
-                let decision = retry::decide(&study.settings, &e.class, attempts_run, cell.max_attempts, n_same, seed);
-                let payload = error_trace(&e, &provider_key, &cell.route.model, &cond.id, &cond.prompt);
+                let decision = retry::decide(
+                    &study.settings,
+                    &e.class,
+                    attempts_run,
+                    cell.max_attempts,
+                    n_same,
+                    seed,
+                );
+                let payload =
+                    error_trace(&e, &provider_key, &cell.route.model, &cond.id, &cond.prompt);
                 let final_invalid = matches!(decision, Decision::GiveUp);
                 let attempt = AttemptRow {
                     valid: false,
@@ -492,11 +559,17 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
                             Err(_) => false,
                         };
                         if newly {
-                            ctx.sink.emit(Event::Parked { cell: item.cell, wait: w });
+                            ctx.sink.emit(Event::Parked {
+                                cell: item.cell,
+                                wait: w,
+                            });
                         }
                     }
                     Decision::GiveUp => {
-                        ctx.sink.emit(Event::ItemDone { cell: item.cell, valid: false });
+                        ctx.sink.emit(Event::ItemDone {
+                            cell: item.cell,
+                            valid: false,
+                        });
                         return Ok(ItemEnd::Invalid);
                     }
                     Decision::StopCell(why) => {
@@ -515,7 +588,14 @@ fn pretty(v: &Value) -> String {
 }
 
 /// A valid trace in the PROTOCOL 2.8 field order.
-fn valid_trace(c: &Completion, duration_ms: u64, provider: &str, model_requested: &str, condition: &str, prompt: &str) -> Value {
+fn valid_trace(
+    c: &Completion,
+    duration_ms: u64,
+    provider: &str,
+    model_requested: &str,
+    condition: &str,
+    prompt: &str,
+) -> Value {
     json!({
         "result": c.text,
         "usage": c.usage.clone().unwrap_or(Value::Null),
@@ -530,7 +610,13 @@ fn valid_trace(c: &Completion, duration_ms: u64, provider: &str, model_requested
 }
 
 /// An error trace in the PROTOCOL 2.8 shape, plus the reason and what the reply carried.
-fn error_trace(e: &CallError, provider: &str, model_requested: &str, condition: &str, prompt: &str) -> Value {
+fn error_trace(
+    e: &CallError,
+    provider: &str,
+    model_requested: &str,
+    condition: &str,
+    prompt: &str,
+) -> Value {
     let mut v = json!({
         "error": e.message,
         "provider": provider,

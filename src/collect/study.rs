@@ -238,14 +238,24 @@ fn to_json(v: &toml::Value) -> Value {
 impl Study {
     /// Read and validate a study file.
     pub fn load(path: &Path) -> Result<Study, StudyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Study::parse(&text, path)
     }
 
     /// Parse and validate study text (`path` only names the source in errors).
     pub fn parse(text: &str, path: &Path) -> Result<Study, StudyError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| StudyError::Toml { path: path.to_path_buf(), message: e.to_string() })?;
-        let invalid = |field: String, message: String| StudyError::Invalid { path: path.to_path_buf(), field, message };
+        let raw: RawFile = toml::from_str(text).map_err(|e| StudyError::Toml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let invalid = |field: String, message: String| StudyError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            message,
+        };
 
         // Design.
         let mut conditions = Vec::new();
@@ -264,25 +274,54 @@ impl Study {
         };
         for (k, _) in &raw.design.samples {
             if Condition::parse(k).is_none() {
-                return Err(invalid(format!("design.samples.{k}"), "not a built-in condition".into()));
+                return Err(invalid(
+                    format!("design.samples.{k}"),
+                    "not a built-in condition".into(),
+                ));
             }
         }
         for c in builtin {
-            let n = raw.design.samples.get(c.as_str()).copied().or(raw.design.samples_per_condition).unwrap_or_else(|| c.default_samples());
-            conditions.push(CondSpec { id: c.as_str().to_string(), prompt: c.prompt().to_string(), samples: n });
+            let n = raw
+                .design
+                .samples
+                .get(c.as_str())
+                .copied()
+                .or(raw.design.samples_per_condition)
+                .unwrap_or_else(|| c.default_samples());
+            conditions.push(CondSpec {
+                id: c.as_str().to_string(),
+                prompt: c.prompt().to_string(),
+                samples: n,
+            });
         }
         for (i, c) in raw.design.custom.iter().enumerate() {
-            let ok_id = !c.id.is_empty() && c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-');
+            let ok_id = !c.id.is_empty()
+                && c.id
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-');
             if !ok_id {
-                return Err(invalid(format!("design.custom[{i}].id"), "use letters, digits and '-' only (it becomes part of sample ids)".into()));
+                return Err(invalid(
+                    format!("design.custom[{i}].id"),
+                    "use letters, digits and '-' only (it becomes part of sample ids)".into(),
+                ));
             }
             if conditions.iter().any(|x| x.id == c.id) || Condition::parse(&c.id).is_some() {
-                return Err(invalid(format!("design.custom[{i}].id"), format!("{:?} duplicates another condition", c.id)));
+                return Err(invalid(
+                    format!("design.custom[{i}].id"),
+                    format!("{:?} duplicates another condition", c.id),
+                ));
             }
             if c.prompt.trim().is_empty() {
-                return Err(invalid(format!("design.custom[{i}].prompt"), "empty prompt".into()));
+                return Err(invalid(
+                    format!("design.custom[{i}].prompt"),
+                    "empty prompt".into(),
+                ));
             }
-            conditions.push(CondSpec { id: c.id.clone(), prompt: c.prompt.clone(), samples: c.samples });
+            conditions.push(CondSpec {
+                id: c.id.clone(),
+                prompt: c.prompt.clone(),
+                samples: c.samples,
+            });
         }
         if conditions.is_empty() {
             return Err(invalid("design.conditions".into(), "no conditions".into()));
@@ -290,19 +329,39 @@ impl Study {
 
         // Settings.
         let d = Settings::default();
-        let secs = |v: Option<f64>, default: Duration, field: &str| -> Result<Duration, StudyError> {
-            match v {
-                None => Ok(default),
-                Some(s) if s.is_finite() && s >= 0.0 => Ok(Duration::from_secs_f64(s)),
-                Some(s) => Err(invalid(format!("collect.{field}"), format!("{s} is not a non-negative number of seconds"))),
-            }
-        };
+        let secs =
+            |v: Option<f64>, default: Duration, field: &str| -> Result<Duration, StudyError> {
+                match v {
+                    None => Ok(default),
+                    Some(s) if s.is_finite() && s >= 0.0 => Ok(Duration::from_secs_f64(s)),
+                    Some(s) => Err(invalid(
+                        format!("collect.{field}"),
+                        format!("{s} is not a non-negative number of seconds"),
+                    )),
+                }
+            };
         let settings = Settings {
-            global_concurrency: raw.collect.global_concurrency.unwrap_or(d.global_concurrency).max(1),
+            global_concurrency: raw
+                .collect
+                .global_concurrency
+                .unwrap_or(d.global_concurrency)
+                .max(1),
             timeout: secs(raw.collect.timeout_s, d.timeout, "timeout_s")?,
-            backoff_base: raw.collect.backoff_base_ms.map(Duration::from_millis).unwrap_or(d.backoff_base),
-            backoff_cap: raw.collect.backoff_cap_ms.map(Duration::from_millis).unwrap_or(d.backoff_cap),
-            park_threshold: secs(raw.collect.park_threshold_s, d.park_threshold, "park_threshold_s")?,
+            backoff_base: raw
+                .collect
+                .backoff_base_ms
+                .map(Duration::from_millis)
+                .unwrap_or(d.backoff_base),
+            backoff_cap: raw
+                .collect
+                .backoff_cap_ms
+                .map(Duration::from_millis)
+                .unwrap_or(d.backoff_cap),
+            park_threshold: secs(
+                raw.collect.park_threshold_s,
+                d.park_threshold,
+                "park_threshold_s",
+            )?,
             max_park: secs(raw.collect.max_park_s, d.max_park, "max_park_s")?,
             seed: raw.collect.seed.unwrap_or(0),
         };
@@ -314,14 +373,24 @@ impl Study {
         for (i, c) in raw.cells.iter().enumerate() {
             let f = |name: &str| format!("cells[{i}].{name}");
             if c.name.is_empty() || c.name.contains('/') || c.name.contains(char::is_whitespace) {
-                return Err(invalid(f("name"), format!("{:?} is not a usable cell label (no spaces or '/')", c.name)));
+                return Err(invalid(
+                    f("name"),
+                    format!("{:?} is not a usable cell label (no spaces or '/')", c.name),
+                ));
             }
             if cells.iter().any(|x: &CellSpec| x.name == c.name) {
                 return Err(invalid(f("name"), format!("duplicate cell {:?}", c.name)));
             }
             let kind = ProviderKind::parse(&c.provider).ok_or_else(|| {
                 let names: Vec<&str> = ProviderKind::ALL.iter().map(|(_, n)| *n).collect();
-                invalid(f("provider"), format!("unknown provider {:?}; one of {}", c.provider, names.join(", ")))
+                invalid(
+                    f("provider"),
+                    format!(
+                        "unknown provider {:?}; one of {}",
+                        c.provider,
+                        names.join(", ")
+                    ),
+                )
             })?;
             let wire = match c.wire.as_deref() {
                 None => kind.wire_for(&c.model),
@@ -329,18 +398,36 @@ impl Study {
                 Some("responses") => Wire::OpenAiResponses,
                 Some("anthropic") => Wire::Anthropic,
                 Some("gemini") => Wire::Gemini,
-                Some(o) => return Err(invalid(f("wire"), format!("{o:?}: one of chat, responses, anthropic, gemini"))),
+                Some(o) => {
+                    return Err(invalid(
+                        f("wire"),
+                        format!("{o:?}: one of chat, responses, anthropic, gemini"),
+                    ))
+                }
             };
             let base_url = match (&c.base_url, kind.default_base_url()) {
                 (Some(u), _) => u.trim_end_matches('/').to_string(),
                 (None, Some(u)) => u.to_string(),
-                (None, None) => return Err(invalid(f("base_url"), format!("provider {:?} needs a base_url", c.provider))),
+                (None, None) => {
+                    return Err(invalid(
+                        f("base_url"),
+                        format!("provider {:?} needs a base_url", c.provider),
+                    ))
+                }
             };
-            if wire != Wire::Mock && !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-                return Err(invalid(f("base_url"), format!("{base_url:?} is not an http(s) URL")));
+            if wire != Wire::Mock
+                && !(base_url.starts_with("http://") || base_url.starts_with("https://"))
+            {
+                return Err(invalid(
+                    f("base_url"),
+                    format!("{base_url:?} is not an http(s) URL"),
+                ));
             }
             if !c.pin.is_empty() && kind != ProviderKind::OpenRouter {
-                return Err(invalid(f("pin"), "provider pinning is an OpenRouter route option".into()));
+                return Err(invalid(
+                    f("pin"),
+                    "provider pinning is an OpenRouter route option".into(),
+                ));
             }
             let max_tokens = c.max_tokens.unwrap_or(default_max_tokens);
             if max_tokens == 0 {
@@ -348,10 +435,18 @@ impl Study {
             }
             for h in c.extra_headers.keys() {
                 if FORBIDDEN_HEADERS.contains(&h.to_ascii_lowercase().as_str()) {
-                    return Err(invalid(f("extra_headers"), format!("{h:?}: keys come from api_key_env only, never from the study file")));
+                    return Err(invalid(
+                        f("extra_headers"),
+                        format!(
+                            "{h:?}: keys come from api_key_env only, never from the study file"
+                        ),
+                    ));
                 }
             }
-            let api_key_env = c.api_key_env.clone().or_else(|| default_key_env(kind).map(str::to_string));
+            let api_key_env = c
+                .api_key_env
+                .clone()
+                .or_else(|| default_key_env(kind).map(str::to_string));
             let route = Route {
                 kind,
                 wire,
@@ -361,16 +456,30 @@ impl Study {
                 temperature: c.temperature,
                 reasoning: c.reasoning.as_ref().map(to_json),
                 pin: c.pin.clone(),
-                extra_headers: c.extra_headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
-                extra_body: c.extra_body.iter().map(|(k, v)| (k.clone(), to_json(v))).collect(),
+                extra_headers: c
+                    .extra_headers
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect(),
+                extra_body: c
+                    .extra_body
+                    .iter()
+                    .map(|(k, v)| (k.clone(), to_json(v)))
+                    .collect(),
                 stream: c.stream,
                 api_key: None,
             };
             cells.push(CellSpec {
                 name: c.name.clone(),
-                max_attempts: c.max_attempts.unwrap_or_else(|| kind.default_max_attempts(wire)).max(1),
+                max_attempts: c
+                    .max_attempts
+                    .unwrap_or_else(|| kind.default_max_attempts(wire))
+                    .max(1),
                 concurrency: c.concurrency.unwrap_or(default_cell_conc).max(1),
-                limit_group: c.limit_group.clone().unwrap_or_else(|| kind.as_str().to_string()),
+                limit_group: c
+                    .limit_group
+                    .clone()
+                    .unwrap_or_else(|| kind.as_str().to_string()),
                 expected_output_tokens: c.expected_output_tokens.unwrap_or(500).min(max_tokens),
                 api_key_env,
                 route,
@@ -383,7 +492,10 @@ impl Study {
             for (v, n) in [(l.rpm, "rpm"), (l.tpm, "tpm")] {
                 if let Some(v) = v {
                     if !(v.is_finite() && v > 0.0) {
-                        return Err(invalid(format!("limits.{g}.{n}"), "must be positive".into()));
+                        return Err(invalid(
+                            format!("limits.{g}.{n}"),
+                            "must be positive".into(),
+                        ));
                     }
                 }
             }
@@ -413,14 +525,20 @@ impl Study {
             }
         }
         if required && !missing.is_empty() {
-            return Err(format!("API key environment variable not set: {}", missing.join(", ")));
+            return Err(format!(
+                "API key environment variable not set: {}",
+                missing.join(", ")
+            ));
         }
         Ok(())
     }
 
     /// Price for a cell (by cell name, then by model id).
     pub fn price_for(&self, cell: &CellSpec) -> Option<Price> {
-        self.prices.get(&cell.name).or_else(|| self.prices.get(&cell.route.model)).copied()
+        self.prices
+            .get(&cell.name)
+            .or_else(|| self.prices.get(&cell.route.model))
+            .copied()
     }
 }
 
@@ -446,17 +564,28 @@ mod tests {
 
     #[test]
     fn defaults_are_the_six_with_ten_and_thirty() {
-        let s = Study::parse("[[cells]]\nname='m-or'\nprovider='openrouter'\nmodel='x/y'\n", Path::new("s.toml")).unwrap();
+        let s = Study::parse(
+            "[[cells]]\nname='m-or'\nprovider='openrouter'\nmodel='x/y'\n",
+            Path::new("s.toml"),
+        )
+        .unwrap();
         let n: Vec<u32> = s.conditions.iter().map(|c| c.samples).collect();
         assert_eq!(n, vec![10, 10, 10, 30, 30, 30]);
         assert_eq!(s.cells[0].route.max_tokens, 2000);
         assert_eq!(s.cells[0].max_attempts, 7);
-        assert_eq!(s.cells[0].api_key_env.as_deref(), Some("OPENROUTER_API_KEY"));
+        assert_eq!(
+            s.cells[0].api_key_env.as_deref(),
+            Some("OPENROUTER_API_KEY")
+        );
     }
 
     #[test]
     fn errors_name_the_field() {
-        let e = Study::parse("[[cells]]\nname='a'\nprovider='nope'\nmodel='m'\n", Path::new("s.toml")).unwrap_err();
+        let e = Study::parse(
+            "[[cells]]\nname='a'\nprovider='nope'\nmodel='m'\n",
+            Path::new("s.toml"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("cells[0].provider"), "{e}");
         let e = Study::parse(
             "[[cells]]\nname='a'\nprovider='openrouter'\nmodel='m'\nextra_headers={Authorization='x'}\n",

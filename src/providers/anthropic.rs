@@ -10,14 +10,20 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{json_body, normalise_usage, str_field, AnswerSource, CallError, Completion, HttpReply, HttpRequest, RetryClass, Route};
+use super::{
+    json_body, normalise_usage, str_field, AnswerSource, CallError, Completion, HttpReply,
+    HttpRequest, RetryClass, Route,
+};
 
 /// Build the request.
 pub fn build(route: &Route, prompt: &str) -> HttpRequest {
     let mut body = Map::new();
     body.insert("model".into(), json!(route.model));
     body.insert("max_tokens".into(), json!(route.max_tokens));
-    body.insert("messages".into(), json!([{ "role": "user", "content": prompt }]));
+    body.insert(
+        "messages".into(),
+        json!([{ "role": "user", "content": prompt }]),
+    );
     if let Some(t) = route.temperature {
         body.insert("temperature".into(), json!(t));
     }
@@ -32,7 +38,11 @@ pub fn build(route: &Route, prompt: &str) -> HttpRequest {
         headers.push(("x-api-key".to_string(), k.expose().to_string()));
     }
     headers.extend(route.extra_headers.iter().cloned());
-    HttpRequest { url: format!("{}/messages", route.base_url.trim_end_matches('/')), headers, body: Value::Object(body) }
+    HttpRequest {
+        url: format!("{}/messages", route.base_url.trim_end_matches('/')),
+        headers,
+        body: Value::Object(body),
+    }
 }
 
 /// Parse a 2xx reply.
@@ -70,17 +80,34 @@ pub fn parse_value(status: u16, raw: &Value) -> Result<Completion, CallError> {
         let kind = str_field(&err, "type").unwrap_or("error");
         let class = match kind {
             "rate_limit_error" => RetryClass::RateLimited { after: None },
-            "authentication_error" | "permission_error" | "invalid_request_error" | "not_found_error" | "billing_error" => {
-                RetryClass::Fatal
-            }
+            "authentication_error"
+            | "permission_error"
+            | "invalid_request_error"
+            | "not_found_error"
+            | "billing_error" => RetryClass::Fatal,
             _ => RetryClass::Transient { after: None },
         };
-        return Err(fail(class, "error_in_body", format!("{kind}: {}", str_field(&err, "message").unwrap_or(""))));
+        return Err(fail(
+            class,
+            "error_in_body",
+            format!("{kind}: {}", str_field(&err, "message").unwrap_or("")),
+        ));
     }
     if stop_reason.as_deref() == Some("refusal") {
-        let category = raw.get("stop_details").and_then(|d| str_field(d, "category")).unwrap_or("unspecified");
-        let reason = if text.trim().is_empty() { "refusal" } else { "refusal_after_partial_text" };
-        return Err(fail(RetryClass::Deterministic { reasks: 1 }, reason, format!("stop_reason refusal (category {category})")));
+        let category = raw
+            .get("stop_details")
+            .and_then(|d| str_field(d, "category"))
+            .unwrap_or("unspecified");
+        let reason = if text.trim().is_empty() {
+            "refusal"
+        } else {
+            "refusal_after_partial_text"
+        };
+        return Err(fail(
+            RetryClass::Deterministic { reasks: 1 },
+            reason,
+            format!("stop_reason refusal (category {category})"),
+        ));
     }
     if text.trim().is_empty() {
         if stop_reason.as_deref() == Some("max_tokens") {
@@ -90,7 +117,11 @@ pub fn parse_value(status: u16, raw: &Value) -> Result<Completion, CallError> {
                 "the token budget was used up before any text block".into(),
             ));
         }
-        return Err(fail(RetryClass::Transient { after: None }, "empty_content", "no text content block".into()));
+        return Err(fail(
+            RetryClass::Transient { after: None },
+            "empty_content",
+            "no text content block".into(),
+        ));
     }
     let truncated = stop_reason.as_deref() == Some("max_tokens");
     Ok(Completion {

@@ -10,21 +10,38 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{json_body, normalise_usage, str_field, AnswerSource, CallError, Completion, HttpReply, HttpRequest, RetryClass, Route};
+use super::{
+    json_body, normalise_usage, str_field, AnswerSource, CallError, Completion, HttpReply,
+    HttpRequest, RetryClass, Route,
+};
 
 /// Finish reasons that mean the candidate was blocked.
-const BLOCKING_FINISH: &[&str] = &["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE"];
+const BLOCKING_FINISH: &[&str] = &[
+    "SAFETY",
+    "RECITATION",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "SPII",
+    "IMAGE_SAFETY",
+    "LANGUAGE",
+];
 
 /// Build the request.
 pub fn build(route: &Route, prompt: &str) -> HttpRequest {
     let mut gen = Map::new();
-    gen.insert("temperature".into(), json!(route.temperature.unwrap_or(1.0)));
+    gen.insert(
+        "temperature".into(),
+        json!(route.temperature.unwrap_or(1.0)),
+    );
     gen.insert("maxOutputTokens".into(), json!(route.max_tokens));
     if let Some(r) = &route.reasoning {
         gen.insert("thinkingConfig".into(), r.clone());
     }
     let mut body = Map::new();
-    body.insert("contents".into(), json!([{ "role": "user", "parts": [{ "text": prompt }] }]));
+    body.insert(
+        "contents".into(),
+        json!([{ "role": "user", "parts": [{ "text": prompt }] }]),
+    );
     body.insert("generationConfig".into(), Value::Object(gen));
     for (k, v) in &route.extra_body {
         body.insert(k.clone(), v.clone());
@@ -35,7 +52,11 @@ pub fn build(route: &Route, prompt: &str) -> HttpRequest {
     }
     headers.extend(route.extra_headers.iter().cloned());
     HttpRequest {
-        url: format!("{}/models/{}:generateContent", route.base_url.trim_end_matches('/'), route.model),
+        url: format!(
+            "{}/models/{}:generateContent",
+            route.base_url.trim_end_matches('/'),
+            route.model
+        ),
         headers,
         body: Value::Object(body),
     }
@@ -52,14 +73,24 @@ pub fn parse_value(status: u16, raw: &Value) -> Result<Completion, CallError> {
     let usage = raw.get("usageMetadata").filter(|u| u.is_object()).cloned();
     let tokens = usage.as_ref().map(normalise_usage).unwrap_or_default();
     let model_returned = str_field(raw, "modelVersion").map(str::to_string);
-    let candidates: &[Value] = raw.get("candidates").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let candidates: &[Value] = raw
+        .get("candidates")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let mut text = String::new();
     let mut finish: Option<String> = None;
     for c in candidates {
         if finish.is_none() {
             finish = str_field(c, "finishReason").map(str::to_string);
         }
-        for p in c.get("content").and_then(|x| x.get("parts")).and_then(Value::as_array).into_iter().flatten() {
+        for p in c
+            .get("content")
+            .and_then(|x| x.get("parts"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if p.get("thought").and_then(Value::as_bool) == Some(true) {
                 continue;
             }
@@ -85,16 +116,36 @@ pub fn parse_value(status: u16, raw: &Value) -> Result<Completion, CallError> {
             Some(c) if (400..500).contains(&c) => RetryClass::Fatal,
             _ => RetryClass::Transient { after: None },
         };
-        return Err(fail(class, "error_in_body", str_field(err, "message").unwrap_or("error").to_string()));
+        return Err(fail(
+            class,
+            "error_in_body",
+            str_field(err, "message").unwrap_or("error").to_string(),
+        ));
     }
-    if let Some(block) = raw.get("promptFeedback").and_then(|f| str_field(f, "blockReason")).filter(|b| !b.is_empty()) {
-        return Err(fail(RetryClass::Deterministic { reasks: 1 }, "prompt_blocked", format!("promptFeedback.blockReason {block}")));
+    if let Some(block) = raw
+        .get("promptFeedback")
+        .and_then(|f| str_field(f, "blockReason"))
+        .filter(|b| !b.is_empty() && *b != "BLOCK_REASON_UNSPECIFIED")
+    {
+        return Err(fail(
+            RetryClass::Deterministic { reasks: 1 },
+            "prompt_blocked",
+            format!("promptFeedback.blockReason {block}"),
+        ));
     }
     if let Some(f) = finish.as_deref().filter(|f| BLOCKING_FINISH.contains(f)) {
-        return Err(fail(RetryClass::Deterministic { reasks: 1 }, "content_filter", format!("finishReason {f}")));
+        return Err(fail(
+            RetryClass::Deterministic { reasks: 1 },
+            "content_filter",
+            format!("finishReason {f}"),
+        ));
     }
     if candidates.is_empty() {
-        return Err(fail(RetryClass::Transient { after: None }, "no_candidates", "no candidates in the reply".into()));
+        return Err(fail(
+            RetryClass::Transient { after: None },
+            "no_candidates",
+            "no candidates in the reply".into(),
+        ));
     }
     if text.trim().is_empty() {
         if finish.as_deref() == Some("MAX_TOKENS") {
@@ -104,7 +155,11 @@ pub fn parse_value(status: u16, raw: &Value) -> Result<Completion, CallError> {
                 "thinking used the whole budget before any text".into(),
             ));
         }
-        return Err(fail(RetryClass::Transient { after: None }, "empty_content", "no text parts".into()));
+        return Err(fail(
+            RetryClass::Transient { after: None },
+            "empty_content",
+            "no text parts".into(),
+        ));
     }
     let truncated = finish.as_deref() == Some("MAX_TOKENS");
     Ok(Completion {

@@ -34,7 +34,10 @@ pub struct MockProvider {
 impl MockProvider {
     /// A mock for `route`.
     pub fn new(route: Route) -> MockProvider {
-        MockProvider { route, counter: AtomicU64::new(0) }
+        MockProvider {
+            route,
+            counter: AtomicU64::new(0),
+        }
     }
 }
 
@@ -42,7 +45,12 @@ impl super::Provider for MockProvider {
     fn call<'a>(&'a self, prompt: &'a str) -> CallFuture<'a> {
         Box::pin(async move {
             let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
-            let body = chat_body(&self.route.model, &format!("Mock answer {n} to: {prompt}"), "stop", prompt);
+            let body = chat_body(
+                &self.route.model,
+                &format!("Mock answer {n} to: {prompt}"),
+                "stop",
+                prompt,
+            );
             let reply = HttpReply {
                 status: 200,
                 headers: vec![("content-type".into(), "application/json".into())],
@@ -172,7 +180,11 @@ pub struct FaultStats {
 impl FaultStats {
     /// Faults that must show up as invalid attempts.
     pub fn invalidating(&self) -> u64 {
-        self.faults.iter().filter(|(k, _)| k.as_str() != "length").map(|(_, v)| v).sum()
+        self.faults
+            .iter()
+            .filter(|(k, _)| k.as_str() != "length")
+            .map(|(_, v)| v)
+            .sum()
     }
 }
 
@@ -228,11 +240,16 @@ impl FaultServer {
     async fn spawn(mode: Mode) -> std::io::Result<FaultServer> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { mode, stats: Mutex::new(FaultStats::default()) });
+        let shared = Arc::new(Shared {
+            mode,
+            stats: Mutex::new(FaultStats::default()),
+        });
         let s2 = shared.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((sock, _)) = listener.accept().await else { continue };
+                let Ok((sock, _)) = listener.accept().await else {
+                    continue;
+                };
                 let _ = sock.set_nodelay(true);
                 let s3 = s2.clone();
                 tokio::spawn(async move {
@@ -255,7 +272,11 @@ impl FaultServer {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> FaultStats {
-        self.shared.stats.lock().map(|s| s.clone()).unwrap_or_default()
+        self.shared
+            .stats
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -280,7 +301,9 @@ async fn serve_conn(mut sock: TcpStream, shared: Arc<Shared>) -> std::io::Result
             .find_map(|l| l.strip_prefix("content-length:"))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
-        let close = head.lines().any(|l| l.starts_with("connection:") && l.contains("close"));
+        let close = head
+            .lines()
+            .any(|l| l.starts_with("connection:") && l.contains("close"));
         while buf.len() < header_end + len {
             let mut chunk = [0u8; 8192];
             let n = sock.read(&mut chunk).await?;
@@ -289,7 +312,8 @@ async fn serve_conn(mut sock: TcpStream, shared: Arc<Shared>) -> std::io::Result
             }
             buf.extend_from_slice(&chunk[..n]);
         }
-        let body: Value = serde_json::from_slice(&buf[header_end..header_end + len]).unwrap_or(Value::Null);
+        let body: Value =
+            serde_json::from_slice(&buf[header_end..header_end + len]).unwrap_or(Value::Null);
         buf.drain(..header_end + len);
         let keep = respond(&mut sock, &shared, &body).await?;
         if close || !keep {
@@ -302,12 +326,20 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
     h.windows(n.len()).position(|w| w == n)
 }
 
-fn response_bytes(status: u16, headers: &[(String, String)], body: &[u8], declared_len: Option<usize>) -> Vec<u8> {
+fn response_bytes(
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    declared_len: Option<usize>,
+) -> Vec<u8> {
     let mut out = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
     for (k, v) in headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
-    out.push_str(&format!("content-length: {}\r\nconnection: keep-alive\r\n\r\n", declared_len.unwrap_or(body.len())));
+    out.push_str(&format!(
+        "content-length: {}\r\nconnection: keep-alive\r\n\r\n",
+        declared_len.unwrap_or(body.len())
+    ));
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(body);
     bytes
@@ -333,18 +365,27 @@ async fn respond(sock: &mut TcpStream, shared: &Shared, req: &Value) -> std::io:
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let model = req.get("model").and_then(Value::as_str).unwrap_or("fault-model").to_string();
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("fault-model")
+        .to_string();
     let json_ct = vec![("content-type".to_string(), "application/json".to_string())];
     match &shared.mode {
         Mode::Script(queue, last) => {
             let n = {
-                let mut st = shared.stats.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+                let mut st = shared
+                    .stats
+                    .lock()
+                    .map_err(|_| std::io::Error::other("poisoned"))?;
                 st.requests += 1;
                 st.arrivals.push(Instant::now());
                 st.requests
             };
             let canned = {
-                let mut q = queue.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+                let mut q = queue
+                    .lock()
+                    .map_err(|_| std::io::Error::other("poisoned"))?;
                 let mut l = last.lock().map_err(|_| std::io::Error::other("poisoned"))?;
                 match q.pop_front() {
                     Some(c) => {
@@ -354,20 +395,36 @@ async fn respond(sock: &mut TcpStream, shared: &Shared, req: &Value) -> std::io:
                     None => l.clone().unwrap_or(Canned {
                         status: 200,
                         headers: json_ct.clone(),
-                        body: serde_json::to_vec(&chat_body(&model, &format!("Scripted answer {n}"), "stop", &prompt))
-                            .unwrap_or_default(),
+                        body: serde_json::to_vec(&chat_body(
+                            &model,
+                            &format!("Scripted answer {n}"),
+                            "stop",
+                            &prompt,
+                        ))
+                        .unwrap_or_default(),
                     }),
                 }
             };
-            sock.write_all(&response_bytes(canned.status, &canned.headers, &canned.body, None)).await?;
+            sock.write_all(&response_bytes(
+                canned.status,
+                &canned.headers,
+                &canned.body,
+                None,
+            ))
+            .await?;
             Ok(true)
         }
         Mode::Faults(cfg, rng) => {
             let (n, fault) = {
                 let mut r = rng.lock().map_err(|_| std::io::Error::other("poisoned"))?;
-                let hit = cfg.fault_rate > 0.0 && !cfg.faults.is_empty() && r.random::<f64>() < cfg.fault_rate;
+                let hit = cfg.fault_rate > 0.0
+                    && !cfg.faults.is_empty()
+                    && r.random::<f64>() < cfg.fault_rate;
                 let f = hit.then(|| cfg.faults[r.random_range(0..cfg.faults.len())]);
-                let mut st = shared.stats.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+                let mut st = shared
+                    .stats
+                    .lock()
+                    .map_err(|_| std::io::Error::other("poisoned"))?;
                 st.requests += 1;
                 match f {
                     Some(f) => *st.faults.entry(fault_name(f)).or_insert(0) += 1,
@@ -378,7 +435,9 @@ async fn respond(sock: &mut TcpStream, shared: &Shared, req: &Value) -> std::io:
             if !cfg.latency.is_zero() {
                 tokio::time::sleep(cfg.latency).await;
             }
-            let ok = |content: &str, finish: &str| serde_json::to_vec(&chat_body(&model, content, finish, &prompt)).unwrap_or_default();
+            let ok = |content: &str, finish: &str| {
+                serde_json::to_vec(&chat_body(&model, content, finish, &prompt)).unwrap_or_default()
+            };
             let answer = format!("Fault-server answer {n} to: {prompt}");
             let bytes = match fault {
                 None => response_bytes(200, &json_ct, &ok(&answer, "stop"), None),
@@ -386,10 +445,18 @@ async fn respond(sock: &mut TcpStream, shared: &Shared, req: &Value) -> std::io:
                 Some(Fault::RateLimit) => {
                     let mut h = json_ct.clone();
                     h.push(("retry-after-ms".into(), cfg.retry_after_ms.to_string()));
-                    h.push(("retry-after".into(), cfg.retry_after_ms.div_ceil(1000).to_string()));
+                    h.push((
+                        "retry-after".into(),
+                        cfg.retry_after_ms.div_ceil(1000).to_string(),
+                    ));
                     response_bytes(429, &h, br#"{"error":{"code":429,"message":"Rate limit exceeded (fault server)."}}"#, None)
                 }
-                Some(Fault::Status(s)) => response_bytes(s, &json_ct, format!(r#"{{"error":{{"code":{s},"message":"injected"}}}}"#).as_bytes(), None),
+                Some(Fault::Status(s)) => response_bytes(
+                    s,
+                    &json_ct,
+                    format!(r#"{{"error":{{"code":{s},"message":"injected"}}}}"#).as_bytes(),
+                    None,
+                ),
                 Some(Fault::Slow) => {
                     tokio::time::sleep(cfg.slow_for).await;
                     response_bytes(200, &json_ct, &ok(&answer, "stop"), None)
@@ -408,11 +475,19 @@ async fn respond(sock: &mut TcpStream, shared: &Shared, req: &Value) -> std::io:
                     let _ = sock.shutdown().await;
                     return Ok(false);
                 }
-                Some(Fault::MalformedJson) => response_bytes(200, &json_ct, br#"{"id":"x","choices":[{"message":"#, None),
-                Some(Fault::EmptyContent) => response_bytes(200, &json_ct, &ok("", "stop"), None),
-                Some(Fault::ErrorLikeText) => {
-                    response_bytes(200, &json_ct, &ok("Error code: 503 - upstream error, service unavailable", "stop"), None)
+                Some(Fault::MalformedJson) => {
+                    response_bytes(200, &json_ct, br#"{"id":"x","choices":[{"message":"#, None)
                 }
+                Some(Fault::EmptyContent) => response_bytes(200, &json_ct, &ok("", "stop"), None),
+                Some(Fault::ErrorLikeText) => response_bytes(
+                    200,
+                    &json_ct,
+                    &ok(
+                        "Error code: 503 - upstream error, service unavailable",
+                        "stop",
+                    ),
+                    None,
+                ),
             };
             sock.write_all(&bytes).await?;
             Ok(true)

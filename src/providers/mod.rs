@@ -141,12 +141,19 @@ impl ProviderKind {
 
     /// Parse the study-file spelling.
     pub fn parse(s: &str) -> Option<ProviderKind> {
-        ProviderKind::ALL.iter().find(|(_, n)| *n == s).map(|(k, _)| *k)
+        ProviderKind::ALL
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(k, _)| *k)
     }
 
     /// Study-file spelling.
     pub fn as_str(self) -> &'static str {
-        ProviderKind::ALL.iter().find(|(k, _)| *k == self).map(|(_, n)| *n).unwrap_or("?")
+        ProviderKind::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
     }
 
     /// The `provider` key written into traces (PROTOCOL 2.6).
@@ -192,7 +199,13 @@ impl ProviderKind {
     /// Whether the route is a local server whose misconfiguration (e.g. no reasoning
     /// parser) is a per-cell problem rather than a per-sample one (case B02).
     pub fn is_local_server(self) -> bool {
-        matches!(self, ProviderKind::Vllm | ProviderKind::Ollama | ProviderKind::LlamaCpp | ProviderKind::OpenAiCompatible)
+        matches!(
+            self,
+            ProviderKind::Vllm
+                | ProviderKind::Ollama
+                | ProviderKind::LlamaCpp
+                | ProviderKind::OpenAiCompatible
+        )
     }
 
     /// Whether an API key is required by default.
@@ -205,7 +218,8 @@ impl ProviderKind {
     pub fn wire_for(self, model: &str) -> Wire {
         match self {
             ProviderKind::OpenAi => {
-                if model.starts_with("gpt-5") || model.starts_with("o3") || model.starts_with("o4") {
+                if model.starts_with("gpt-5") || model.starts_with("o3") || model.starts_with("o4")
+                {
                     Wire::OpenAiResponses
                 } else {
                     Wire::OpenAiChat
@@ -282,7 +296,10 @@ pub struct HttpReply {
 impl HttpReply {
     /// First header value named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Body as text (lossy).
@@ -416,7 +433,11 @@ pub struct CallError {
 
 impl CallError {
     /// A bare error with a class, reason and message.
-    pub fn new(class: RetryClass, reason: impl Into<String>, message: impl Into<String>) -> CallError {
+    pub fn new(
+        class: RetryClass,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+    ) -> CallError {
         CallError {
             class,
             reason: reason.into(),
@@ -448,7 +469,13 @@ impl CallError {
 
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.reason, self.class.as_str(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.reason,
+            self.class.as_str(),
+            self.message
+        )
     }
 }
 
@@ -499,8 +526,12 @@ pub fn parse_reply(route: &Route, reply: &HttpReply) -> Result<Completion, CallE
 /// Parse a 2xx body as JSON, or a transient `malformed_body` error (truncated or garbage).
 pub(crate) fn json_body(reply: &HttpReply) -> Result<Value, CallError> {
     serde_json::from_slice::<Value>(&reply.body).map_err(|e| {
-        CallError::new(RetryClass::Transient { after: None }, "malformed_body", format!("response body is not valid JSON: {e}"))
-            .with_http(reply)
+        CallError::new(
+            RetryClass::Transient { after: None },
+            "malformed_body",
+            format!("response body is not valid JSON: {e}"),
+        )
+        .with_http(reply)
     })
 }
 
@@ -547,27 +578,63 @@ mod tests {
         let k = ApiKey::new("sk-secret-123456");
         assert_eq!(format!("{k:?}"), "ApiKey(***)");
         assert_eq!(format!("{k}"), "***");
-        assert_eq!(k.redact("bad key sk-secret-123456 given"), "bad key *** given");
+        assert_eq!(
+            k.redact("bad key sk-secret-123456 given"),
+            "bad key *** given"
+        );
     }
 
     #[test]
     fn wire_choice_follows_protocol_2_6() {
-        assert_eq!(ProviderKind::OpenAi.wire_for("gpt-5-mini"), Wire::OpenAiResponses);
+        assert_eq!(
+            ProviderKind::OpenAi.wire_for("gpt-5-mini"),
+            Wire::OpenAiResponses
+        );
         assert_eq!(ProviderKind::OpenAi.wire_for("o3"), Wire::OpenAiResponses);
         assert_eq!(ProviderKind::OpenAi.wire_for("gpt-4o"), Wire::OpenAiChat);
-        assert_eq!(ProviderKind::Kimi.wire_for("kimi-for-coding"), Wire::Anthropic);
-        assert_eq!(ProviderKind::OpenAi.default_max_attempts(Wire::OpenAiResponses), 1);
-        assert_eq!(ProviderKind::OpenRouter.default_max_attempts(Wire::OpenAiChat), 7);
-        assert_eq!(ProviderKind::MiniMax.default_max_attempts(Wire::OpenAiChat), 1);
+        assert_eq!(
+            ProviderKind::Kimi.wire_for("kimi-for-coding"),
+            Wire::Anthropic
+        );
+        assert_eq!(
+            ProviderKind::OpenAi.default_max_attempts(Wire::OpenAiResponses),
+            1
+        );
+        assert_eq!(
+            ProviderKind::OpenRouter.default_max_attempts(Wire::OpenAiChat),
+            7
+        );
+        assert_eq!(
+            ProviderKind::MiniMax.default_max_attempts(Wire::OpenAiChat),
+            1
+        );
     }
 
     #[test]
     fn usage_shapes() {
         let or = serde_json::json!({"prompt_tokens": 6, "completion_tokens": 24});
-        assert_eq!(normalise_usage(&or), Tokens { input: 6, output: 24 });
+        assert_eq!(
+            normalise_usage(&or),
+            Tokens {
+                input: 6,
+                output: 24
+            }
+        );
         let g = serde_json::json!({"promptTokenCount": 8, "candidatesTokenCount": 12, "thoughtsTokenCount": 3});
-        assert_eq!(normalise_usage(&g), Tokens { input: 8, output: 15 });
+        assert_eq!(
+            normalise_usage(&g),
+            Tokens {
+                input: 8,
+                output: 15
+            }
+        );
         let a = serde_json::json!({"input_tokens": 31, "output_tokens": 0});
-        assert_eq!(normalise_usage(&a), Tokens { input: 31, output: 0 });
+        assert_eq!(
+            normalise_usage(&a),
+            Tokens {
+                input: 31,
+                output: 0
+            }
+        );
     }
 }

@@ -10,7 +10,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{json_body, normalise_usage, str_field, AnswerSource, CallError, Completion, HttpReply, HttpRequest, RetryClass, Route};
+use super::{
+    json_body, normalise_usage, str_field, AnswerSource, CallError, Completion, HttpReply,
+    HttpRequest, RetryClass, Route,
+};
 
 /// Build the request.
 pub fn build(route: &Route, prompt: &str) -> HttpRequest {
@@ -29,10 +32,17 @@ pub fn build(route: &Route, prompt: &str) -> HttpRequest {
     }
     let mut headers = Vec::new();
     if let Some(k) = &route.api_key {
-        headers.push(("authorization".to_string(), format!("Bearer {}", k.expose())));
+        headers.push((
+            "authorization".to_string(),
+            format!("Bearer {}", k.expose()),
+        ));
     }
     headers.extend(route.extra_headers.iter().cloned());
-    HttpRequest { url: format!("{}/responses", route.base_url.trim_end_matches('/')), headers, body: Value::Object(body) }
+    HttpRequest {
+        url: format!("{}/responses", route.base_url.trim_end_matches('/')),
+        headers,
+        body: Value::Object(body),
+    }
 }
 
 /// Parse a 2xx reply.
@@ -47,14 +57,27 @@ pub fn parse_value(status: u16, raw: &Value) -> Result<Completion, CallError> {
     let tokens = usage.as_ref().map(normalise_usage).unwrap_or_default();
     let model_returned = str_field(raw, "model").map(str::to_string);
     let top_status = str_field(raw, "status").unwrap_or("completed").to_string();
-    let incomplete_reason = raw.get("incomplete_details").and_then(|d| str_field(d, "reason")).map(str::to_string);
+    let incomplete_reason = raw
+        .get("incomplete_details")
+        .and_then(|d| str_field(d, "reason"))
+        .map(str::to_string);
     let mut text = String::new();
     let mut refusal = String::new();
-    for item in raw.get("output").and_then(Value::as_array).into_iter().flatten() {
+    for item in raw
+        .get("output")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if str_field(item, "type") != Some("message") {
             continue;
         }
-        for part in item.get("content").and_then(Value::as_array).into_iter().flatten() {
+        for part in item
+            .get("content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             match str_field(part, "type") {
                 Some("output_text") => text.push_str(str_field(part, "text").unwrap_or("")),
                 Some("refusal") => refusal.push_str(str_field(part, "refusal").unwrap_or("")),
@@ -77,7 +100,9 @@ pub fn parse_value(status: u16, raw: &Value) -> Result<Completion, CallError> {
         e
     };
     if let Some(err) = raw.get("error").filter(|e| e.is_object()) {
-        let msg = str_field(err, "message").unwrap_or("error object in a 2xx body").to_string();
+        let msg = str_field(err, "message")
+            .unwrap_or("error object in a 2xx body")
+            .to_string();
         let class = match str_field(err, "code") {
             Some("rate_limit_exceeded") => RetryClass::RateLimited { after: None },
             Some("invalid_prompt") => RetryClass::Fatal,
@@ -104,9 +129,19 @@ pub fn parse_value(status: u16, raw: &Value) -> Result<Completion, CallError> {
     }
     if text.trim().is_empty() {
         if !refusal.is_empty() {
-            return Err(fail(RetryClass::Deterministic { reasks: 1 }, "refusal", "refusal content part".into(), &refusal));
+            return Err(fail(
+                RetryClass::Deterministic { reasks: 1 },
+                "refusal",
+                "refusal content part".into(),
+                &refusal,
+            ));
         }
-        return Err(fail(RetryClass::Transient { after: None }, "empty_content", "no output_text in any message item".into(), ""));
+        return Err(fail(
+            RetryClass::Transient { after: None },
+            "empty_content",
+            "no output_text in any message item".into(),
+            "",
+        ));
     }
     Ok(Completion {
         text,

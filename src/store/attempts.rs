@@ -123,7 +123,10 @@ pub enum PutOutcome {
 
 /// Current time as RFC 3339 UTC (`2026-12-03T19:45:00Z`).
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -137,15 +140,28 @@ pub fn now_rfc3339() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Start a collect run; returns its id.
-pub fn start_run(store: &mut Store, study_name: &str, study_sha256: &str, detail_json: &str) -> Result<i64, Error> {
+pub fn start_run(
+    store: &mut Store,
+    study_name: &str,
+    study_sha256: &str,
+    detail_json: &str,
+) -> Result<i64, Error> {
     store.transaction(|tx| {
         tx.execute(
             "INSERT INTO collect_runs (study_name, study_sha256, started_at, status, detail_json) VALUES (?1, ?2, ?3, 'running', ?4)",
@@ -156,7 +172,12 @@ pub fn start_run(store: &mut Store, study_name: &str, study_sha256: &str, detail
 }
 
 /// Mark a run finished with `status` (`complete`, `incomplete`, `failed`).
-pub fn finish_run(store: &mut Store, run_id: i64, status: &str, detail_json: &str) -> Result<(), Error> {
+pub fn finish_run(
+    store: &mut Store,
+    run_id: i64,
+    status: &str,
+    detail_json: &str,
+) -> Result<(), Error> {
     store.transaction(|tx| {
         tx.execute(
             "UPDATE collect_runs SET finished_at = ?1, status = ?2, detail_json = ?3 WHERE id = ?4",
@@ -167,7 +188,12 @@ pub fn finish_run(store: &mut Store, run_id: i64, status: &str, detail_json: &st
 }
 
 /// Make sure a cell row exists (keeps first-appearance order).
-pub fn ensure_cell(tx: &Transaction, cell: &str, source_model: &str, model: &str) -> Result<(), Error> {
+pub fn ensure_cell(
+    tx: &Transaction,
+    cell: &str,
+    source_model: &str,
+    model: &str,
+) -> Result<(), Error> {
     tx.execute(
         "INSERT OR IGNORE INTO cells (cell, source_model, model, first_seen) \
          VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(first_seen), 0) + 1 FROM cells))",
@@ -292,7 +318,11 @@ pub fn put_sample(tx: &Transaction, s: &SampleRow) -> Result<PutOutcome, Error> 
 }
 
 /// Commit one attempt and, when the item finished, its sample, in one transaction.
-pub fn commit_attempt(tx: &Transaction, attempt: &AttemptRow, sample: Option<&SampleRow>) -> Result<Option<PutOutcome>, Error> {
+pub fn commit_attempt(
+    tx: &Transaction,
+    attempt: &AttemptRow,
+    sample: Option<&SampleRow>,
+) -> Result<Option<PutOutcome>, Error> {
     insert_attempt(tx, attempt)?;
     match sample {
         Some(s) => Ok(Some(put_sample(tx, s)?)),
@@ -315,8 +345,15 @@ pub struct CollectState {
 pub fn collect_state(store: &Store) -> Result<CollectState, Error> {
     let conn = store.conn();
     let mut st = CollectState::default();
-    let mut q = conn.prepare("SELECT work_key, MAX(attempt), MAX(valid) FROM attempts GROUP BY work_key")?;
-    let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+    let mut q =
+        conn.prepare("SELECT work_key, MAX(attempt), MAX(valid) FROM attempts GROUP BY work_key")?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
     for row in rows {
         let (k, a, v) = row?;
         if v == 1 {
@@ -325,7 +362,13 @@ pub fn collect_state(store: &Store) -> Result<CollectState, Error> {
         st.attempts.insert(k, a.max(0) as u32);
     }
     let mut q = conn.prepare("SELECT cell, condition, idx FROM samples WHERE valid = 1")?;
-    let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
     for row in rows {
         let (c, k, i) = row?;
         st.valid_slots.insert((c, k, i.max(0) as u32));
@@ -338,17 +381,34 @@ pub fn sample_counts(store: &Store) -> Result<Vec<(String, String, u64, u64)>, E
     let mut q = store.conn().prepare(
         "SELECT cell, condition, SUM(valid), SUM(1 - valid) FROM samples GROUP BY cell, condition ORDER BY cell, condition",
     )?;
-    let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? as u64)))?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get::<_, i64>(2)? as u64,
+            r.get::<_, i64>(3)? as u64,
+        ))
+    })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Attempt tallies: (valid attempts, invalid attempts, invalid attempts by reason).
 pub fn attempt_tally(store: &Store) -> Result<(u64, u64, Vec<(String, u64)>), Error> {
     let conn = store.conn();
-    let (v, i): (i64, i64) =
-        conn.query_row("SELECT COALESCE(SUM(valid), 0), COALESCE(SUM(1 - valid), 0) FROM attempts", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let mut q = conn.prepare("SELECT reason, COUNT(*) FROM attempts WHERE valid = 0 GROUP BY reason ORDER BY reason")?;
-    let rows = q.query_map([], |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get::<_, i64>(1)? as u64)))?;
+    let (v, i): (i64, i64) = conn.query_row(
+        "SELECT COALESCE(SUM(valid), 0), COALESCE(SUM(1 - valid), 0) FROM attempts",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut q = conn.prepare(
+        "SELECT reason, COUNT(*) FROM attempts WHERE valid = 0 GROUP BY reason ORDER BY reason",
+    )?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+            r.get::<_, i64>(1)? as u64,
+        ))
+    })?;
     Ok((v as u64, i as u64, rows.collect::<Result<Vec<_>, _>>()?))
 }
 
@@ -377,20 +437,47 @@ mod tests {
     #[test]
     fn top_up_rule_and_one_valid_attempt_per_key() {
         let mut store = Store::open_in_memory().unwrap();
-        let a = AttemptRow { work_key: "k".into(), cell: "m-or".into(), condition: "G1".into(), idx: 1, attempt: 1, trace_json: "{}".into(), ..Default::default() };
-        let out = store.transaction(|tx| commit_attempt(tx, &a, Some(&sample(false, "")))).unwrap();
+        let a = AttemptRow {
+            work_key: "k".into(),
+            cell: "m-or".into(),
+            condition: "G1".into(),
+            idx: 1,
+            attempt: 1,
+            trace_json: "{}".into(),
+            ..Default::default()
+        };
+        let out = store
+            .transaction(|tx| commit_attempt(tx, &a, Some(&sample(false, ""))))
+            .unwrap();
         assert_eq!(out, Some(PutOutcome::Inserted));
-        let a2 = AttemptRow { attempt: 2, valid: true, ..a.clone() };
-        let out = store.transaction(|tx| commit_attempt(tx, &a2, Some(&sample(true, "hi")))).unwrap();
+        let a2 = AttemptRow {
+            attempt: 2,
+            valid: true,
+            ..a.clone()
+        };
+        let out = store
+            .transaction(|tx| commit_attempt(tx, &a2, Some(&sample(true, "hi"))))
+            .unwrap();
         assert_eq!(out, Some(PutOutcome::ReplacedInvalid));
-        let a3 = AttemptRow { attempt: 3, valid: true, ..a.clone() };
+        let a3 = AttemptRow {
+            attempt: 3,
+            valid: true,
+            ..a.clone()
+        };
         // A second valid attempt for the same key is refused by the partial unique index.
-        assert!(store.transaction(|tx| commit_attempt(tx, &a3, Some(&sample(true, "other")))).is_err());
+        assert!(store
+            .transaction(|tx| commit_attempt(tx, &a3, Some(&sample(true, "other"))))
+            .is_err());
         let st = collect_state(&store).unwrap();
         assert!(st.done_keys.contains("k"));
         assert_eq!(st.attempts["k"], 2);
-        assert!(st.valid_slots.contains(&("m-or".to_string(), "G1".to_string(), 1)));
-        assert_eq!(sample_counts(&store).unwrap(), vec![("m-or".into(), "G1".into(), 1, 0)]);
+        assert!(st
+            .valid_slots
+            .contains(&("m-or".to_string(), "G1".to_string(), 1)));
+        assert_eq!(
+            sample_counts(&store).unwrap(),
+            vec![("m-or".into(), "G1".into(), 1, 0)]
+        );
     }
 
     #[test]

@@ -17,7 +17,10 @@ use vuf::providers::{self, HttpReply, ProviderKind, RetryClass, Route, Wire};
 use vuf::store::{attempts, Store};
 
 fn cases_dir() -> Option<PathBuf> {
-    let d = vuf::testdata::shared_data_dir()?.parent()?.join("cases").join("provider");
+    let d = vuf::testdata::shared_data_dir()?
+        .parent()?
+        .join("cases")
+        .join("provider");
     d.is_dir().then_some(d)
 }
 
@@ -42,14 +45,22 @@ fn fixture_reply(fx: &Value) -> HttpReply {
     let status = fx["http_status"].as_u64().expect("fixture http_status") as u16;
     let headers = fx["headers"]
         .as_object()
-        .map(|h| h.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or("").to_string())).collect())
+        .map(|h| {
+            h.iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default();
     let body = match (fx.get("body_text").and_then(Value::as_str), fx.get("body")) {
         (Some(t), _) => t.as_bytes().to_vec(),
         (None, Some(b)) => serde_json::to_vec(b).expect("fixture body"),
         _ => Vec::new(),
     };
-    HttpReply { status, headers, body }
+    HttpReply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// The `result = "..."` string of an expectation, JSON-unescaped.
@@ -62,15 +73,24 @@ fn expected_result(s: &str) -> Option<String> {
 
 fn expected_reason(s: &str) -> Option<String> {
     let i = s.find("reason ")? + "reason ".len();
-    Some(s[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect())
+    Some(
+        s[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect(),
+    )
 }
 
 /// Route per case and fixture: what the fixture says it came from.
 fn route_for(case: &str, fixture: &str) -> Route {
     match (case, fixture) {
         ("B02", "vllm-renamed-field") => route(ProviderKind::Vllm, Wire::OpenAiChat),
-        ("B02", "deepseek-style-reasoning-content") => route(ProviderKind::DeepSeek, Wire::OpenAiChat),
-        ("B02", "reasoning-content-fallback-truncated") => route(ProviderKind::Zai, Wire::OpenAiChat),
+        ("B02", "deepseek-style-reasoning-content") => {
+            route(ProviderKind::DeepSeek, Wire::OpenAiChat)
+        }
+        ("B02", "reasoning-content-fallback-truncated") => {
+            route(ProviderKind::Zai, Wire::OpenAiChat)
+        }
         ("B03", _) => route(ProviderKind::Anthropic, Wire::Anthropic),
         ("B04", _) => route(ProviderKind::Gemini, Wire::Gemini),
         ("B05", _) => route(ProviderKind::OpenAi, Wire::OpenAiResponses),
@@ -82,14 +102,20 @@ fn route_for(case: &str, fixture: &str) -> Route {
 #[test]
 fn provider_cases_b01_to_b09_sample_collection() {
     let Some(dir) = cases_dir() else {
-        println!("SKIP: provider_cases_b01_to_b09_sample_collection: ../shared/cases/provider not found");
+        println!(
+            "SKIP: provider_cases_b01_to_b09_sample_collection: ../shared/cases/provider not found"
+        );
         return;
     };
     let mut checked = 0;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).expect("cases dir").map(|e| e.expect("entry").path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("cases dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
     files.sort();
     for f in files {
-        let case: Value = serde_json::from_str(&std::fs::read_to_string(&f).expect("read case")).expect("case JSON");
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(&f).expect("read case"))
+            .expect("case JSON");
         let id = case["id"].as_str().expect("id").to_string();
         if id == "B06" {
             continue; // waits, tested below
@@ -125,7 +151,9 @@ fn provider_cases_b01_to_b09_sample_collection() {
                         "{id}/{name}"
                     );
                     // Raw content kept verbatim.
-                    let raw_content = c.raw["choices"][0]["message"]["content"].as_str().expect("raw content");
+                    let raw_content = c.raw["choices"][0]["message"]["content"]
+                        .as_str()
+                        .expect("raw content");
                     assert!(raw_content.contains("</think>"));
                 }
             } else {
@@ -133,24 +161,42 @@ fn provider_cases_b01_to_b09_sample_collection() {
                     Ok(c) => panic!("{id}/{name}: expected invalid, got valid {:?}", c.text),
                     Err(e) => e,
                 };
-                let want = expected_reason(text).unwrap_or_else(|| panic!("{id}/{name}: no reason in {text:?}"));
+                let want = expected_reason(text)
+                    .unwrap_or_else(|| panic!("{id}/{name}: no reason in {text:?}"));
                 assert_eq!(e.reason, want, "{id}/{name}: {e}");
                 // Classes the case files ask for.
                 match (id.as_str(), name) {
                     ("B01", _) | ("B07", _) | ("B08", _) => {
-                        assert!(matches!(e.class, RetryClass::Transient { .. }), "{id}/{name}: retry as 5xx: {:?}", e.class)
+                        assert!(
+                            matches!(e.class, RetryClass::Transient { .. }),
+                            "{id}/{name}: retry as 5xx: {:?}",
+                            e.class
+                        )
                     }
-                    ("B02", "vllm-renamed-field") => assert_eq!(e.class, RetryClass::Fatal, "report once per cell"),
+                    ("B02", "vllm-renamed-field") => {
+                        assert_eq!(e.class, RetryClass::Fatal, "report once per cell")
+                    }
                     ("B03", _) | ("B04", _) => {
-                        assert_eq!(e.class, RetryClass::Deterministic { reasks: 1 }, "{id}/{name}: at most one re-ask")
+                        assert_eq!(
+                            e.class,
+                            RetryClass::Deterministic { reasks: 1 },
+                            "{id}/{name}: at most one re-ask"
+                        )
                     }
                     ("B05", "reasoning-only-no-message") | ("B09", _) => {
-                        assert_eq!(e.class, RetryClass::Deterministic { reasks: 0 }, "{id}/{name}: not with identical params")
+                        assert_eq!(
+                            e.class,
+                            RetryClass::Deterministic { reasks: 0 },
+                            "{id}/{name}: not with identical params"
+                        )
                     }
                     _ => {}
                 }
                 if id == "B01" || name == "refusal-after-partial-text" {
-                    assert!(e.partial_text.as_deref().is_some_and(|p| !p.is_empty()), "{id}/{name}: partial text kept");
+                    assert!(
+                        e.partial_text.as_deref().is_some_and(|p| !p.is_empty()),
+                        "{id}/{name}: partial text kept"
+                    );
                 }
                 if id == "B07" {
                     assert_eq!(e.http_status, Some(reply.status));
@@ -179,10 +225,17 @@ fn provider_case_b06_retry_after_waits() {
         println!("SKIP: provider_case_b06_retry_after_waits: ../shared/cases/provider not found");
         return;
     };
-    let f = std::fs::read_dir(&dir).expect("dir").map(|e| e.expect("e").path()).find(|p| {
-        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("B06"))
-    });
-    let case: Value = serde_json::from_str(&std::fs::read_to_string(f.expect("B06 file")).expect("read")).expect("json");
+    let f = std::fs::read_dir(&dir)
+        .expect("dir")
+        .map(|e| e.expect("e").path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("B06"))
+        });
+    let case: Value =
+        serde_json::from_str(&std::fs::read_to_string(f.expect("B06 file")).expect("read"))
+            .expect("json");
     let settings = Settings::default();
     for fx in case["fixtures"].as_array().expect("fixtures") {
         let name = fx["name"].as_str().expect("name");
@@ -192,8 +245,12 @@ fn provider_case_b06_retry_after_waits() {
             RetryClass::RateLimited { after } | RetryClass::Transient { after } => after,
             c => panic!("{name}: {c:?} is not retryable"),
         };
-        let step1 = vuf::collect::retry::backoff_step(settings.backoff_base, settings.backoff_cap, 1);
-        match fx["expected"].get("wait_seconds_at_least").and_then(Value::as_f64) {
+        let step1 =
+            vuf::collect::retry::backoff_step(settings.backoff_base, settings.backoff_cap, 1);
+        match fx["expected"]
+            .get("wait_seconds_at_least")
+            .and_then(Value::as_f64)
+        {
             Some(min) => {
                 let d = decide(&settings, &err.class, 1, 7, 0, 7);
                 let w = match d {
@@ -202,21 +259,31 @@ fn provider_case_b06_retry_after_waits() {
                 };
                 assert!(w.as_secs_f64() >= min, "{name}: waited {w:?} < {min}");
                 if min >= 600.0 {
-                    assert!(matches!(d, Decision::ParkCell(_)), "{name}: park the cell, do not sleep a worker");
+                    assert!(
+                        matches!(d, Decision::ParkCell(_)),
+                        "{name}: park the cell, do not sleep a worker"
+                    );
                 }
             }
             None => {
                 // Unparseable -> backoff schedule only; past date -> zero extra wait.
                 assert!(after.is_none_or(|a| a.is_zero()), "{name}: {after:?}");
                 let w = wait_before_retry(&settings, 1, after, 7);
-                assert!(w >= step1 && w < step1 + step1 / 5 + Duration::from_millis(1), "{name}: {w:?}");
+                assert!(
+                    w >= step1 && w < step1 + step1 / 5 + Duration::from_millis(1),
+                    "{name}: {w:?}"
+                );
             }
         }
     }
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 fn study_text(base_url: &str, cells: &[&str], samples: u32, extra_collect: &str) -> String {
@@ -245,7 +312,12 @@ fn fault_server_at_20_percent_ends_with_exactly_n_valid_and_accounts_for_every_f
         }))
         .expect("server");
     let n = 6u32;
-    let text = study_text(&server.base_url(), &["alpha-or", "beta-direct"], n, "timeout_s = 0.3\nglobal_concurrency = 10\n");
+    let text = study_text(
+        &server.base_url(),
+        &["alpha-or", "beta-direct"],
+        n,
+        "timeout_s = 0.3\nglobal_concurrency = 10\n",
+    );
     let mut study = Study::parse(&text, Path::new("fault.toml")).expect("study");
     let secret = "sk-vuf-test-SECRET-0123456789";
     for c in &mut study.cells {
@@ -258,9 +330,20 @@ fn fault_server_at_20_percent_ends_with_exactly_n_valid_and_accounts_for_every_f
     let study = Arc::new(study);
     let providers = collect::providers_for(&study).expect("providers");
     let (summary, store) = rt
-        .block_on(collect::run(study.clone(), providers, plan, store, "sha", Arc::new(NullSink)))
+        .block_on(collect::run(
+            study.clone(),
+            providers,
+            plan,
+            store,
+            "sha",
+            Arc::new(NullSink),
+        ))
         .expect("run");
-    assert_eq!((summary.valid, summary.invalid, summary.skipped), (2 * 6 * n as u64, 0, 0), "{summary:?}");
+    assert_eq!(
+        (summary.valid, summary.invalid, summary.skipped),
+        (2 * 6 * n as u64, 0, 0),
+        "{summary:?}"
+    );
 
     // Exactly N valid per condition per cell, no invalid rows, no gaps.
     let counts = attempts::sample_counts(&store).expect("counts");
@@ -279,18 +362,33 @@ fn fault_server_at_20_percent_ends_with_exactly_n_valid_and_accounts_for_every_f
     for cell in ["alpha-or", "beta-direct"] {
         for cond in ["CTRL1", "CTRL2", "CTRL3", "G1", "G2", "G3"] {
             for i in 1..=n as i64 {
-                assert!(idx.contains(&(cell.to_string(), cond.to_string(), i)), "gap at {cell} {cond}_{i}");
+                assert!(
+                    idx.contains(&(cell.to_string(), cond.to_string(), i)),
+                    "gap at {cell} {cond}_{i}"
+                );
             }
         }
     }
 
     // Every fault the server injected is an invalid attempt with the matching reason.
     let stats = server.stats();
-    let (valid_attempts, invalid_attempts, by_reason) = attempts::attempt_tally(&store).expect("tally");
+    let (valid_attempts, invalid_attempts, by_reason) =
+        attempts::attempt_tally(&store).expect("tally");
     let reasons: BTreeMap<String, u64> = by_reason.into_iter().collect();
-    assert!(stats.invalidating() > 0, "the server injected faults: {stats:?}");
-    assert_eq!(invalid_attempts, stats.invalidating(), "faults {:?} vs reasons {reasons:?}", stats.faults);
-    assert_eq!(valid_attempts, stats.ok + stats.faults.get("length").copied().unwrap_or(0));
+    assert!(
+        stats.invalidating() > 0,
+        "the server injected faults: {stats:?}"
+    );
+    assert_eq!(
+        invalid_attempts,
+        stats.invalidating(),
+        "faults {:?} vs reasons {reasons:?}",
+        stats.faults
+    );
+    assert_eq!(
+        valid_attempts,
+        stats.ok + stats.faults.get("length").copied().unwrap_or(0)
+    );
     assert_eq!(summary.attempts, stats.requests);
     let f = |k: &str| stats.faults.get(k).copied().unwrap_or(0);
     let r = |k: &str| reasons.get(k).copied().unwrap_or(0);
@@ -302,9 +400,18 @@ fn fault_server_at_20_percent_ends_with_exactly_n_valid_and_accounts_for_every_f
     assert_eq!(r("malformed_body"), f("malformed_json"));
     assert_eq!(r("empty_content"), f("empty_content"));
     assert_eq!(r("error_like_text"), f("error_like_text"));
-    assert_eq!(r("connection") + r("transport") + r("truncated_body"), f("reset") + f("truncated_body"));
+    assert_eq!(
+        r("connection") + r("transport") + r("truncated_body"),
+        f("reset") + f("truncated_body")
+    );
     // finish_reason length is a valid, truncated sample (PROTOCOL 2.4).
-    let truncated: i64 = conn.query_row("SELECT COUNT(*) FROM samples WHERE truncated = 1", [], |r| r.get(0)).expect("q");
+    let truncated: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM samples WHERE truncated = 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("q");
     assert_eq!(truncated as u64, f("length"));
     drop(conn);
     drop(store);
@@ -315,7 +422,11 @@ fn assert_secret_absent(dir: &Path, secret: &str) {
     for e in std::fs::read_dir(dir).expect("dir") {
         let p = e.expect("entry").path();
         let bytes = std::fs::read(&p).expect("read");
-        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "API key found in {}", p.display());
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "API key found in {}",
+            p.display()
+        );
     }
 }
 
@@ -352,15 +463,33 @@ fn retry_after_from_a_real_socket_is_honoured() {
     let store = Store::open(dir.path()).expect("store");
     let plan = collect::plan(&study, &store).expect("plan");
     let providers = collect::providers_for(&study).expect("providers");
-    let (summary, store) = rt.block_on(collect::run(study, providers, plan, store, "sha", Arc::new(NullSink))).expect("run");
+    let (summary, store) = rt
+        .block_on(collect::run(
+            study,
+            providers,
+            plan,
+            store,
+            "sha",
+            Arc::new(NullSink),
+        ))
+        .expect("run");
     assert_eq!(summary.valid, 1);
     let st = server.stats();
     assert_eq!(st.requests, 3);
     let gap = st.arrivals[1] - st.arrivals[0];
-    assert!(gap >= Duration::from_millis(400), "retry-after-ms 400 honoured (gap {gap:?})");
+    assert!(
+        gap >= Duration::from_millis(400),
+        "retry-after-ms 400 honoured (gap {gap:?})"
+    );
     let (_, invalid, reasons) = attempts::attempt_tally(&store).expect("tally");
     assert_eq!(invalid, 2);
-    assert_eq!(reasons, vec![("http_429".to_string(), 1), ("non_json_error_body".to_string(), 1)]);
+    assert_eq!(
+        reasons,
+        vec![
+            ("http_429".to_string(), 1),
+            ("non_json_error_body".to_string(), 1)
+        ]
+    );
 }
 
 #[test]
@@ -370,7 +499,13 @@ fn sigkill_at_random_points_then_resume_gives_exactly_the_expected_set() {
         .block_on(FaultServer::start(FaultConfig {
             latency: Duration::from_millis(40),
             fault_rate: 0.1,
-            faults: vec![Fault::RateLimit, Fault::Status(502), Fault::EmptyContent, Fault::Reset, Fault::Length],
+            faults: vec![
+                Fault::RateLimit,
+                Fault::Status(502),
+                Fault::EmptyContent,
+                Fault::Reset,
+                Fault::Length,
+            ],
             seed: 7,
             slow_for: Duration::from_millis(500),
             retry_after_ms: 2,
@@ -379,8 +514,16 @@ fn sigkill_at_random_points_then_resume_gives_exactly_the_expected_set() {
     let dir = tempfile::tempdir().expect("tmp");
     let n = 8u32;
     let study_path = dir.path().join("study.toml");
-    std::fs::write(&study_path, study_text(&server.base_url(), &["crash-a-or", "crash-b"], n, "global_concurrency = 4\n"))
-        .expect("write study");
+    std::fs::write(
+        &study_path,
+        study_text(
+            &server.base_url(),
+            &["crash-a-or", "crash-b"],
+            n,
+            "global_concurrency = 4\n",
+        ),
+    )
+    .expect("write study");
     let secret = "sk-crash-SECRET-abcdef987654";
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4242);
     let bin = env!("CARGO_BIN_EXE_vuf");
@@ -435,17 +578,39 @@ fn sigkill_at_random_points_then_resume_gives_exactly_the_expected_set() {
     let q = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
     let expected = 2 * 6 * i64::from(n);
     assert_eq!(q("SELECT COUNT(*) FROM samples WHERE valid = 1"), expected);
-    assert_eq!(q("SELECT COUNT(DISTINCT cell || '/' || condition || '/' || idx) FROM samples"), expected, "no duplicates");
-    assert_eq!(q("SELECT COUNT(*) FROM samples WHERE idx < 1 OR idx > 8"), 0, "no stray indices");
-    assert_eq!(q("SELECT COUNT(*) FROM attempts WHERE valid = 1"), expected, "one valid attempt per work item");
-    assert_eq!(q("SELECT COUNT(DISTINCT work_key) FROM attempts WHERE valid = 1"), expected);
-    // Calls the server completed but the store never saw were in flight at a kill: at most
-    // (kills x global concurrency 4). Everything committed was never asked again.
+    assert_eq!(
+        q("SELECT COUNT(DISTINCT cell || '/' || condition || '/' || idx) FROM samples"),
+        expected,
+        "no duplicates"
+    );
+    assert_eq!(
+        q("SELECT COUNT(*) FROM samples WHERE idx < 1 OR idx > 8"),
+        0,
+        "no stray indices"
+    );
+    assert_eq!(
+        q("SELECT COUNT(*) FROM attempts WHERE valid = 1"),
+        expected,
+        "one valid attempt per work item"
+    );
+    assert_eq!(
+        q("SELECT COUNT(DISTINCT work_key) FROM attempts WHERE valid = 1"),
+        expected
+    );
+    // Replies the server counted but the store never saw were in flight at a kill: per kill
+    // at most the 4 calls in flight plus the 4 answered calls still waiting for their commit.
+    // Everything committed was never asked again (one valid attempt per key, above).
     let st = server.stats();
     let served_valid = st.ok + st.faults.get("length").copied().unwrap_or(0);
     let lost = served_valid as i64 - expected;
-    println!("crash test: {kills} kills, {lost} completed-but-uncommitted calls, {} requests", st.requests);
-    assert!(lost >= 0 && lost <= kills * 4, "served {served_valid} valid replies for {expected} samples after {kills} kills");
+    println!(
+        "crash test: {kills} kills, {lost} completed-but-uncommitted calls, {} requests",
+        st.requests
+    );
+    assert!(
+        lost >= 0 && lost <= kills * 8,
+        "served {served_valid} valid replies for {expected} samples after {kills} kills"
+    );
     drop(conn);
     drop(store);
     assert!(!stderr_all.contains(secret), "key leaked to stderr");
@@ -467,9 +632,16 @@ fn dry_run_prints_calls_tokens_and_cost() {
         .env_remove("OPENROUTER_API_KEY")
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with("glm-4-7-or-pin-zai")).expect("cell line");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("glm-4-7-or-pin-zai"))
+        .expect("cell line");
     let cols: Vec<&str> = line.split_whitespace().collect();
     // total, done, calls = 120, 0, 120; expected output = 120 x 500 tokens.
     assert_eq!(&cols[2..5], &["120", "0", "120"]);
@@ -482,7 +654,9 @@ fn dry_run_prints_calls_tokens_and_cost() {
     assert_eq!(cols[6], inp.to_string());
     let cost = inp as f64 / 1e6 * 1.0 + 60000.0 / 1e6 * 2.0;
     assert_eq!(cols[8], format!("{cost:.4}"));
-    assert!(text.lines().any(|l| l.starts_with("other-or") && l.contains("n/a")));
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("other-or") && l.contains("n/a")));
 }
 
 #[test]
@@ -502,7 +676,16 @@ fn real_llama_server_small_study() {
     let store = Store::open(dir.path()).expect("store");
     let plan = collect::plan(&study, &store).expect("plan");
     let providers = collect::providers_for(&study).expect("providers");
-    let (summary, store) = rt.block_on(collect::run(study, providers, plan, store, "sha", Arc::new(NullSink))).expect("run");
+    let (summary, store) = rt
+        .block_on(collect::run(
+            study,
+            providers,
+            plan,
+            store,
+            "sha",
+            Arc::new(NullSink),
+        ))
+        .expect("run");
     assert_eq!(summary.valid, 12, "{summary:?}");
     let conn = rusqlite::Connection::open(dir.path().join("vuf.sqlite")).expect("open");
     let texts: Vec<String> = conn
@@ -513,6 +696,42 @@ fn real_llama_server_small_study() {
         .collect::<Result<_, _>>()
         .expect("rows");
     assert_eq!(texts.len(), 12);
-    assert!(texts.iter().all(|t| !t.trim().is_empty() && !t.starts_with("Mock answer")));
+    assert!(texts
+        .iter()
+        .all(|t| !t.trim().is_empty() && !t.starts_with("Mock answer")));
     drop(store);
+}
+
+#[test]
+fn example_study_file_parses_and_mock_cells_run_offline() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join("study.toml");
+    let s = Study::load(&example).expect("examples/study.toml parses");
+    assert_eq!(s.conditions.iter().map(|c| c.samples).sum::<u32>(), 120);
+    assert_eq!(s.cells[0].route.pin, vec!["Z.AI".to_string()]);
+    assert!(s.cells.iter().all(|c| c.route.max_tokens == 2000));
+
+    let text = "[design]\nsamples_per_condition = 2\n[[cells]]\nname = 'mock-cell'\nprovider = 'mock'\nmodel = 'mock-1'\n";
+    let study = Arc::new(Study::parse(text, Path::new("m.toml")).expect("study"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(dir.path()).expect("store");
+    let plan = collect::plan(&study, &store).expect("plan");
+    let providers = collect::providers_for(&study).expect("providers");
+    let rt = rt();
+    let (summary, store) = rt
+        .block_on(collect::run(
+            study.clone(),
+            providers,
+            plan,
+            store,
+            "sha",
+            Arc::new(NullSink),
+        ))
+        .expect("run");
+    assert_eq!(summary.valid, 12);
+    // A second run has nothing to do.
+    let plan = collect::plan(&study, &store).expect("plan");
+    assert!(plan.items.is_empty());
+    assert_eq!(plan.cells[0].done, 12);
 }
