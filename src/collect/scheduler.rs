@@ -2,7 +2,7 @@
 //! per cell), per-group rate limits, a per-call timeout, the error-like-text guard, the
 //! retry policy, parking on long server-directed waits, and commit-before-count.
 //!
-//! Shape: one task per work item, at most `2 x global_concurrency` items alive at a time
+//! Shape: one task per work item, at most `4 x global_concurrency` items alive at a time
 //! (so memory stays flat however long the plan), items interleaved across cells. A task
 //! holds a concurrency permit only while its call is in flight, never while it sleeps for a
 //! retry, so one cell's backoff never starves the others. Every attempt goes to a single
@@ -223,7 +223,9 @@ pub async fn run(
     for it in plan.items {
         queues[it.cell].push_back(it);
     }
-    let alive = Arc::new(Semaphore::new(global * 2 + 8));
+    // Items alive = in flight + sleeping for a retry + waiting for their commit. Bounded, so
+    // memory stays flat however many items the plan has.
+    let alive = Arc::new(Semaphore::new(global * 4 + 16));
     let mut set: JoinSet<Result<ItemEnd, RunError>> = JoinSet::new();
     let mut summary = RunSummary::default();
     let mut failure: Option<RunError> = None;
@@ -354,6 +356,13 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
                         format!("no reply within {} s", study.settings.timeout.as_secs_f64()),
                     )),
                 };
+            // A fatal error stops the cell before this call's permits are released, so no
+            // queued item of the cell sends another doomed request.
+            if let Err(e) = &r {
+                if e.class == RetryClass::Fatal {
+                    stop_cell(ctx, item.cell, format!("fatal error: {e}"));
+                }
+            }
             (r, t0.elapsed())
         };
         let (result, call_time) = outcome;
@@ -420,8 +429,9 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
                     &cond.id,
                     &cond.prompt,
                 );
-                let mut attempt_trace = payload.clone();
-                attempt_trace["vuf"] = json!({
+                // The full trace is the sample's payload (same transaction); the attempt
+                // keeps what vuf read from it, so nothing is stored twice.
+                let attempt_trace = json!({
                     "answer_source": c.answer_source.as_str(),
                     "reasoning": c.reasoning,
                     "truncated": c.truncated,

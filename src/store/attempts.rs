@@ -57,7 +57,9 @@ pub struct AttemptRow {
     pub cost_usd: Option<f64>,
     /// Duration of this call.
     pub duration_ms: u64,
-    /// The attempt's trace (JSON text).
+    /// Invalid attempt: its full error trace (JSON text). Valid attempt: what vuf read from
+    /// the reply (answer source, reasoning, truncation, upstream); the full trace is the
+    /// sample's `payload`, committed in the same transaction.
     pub trace_json: String,
 }
 

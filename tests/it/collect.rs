@@ -735,3 +735,108 @@ fn example_study_file_parses_and_mock_cells_run_offline() {
     assert!(plan.items.is_empty());
     assert_eq!(plan.cells[0].done, 12);
 }
+
+#[test]
+fn fatal_error_stops_only_that_cell_and_is_reported_once() {
+    let rt = rt();
+    let bad = rt
+        .block_on(FaultServer::start_scripted(vec![Canned {
+            status: 401,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: br#"{"error":{"code":401,"message":"invalid api key"}}"#.to_vec(),
+        }]))
+        .expect("server");
+    let good = rt
+        .block_on(FaultServer::start(FaultConfig::default()))
+        .expect("server");
+    let text = format!(
+        "[design]\nsamples_per_condition = 3\n[collect]\nbackoff_base_ms = 1\n\
+         [[cells]]\nname = 'bad-or'\nprovider = 'openai-compatible'\nbase_url = '{}'\nmodel = 'm'\nconcurrency = 2\n\
+         [[cells]]\nname = 'good-or'\nprovider = 'openai-compatible'\nbase_url = '{}'\nmodel = 'm'\nconcurrency = 2\n",
+        bad.base_url(),
+        good.base_url()
+    );
+    let study = Arc::new(Study::parse(&text, Path::new("s.toml")).expect("study"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(dir.path()).expect("store");
+    let plan = collect::plan(&study, &store).expect("plan");
+    let providers = collect::providers_for(&study).expect("providers");
+    let sink = Arc::new(collect::events::ProgressSink::default());
+    let (summary, store) = rt
+        .block_on(collect::run(
+            study.clone(),
+            providers,
+            plan,
+            store,
+            "sha",
+            sink.clone(),
+        ))
+        .expect("run");
+    assert_eq!(summary.valid, 18, "the healthy cell is complete");
+    assert_eq!(summary.stopped.len(), 1);
+    assert_eq!(summary.stopped[0].0, "bad-or");
+    assert!(
+        summary.stopped[0].1.contains("auth_http_401"),
+        "{}",
+        summary.stopped[0].1
+    );
+    assert_eq!(summary.skipped, 18);
+    // No more calls than were in flight when the first 401 came back (cell concurrency 2).
+    assert!(
+        bad.stats().requests <= 2,
+        "{} calls after a fatal error",
+        bad.stats().requests
+    );
+    let notices = sink.notices.lock().expect("lock").clone();
+    assert_eq!(
+        notices
+            .iter()
+            .filter(|n| n.contains("bad-or stopped"))
+            .count(),
+        1,
+        "{notices:?}"
+    );
+    // The fatal cell's slots stay pending (no error samples): fixing the key and rerunning collects them.
+    let plan = collect::plan(&study, &store).expect("plan");
+    assert_eq!(plan.items.len(), 18);
+    assert!(plan
+        .items
+        .iter()
+        .all(|i| study.cells[i.cell].name == "bad-or"));
+}
+
+#[test]
+fn changed_cell_configuration_is_a_conflict_not_a_silent_mix() {
+    let rt = rt();
+    let base = "[design]\nsamples_per_condition = 1\n[[cells]]\nname = 'mock-cell'\nprovider = 'mock'\nmodel = 'mock-1'\n";
+    let study = Arc::new(Study::parse(base, Path::new("m.toml")).expect("study"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(dir.path()).expect("store");
+    let plan = collect::plan(&study, &store).expect("plan");
+    let providers = collect::providers_for(&study).expect("providers");
+    let (_, store) = rt
+        .block_on(collect::run(
+            study,
+            providers,
+            plan,
+            store,
+            "sha",
+            Arc::new(NullSink),
+        ))
+        .expect("run");
+    // Same cell, new cap: different work keys, and the slots already hold valid samples.
+    let changed =
+        Study::parse(&format!("{base}max_tokens = 100\n"), Path::new("m.toml")).expect("study");
+    let plan = collect::plan(&changed, &store).expect("plan");
+    assert_eq!((plan.cells[0].conflicts, plan.items.len()), (6, 0));
+    let err = collect::check_conflicts(&changed, &plan, false).expect_err("conflict");
+    assert!(err.to_string().contains("mock-cell (6 samples)"), "{err}");
+    assert!(collect::check_conflicts(&changed, &plan, true).is_ok());
+    // Tuning that does not shape the answer keeps the work.
+    let tuned =
+        Study::parse(&format!("{base}concurrency = 3\n"), Path::new("m.toml")).expect("study");
+    assert_eq!(
+        collect::plan(&tuned, &store).expect("plan").cells[0].done,
+        6
+    );
+}
