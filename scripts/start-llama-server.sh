@@ -12,7 +12,9 @@ HOME_DIR="${VUF_LLAMA_HOME:-$HOME/.cache/vuf-llama}"
 VENV="$HOME_DIR/venv"
 mkdir -p "$HOME_DIR"
 if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
+  # --system-site-packages: reuse a llama-cpp-python already built for the system python
+  # (the sdist build is the slow part).
+  python3 -m venv --system-site-packages "$VENV"
 fi
 if ! "$VENV/bin/python" -c "import llama_cpp.server" 2>/dev/null; then
   CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
