@@ -863,3 +863,72 @@ fn changed_cell_configuration_is_a_conflict_not_a_silent_mix() {
         6
     );
 }
+
+#[test]
+fn long_retry_after_parks_the_cell_while_other_cells_run() {
+    let rt = rt();
+    let parked = rt
+        .block_on(FaultServer::start_scripted(vec![Canned {
+            status: 429,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("retry-after-ms".into(), "700".into()),
+            ],
+            body: br#"{"error":{"code":429,"message":"come back later"}}"#.to_vec(),
+        }, Canned {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: br#"{"model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"content":"I care about tea."}}]}"#.to_vec(),
+        }]))
+        .expect("server");
+    // The last scripted reply repeats; an empty script answers normally.
+    let other = rt
+        .block_on(FaultServer::start_scripted(vec![]))
+        .expect("server");
+    let text = format!(
+        "[design]\nconditions = ['CTRL1']\nsamples_per_condition = 3\n\
+         [collect]\nbackoff_base_ms = 1\npark_threshold_s = 0.5\n\
+         [[cells]]\nname = 'parked-or'\nprovider = 'openai-compatible'\nbase_url = '{}'\nmodel = 'm'\nconcurrency = 1\n\
+         [[cells]]\nname = 'other-or'\nprovider = 'openai-compatible'\nbase_url = '{}'\nmodel = 'm'\nconcurrency = 1\n",
+        parked.base_url(),
+        other.base_url()
+    );
+    let study = Arc::new(Study::parse(&text, Path::new("s.toml")).expect("study"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(dir.path()).expect("store");
+    let plan = collect::plan(&study, &store).expect("plan");
+    let providers = collect::providers_for(&study).expect("providers");
+    let sink = Arc::new(collect::events::ProgressSink::default());
+    let (summary, _store) = rt
+        .block_on(collect::run(
+            study,
+            providers,
+            plan,
+            store,
+            "sha",
+            sink.clone(),
+        ))
+        .expect("run");
+    assert_eq!(summary.valid, 6);
+    let p = parked.stats();
+    let o = other.stats();
+    assert_eq!(p.requests, 4, "one 429, then three answers");
+    let gap = p.arrivals[1] - p.arrivals[0];
+    assert!(
+        gap >= Duration::from_millis(700),
+        "parked cell retried after {gap:?}"
+    );
+    assert!(
+        o.arrivals.iter().all(|t| *t < p.arrivals[1]),
+        "the other cell ran while the first was parked"
+    );
+    let notices = sink.notices.lock().expect("lock").clone();
+    assert_eq!(
+        notices
+            .iter()
+            .filter(|n| n.contains("parked-or parked"))
+            .count(),
+        1,
+        "{notices:?}"
+    );
+}
