@@ -13,7 +13,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vuf::collect::{self, events::NullSink, Study};
+use vuf::collect::{self, events::Event, events::EventSink, Study};
+
+/// Records when each attempt completed (for the `--detail` rate profile).
+struct Stamps(std::sync::Mutex<Vec<Instant>>);
+
+impl EventSink for Stamps {
+    fn emit(&self, event: Event) {
+        if let Event::Attempt { .. } = event {
+            if let Ok(mut v) = self.0.lock() {
+                v.push(Instant::now());
+            }
+        }
+    }
+}
 use vuf::providers::mock::{FaultConfig, FaultServer};
 use vuf::store::Store;
 
@@ -68,6 +81,9 @@ fn run_collector(
             samples
         })
     });
+    let stamps = Arc::new(Stamps(std::sync::Mutex::new(Vec::with_capacity(
+        calls as usize,
+    ))));
     let t0 = Instant::now();
     let (summary, _store) = rt
         .block_on(collect::run(
@@ -76,7 +92,7 @@ fn run_collector(
             plan,
             store,
             "bench",
-            Arc::new(NullSink),
+            stamps.clone(),
         ))
         .expect("run");
     let secs = t0.elapsed().as_secs_f64();
@@ -92,6 +108,15 @@ fn run_collector(
             )
             .expect("q");
         println!("  C={c}: call duration avg {avg:.1} ms, max {max} ms, wall {secs:.2} s");
+        let v = stamps.0.lock().map(|v| v.clone()).unwrap_or_default();
+        if let (Some(first), Some(last)) = (v.first(), v.last()) {
+            println!(
+                "  C={c}: first completion at {:.3} s, last at {:.3} s, steady rate {:.1}/s",
+                (*first - t0).as_secs_f64(),
+                (*last - t0).as_secs_f64(),
+                v.len() as f64 / (*last - *first).as_secs_f64().max(1e-9)
+            );
+        }
     }
     if let Some(s) = sampler {
         let samples = s.join().unwrap_or_default();
@@ -193,7 +218,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let server = rt
+    // The server gets its own runtime (its own threads), as a remote provider would.
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = server_rt
         .block_on(FaultServer::start(FaultConfig {
             latency: Duration::from_millis(latency_ms),
             ..FaultConfig::default()
@@ -230,7 +261,7 @@ fn main() {
     if std::env::args().any(|a| a == "--memory") {
         let calls = arg("--memory-calls", 100_000);
         let mem_latency = arg("--memory-latency-ms", 10);
-        let server2 = rt
+        let server2 = server_rt
             .block_on(FaultServer::start(FaultConfig {
                 latency: Duration::from_millis(mem_latency),
                 ..FaultConfig::default()

@@ -296,6 +296,24 @@ pub async fn run(
     }
 }
 
+fn parked_until(st: &CellState) -> Option<Instant> {
+    st.parked_until.lock().ok().and_then(|g| *g)
+}
+
+/// Extend the cell's park to `until`; true when this call extended it.
+fn park(st: &CellState, until: Instant) -> bool {
+    match st.parked_until.lock() {
+        Ok(mut g) => {
+            let later = g.is_none_or(|t| t < until);
+            if later {
+                *g = Some(until);
+            }
+            later
+        }
+        Err(_) => false,
+    }
+}
+
 fn stop_cell(ctx: &Ctx, cell: usize, reason: String) {
     let st = &ctx.cells[cell];
     if !st.stopped.swap(true, Ordering::SeqCst) {
@@ -322,27 +340,31 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
     let mut attempts_run = 0u32;
     let mut same_reason: HashMap<String, u32> = HashMap::new();
     loop {
-        // Gate: stopped or parked cell.
-        loop {
-            if st.stopped.load(Ordering::SeqCst) {
-                return Ok(ItemEnd::Skipped);
-            }
-            let parked = st.parked_until.lock().ok().and_then(|g| *g);
-            match parked {
-                Some(t) if t > Instant::now() => tokio::time::sleep(t - Instant::now()).await,
-                _ => break,
-            }
-        }
         let outcome = {
-            let Ok(_g) = ctx.global.acquire().await else {
-                return Ok(ItemEnd::Skipped);
+            // Gate: a stopped cell ends the item; a parked cell waits, and is checked again
+            // once the permits are held (a park may have started while this item queued).
+            let (_g, _c) = loop {
+                if st.stopped.load(Ordering::SeqCst) {
+                    return Ok(ItemEnd::Skipped);
+                }
+                if let Some(t) = parked_until(st).filter(|t| *t > Instant::now()) {
+                    tokio::time::sleep(t - Instant::now()).await;
+                    continue;
+                }
+                let Ok(g) = ctx.global.acquire().await else {
+                    return Ok(ItemEnd::Skipped);
+                };
+                let Ok(c) = st.sem.acquire().await else {
+                    return Ok(ItemEnd::Skipped);
+                };
+                if st.stopped.load(Ordering::SeqCst) {
+                    return Ok(ItemEnd::Skipped);
+                }
+                if parked_until(st).is_some_and(|t| t > Instant::now()) {
+                    continue;
+                }
+                break (g, c);
             };
-            let Ok(_c) = st.sem.acquire().await else {
-                return Ok(ItemEnd::Skipped);
-            };
-            if st.stopped.load(Ordering::SeqCst) {
-                return Ok(ItemEnd::Skipped);
-            }
             st.limiter.acquire(est_tokens).await;
             let t0 = Instant::now();
             let r =
@@ -358,9 +380,18 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
                 };
             // A fatal error stops the cell before this call's permits are released, so no
             // queued item of the cell sends another doomed request.
+            // A server-directed delay applies to the whole route: park the cell at once so
+            // queued items do not fire into it either (B06).
             if let Err(e) = &r {
-                if e.class == RetryClass::Fatal {
-                    stop_cell(ctx, item.cell, format!("fatal error: {e}"));
+                match e.class {
+                    RetryClass::Fatal => stop_cell(ctx, item.cell, format!("fatal error: {e}")),
+                    RetryClass::RateLimited { after: Some(a) }
+                    | RetryClass::Transient { after: Some(a) }
+                        if a <= study.settings.max_park =>
+                    {
+                        park(st, Instant::now() + a);
+                    }
+                    _ => {}
                 }
             }
             (r, t0.elapsed())
@@ -557,18 +588,7 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
                 match decision {
                     Decision::Retry(w) => tokio::time::sleep(w).await,
                     Decision::ParkCell(w) => {
-                        let until = Instant::now() + w;
-                        let newly = match st.parked_until.lock() {
-                            Ok(mut g) => {
-                                let later = g.is_none_or(|t| t < until);
-                                if later {
-                                    *g = Some(until);
-                                }
-                                later
-                            }
-                            Err(_) => false,
-                        };
-                        if newly {
+                        if park(st, Instant::now() + w) {
                             ctx.sink.emit(Event::Parked {
                                 cell: item.cell,
                                 wait: w,
