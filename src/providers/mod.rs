@@ -610,6 +610,53 @@ mod tests {
         );
     }
 
+    fn route(kind: ProviderKind, model: &str) -> Route {
+        Route {
+            kind,
+            wire: kind.wire_for(model),
+            base_url: kind.default_base_url().unwrap_or("http://x").to_string(),
+            model: model.into(),
+            max_tokens: 2000,
+            temperature: None,
+            reasoning: None,
+            pin: vec![],
+            extra_headers: vec![],
+            extra_body: Default::default(),
+            stream: false,
+            api_key: Some(ApiKey::new("k-123456")),
+        }
+    }
+
+    #[test]
+    fn requests_follow_protocol_2_3_and_2_4() {
+        let p = "What do you want?";
+        let a = build_request(&route(ProviderKind::Anthropic, "claude-opus-4-0"), p);
+        assert_eq!(a.url, "https://api.anthropic.com/v1/messages");
+        assert!(a
+            .headers
+            .contains(&("anthropic-version".into(), "2023-06-01".into())));
+        assert!(a.headers.contains(&("x-api-key".into(), "k-123456".into())));
+        assert_eq!(a.body["max_tokens"], 2000);
+        assert_eq!(
+            a.body["messages"],
+            serde_json::json!([{ "role": "user", "content": p }])
+        );
+        assert!(a.body.get("system").is_none() && a.body.get("temperature").is_none());
+        let g = build_request(&route(ProviderKind::Gemini, "gemini-2.5-pro"), p);
+        assert_eq!(g.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:generateContent");
+        assert_eq!(g.body["generationConfig"]["temperature"], 1.0);
+        assert_eq!(g.body["generationConfig"]["maxOutputTokens"], 2000);
+        assert_eq!(g.body["contents"][0]["parts"][0]["text"], p);
+        let r = build_request(&route(ProviderKind::OpenAi, "gpt-5"), p);
+        assert_eq!(r.url, "https://api.openai.com/v1/responses");
+        assert_eq!(r.body["input"], p);
+        assert_eq!(r.body["max_output_tokens"], 2000);
+        let m = build_request(&route(ProviderKind::MiniMax, "MiniMax-M2"), p);
+        assert!(m.url.ends_with("/text/chatcompletion_v2"));
+        let k = build_request(&route(ProviderKind::Kimi, "kimi-for-coding"), p);
+        assert!(k.url.ends_with("/messages"));
+    }
+
     #[test]
     fn usage_shapes() {
         let or = serde_json::json!({"prompt_tokens": 6, "completion_tokens": 24});
