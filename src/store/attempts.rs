@@ -165,9 +165,7 @@ pub fn start_run(
     detail_json: &str,
 ) -> Result<i64, Error> {
     store.transaction(|tx| {
-        tx.execute(
-            "INSERT INTO collect_runs (study_name, study_sha256, started_at, status, detail_json) VALUES (?1, ?2, ?3, 'running', ?4)",
-            params![study_name, study_sha256, now_rfc3339(), detail_json],
+        tx.prepare_cached("INSERT INTO collect_runs (study_name, study_sha256, started_at, status, detail_json) VALUES (?1, ?2, ?3, 'running', ?4)")?.execute(params![study_name, study_sha256, now_rfc3339(), detail_json],
         )?;
         Ok(tx.last_insert_rowid())
     })
@@ -181,10 +179,10 @@ pub fn finish_run(
     detail_json: &str,
 ) -> Result<(), Error> {
     store.transaction(|tx| {
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE collect_runs SET finished_at = ?1, status = ?2, detail_json = ?3 WHERE id = ?4",
-            params![now_rfc3339(), status, detail_json, run_id],
-        )?;
+        )?
+        .execute(params![now_rfc3339(), status, detail_json, run_id])?;
         Ok(())
     })
 }
@@ -196,21 +194,19 @@ pub fn ensure_cell(
     source_model: &str,
     model: &str,
 ) -> Result<(), Error> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR IGNORE INTO cells (cell, source_model, model, first_seen) \
          VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(first_seen), 0) + 1 FROM cells))",
-        params![cell, source_model, model],
-    )?;
+    )?
+    .execute(params![cell, source_model, model])?;
     Ok(())
 }
 
 /// Insert one attempt row.
 pub fn insert_attempt(tx: &Transaction, a: &AttemptRow) -> Result<i64, Error> {
-    tx.execute(
-        "INSERT INTO attempts (work_key, run_id, cell, condition, idx, attempt, valid, reason, retry_class, http_status, error, \
+    tx.prepare_cached("INSERT INTO attempts (work_key, run_id, cell, condition, idx, attempt, valid, reason, retry_class, http_status, error, \
          response, finish_reason, truncated, input_tokens, output_tokens, cost_usd, duration_ms, trace_json, finished_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-        params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)")?.execute(params![
             a.work_key,
             a.run_id,
             a.cell,
@@ -241,23 +237,22 @@ pub fn insert_attempt(tx: &Transaction, a: &AttemptRow) -> Result<i64, Error> {
 pub fn put_sample(tx: &Transaction, s: &SampleRow) -> Result<PutOutcome, Error> {
     ensure_cell(tx, &s.cell, &s.source_model, &s.model)?;
     let existing: Option<(i64, i64)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT id, valid FROM samples WHERE cell = ?1 AND condition = ?2 AND idx = ?3",
-            params![s.cell, s.condition, s.idx],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row(params![s.cell, s.condition, s.idx], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let now = now_rfc3339();
     let sha = sha256_hex(&s.payload);
     match existing {
         Some((_, 1)) => Ok(PutOutcome::KeptValid),
         Some((id, _)) => {
-            tx.execute(
-                "UPDATE samples SET valid = ?1, prompt = ?2, response = ?3, provider = ?4, model_returned = ?5, model_requested = ?6, \
+            tx.prepare_cached("UPDATE samples SET valid = ?1, prompt = ?2, response = ?3, provider = ?4, model_returned = ?5, model_requested = ?6, \
                  duration_ms = ?7, finish_reason = ?8, truncated = ?9, upstream_error = ?10, answer_source = ?11, error = ?12, \
                  invalid_reason = ?13, http_status = ?14, usage_json = ?15, payload = ?16, origin = ?17, content_sha256 = ?18, \
-                 imported_at = ?19 WHERE id = ?20",
-                params![
+                 imported_at = ?19 WHERE id = ?20")?.execute(params![
                     s.valid as i64,
                     s.prompt,
                     s.response,
@@ -283,12 +278,10 @@ pub fn put_sample(tx: &Transaction, s: &SampleRow) -> Result<PutOutcome, Error> 
             Ok(PutOutcome::ReplacedInvalid)
         }
         None => {
-            tx.execute(
-                "INSERT INTO samples (cell, condition, idx, layered_id, valid, prompt, response, provider, model_returned, \
+            tx.prepare_cached("INSERT INTO samples (cell, condition, idx, layered_id, valid, prompt, response, provider, model_returned, \
                  model_requested, duration_ms, finish_reason, truncated, upstream_error, answer_source, error, invalid_reason, \
                  http_status, usage_json, payload, origin, content_sha256, imported_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
-                params![
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)")?.execute(params![
                     s.cell,
                     s.condition,
                     s.idx,
