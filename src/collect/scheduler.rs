@@ -343,7 +343,9 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
         let outcome = {
             // Gate: a stopped cell ends the item; a parked cell waits, and is checked again
             // once the permits are held (a park may have started while this item queued).
-            let (_g, _c) = loop {
+            // (cell, global): the cell permit is dropped first, so the next waiter for the
+            // global permit usually finds its cell permit free too.
+            let (_c, _g) = loop {
                 if st.stopped.load(Ordering::SeqCst) {
                     return Ok(ItemEnd::Skipped);
                 }
@@ -363,7 +365,7 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
                 if parked_until(st).is_some_and(|t| t > Instant::now()) {
                     continue;
                 }
-                break (g, c);
+                break (c, g);
             };
             st.limiter.acquire(est_tokens).await;
             let t0 = Instant::now();
