@@ -6,6 +6,7 @@ mod analyze;
 mod export;
 mod import;
 mod status;
+mod collect;
 
 use std::path::PathBuf;
 
@@ -62,6 +63,8 @@ enum Command {
     Run(run::RunArgs),
     /// Render the report (HTML, Markdown, LaTeX, figures, exports) from an analysis directory.
     Report(report::ReportArgs),
+    /// Collect responses from the study's cells (crash-safe top-up).
+    Collect(collect::CollectArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -80,6 +83,7 @@ pub fn main() -> i32 {
         Command::Report(args) => report::run(g, args),
         Command::Analyze(args) => analyze::run(g, args),
         Command::Run(args) => run::run(g, args),
+        Command::Collect(args) => collect::run(g, args),
     };
     match result {
         Ok(()) => 0,

@@ -10,6 +10,7 @@ use super::Error;
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("migrations/0001_core.sql")),
     ("0002_codes", include_str!("migrations/0002_codes.sql")),
+    ("0003_collect", include_str!("migrations/0003_collect.sql")),
 ];
 
 /// Bring the database up to the latest schema.

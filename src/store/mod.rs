@@ -9,6 +9,7 @@ pub mod coded;
 pub mod codes;
 pub mod formats;
 pub mod imports;
+pub mod attempts;
 mod migrate;
 pub mod models;
 pub mod runs;

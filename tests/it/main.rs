@@ -7,3 +7,4 @@ mod import;
 mod status;
 mod report_browser;
 mod run;
+mod collect;

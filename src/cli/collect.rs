@@ -1,0 +1,201 @@
+//! `vuf collect`: read the study file, plan against the store, print the plan
+//! (`--dry-run`) or run it with live progress. Progress is a redrawn table per cell plus an
+//! overall line when stderr is a terminal, and plain log lines every few seconds otherwise.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use vuf::collect::events::ProgressSink;
+use vuf::collect::{self, Study};
+use vuf::store::Store;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// Live table on a terminal, plain lines otherwise.
+    Auto,
+    /// Always the live table.
+    Live,
+    /// Plain log lines.
+    Plain,
+    /// Nothing but the final summary.
+    Quiet,
+}
+
+/// Collect responses from the study's cells (top-up: only what is still missing).
+#[derive(Debug, clap::Args)]
+pub struct CollectArgs {
+    /// Study file (default: <study-dir>/study.toml).
+    pub study: Option<PathBuf>,
+    /// Print the plan (calls per cell, expected tokens, estimated cost) and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Calls in flight across all cells (overrides [collect] global_concurrency).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Calls in flight per cell (overrides every cell's concurrency).
+    #[arg(long)]
+    pub cell_concurrency: Option<usize>,
+    /// Only these cells (repeatable).
+    #[arg(long = "cell")]
+    pub cells: Vec<String>,
+    /// Count valid samples collected under another configuration (or imported) as done.
+    #[arg(long)]
+    pub keep_existing: bool,
+    /// First backoff step in milliseconds (overrides [collect] backoff_base_ms).
+    #[arg(long)]
+    pub backoff_base_ms: Option<u64>,
+    /// Per-call timeout in seconds (overrides [collect] timeout_s).
+    #[arg(long)]
+    pub timeout_s: Option<f64>,
+    /// Progress display.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+}
+
+/// Run `vuf collect`.
+pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
+    let path = args
+        .study
+        .clone()
+        .unwrap_or_else(|| global.study_dir.join("study.toml"));
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading study file {}", path.display()))?;
+    let mut study = Study::parse(&text, &path)?;
+    if !args.cells.is_empty() {
+        for c in &args.cells {
+            if !study.cells.iter().any(|x| &x.name == c) {
+                anyhow::bail!("--cell {c}: no such cell in {}", path.display());
+            }
+        }
+        study.cells.retain(|c| args.cells.contains(&c.name));
+    }
+    if let Some(c) = args.concurrency {
+        study.settings.global_concurrency = c.max(1);
+    }
+    if let Some(c) = args.cell_concurrency {
+        for cell in &mut study.cells {
+            cell.concurrency = c.max(1);
+        }
+    }
+    if let Some(ms) = args.backoff_base_ms {
+        study.settings.backoff_base = Duration::from_millis(ms);
+    }
+    if let Some(t) = args.timeout_s {
+        anyhow::ensure!(t.is_finite() && t > 0.0, "--timeout-s must be positive");
+        study.settings.timeout = Duration::from_secs_f64(t);
+    }
+    let store = Store::open(&global.study_dir)?;
+    let plan = collect::plan(&study, &store)?;
+    if args.dry_run {
+        print!("{}", collect::plan::render(&study, &plan));
+        return Ok(());
+    }
+    collect::check_conflicts(&study, &plan, args.keep_existing)?;
+    study.resolve_keys(true).map_err(anyhow::Error::msg)?;
+    if plan.items.is_empty() {
+        eprintln!(
+            "collect: nothing to do: every sample of {} cells is collected",
+            study.cells.len()
+        );
+        return Ok(());
+    }
+    let study = Arc::new(study);
+    let providers = collect::providers_for(&study)?;
+    let sink = Arc::new(ProgressSink::default());
+    let live = match args.progress {
+        ProgressMode::Auto => std::io::stderr().is_terminal(),
+        ProgressMode::Live => true,
+        _ => false,
+    };
+    let quiet = args.progress == ProgressMode::Quiet;
+    let done = Arc::new(AtomicBool::new(false));
+    let drawer = {
+        let sink = sink.clone();
+        let done = done.clone();
+        std::thread::spawn(move || draw_loop(&sink, &done, live, quiet))
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let sha = collect::study_sha256(&text);
+    let result = rt.block_on(collect::run(
+        study.clone(),
+        providers,
+        plan,
+        store,
+        &sha,
+        sink.clone(),
+    ));
+    done.store(true, Ordering::SeqCst);
+    let _ = drawer.join();
+    let (summary, _store) = result?;
+    eprintln!(
+        "collect: {} valid, {} invalid, {} not attempted (stopped cells) in this run",
+        summary.valid, summary.invalid, summary.skipped
+    );
+    for (cell, why) in &summary.stopped {
+        eprintln!("collect: cell {cell} stopped: {why}");
+    }
+    if summary.invalid > 0 || summary.skipped > 0 {
+        anyhow::bail!(
+            "collection incomplete: run the same command again to top up the missing samples"
+        );
+    }
+    Ok(())
+}
+
+fn draw_loop(sink: &ProgressSink, done: &AtomicBool, live: bool, quiet: bool) {
+    let mut drawn = 0usize;
+    let mut last_plain = std::time::Instant::now();
+    loop {
+        let finished = done.load(Ordering::SeqCst);
+        let mut err = std::io::stderr().lock();
+        if let Ok(mut n) = sink.notices.lock() {
+            if !quiet {
+                if live && drawn > 0 {
+                    let _ = write!(err, "\x1b[{drawn}A\x1b[J");
+                    drawn = 0;
+                }
+                for line in n.drain(..) {
+                    let _ = writeln!(err, "collect: {line}");
+                }
+            } else {
+                n.clear();
+            }
+        }
+        if let Ok(st) = sink.state.lock() {
+            if !st.cells.is_empty() && !quiet {
+                let mut lines: Vec<String> = st.cells.iter().map(|c| st.line(c)).collect();
+                if st.cells.len() > 1 {
+                    lines.push(st.line(&st.overall()));
+                }
+                if live {
+                    if drawn > 0 {
+                        let _ = write!(err, "\x1b[{drawn}A");
+                    }
+                    for l in &lines {
+                        let _ = writeln!(err, "\x1b[2K{l}");
+                    }
+                    drawn = lines.len();
+                } else if finished || last_plain.elapsed() >= Duration::from_secs(5) {
+                    for l in &lines {
+                        let _ = writeln!(err, "collect: {l}");
+                    }
+                    last_plain = std::time::Instant::now();
+                }
+            }
+        }
+        drop(err);
+        if finished {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(if live { 200 } else { 250 }));
+    }
+}

@@ -1,0 +1,611 @@
+//! The study file (TOML): design (conditions and samples per condition), cells (route,
+//! model, caps, options, key variable), scheduler settings, per-provider rate limits and
+//! an editable price table. Parsed and validated once into [`Study`]; every error names
+//! the file and the field. `examples/study.toml` is the commented reference.
+//!
+//! Keys are never in the file: a cell names the environment variable (`api_key_env`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::protocol::Condition;
+use crate::providers::{ApiKey, ProviderKind, Route, Wire};
+
+/// A condition of the design: a built-in one (PROTOCOL 2.1) or a custom one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CondSpec {
+    /// Label (`CTRL1`, ..., or the custom id).
+    pub id: String,
+    /// Exact prompt string sent as the only user message.
+    pub prompt: String,
+    /// Valid samples wanted per cell.
+    pub samples: u32,
+}
+
+/// One cell: a model reached through one route.
+#[derive(Debug, Clone)]
+pub struct CellSpec {
+    /// Cell label (directory name in the trace layout).
+    pub name: String,
+    /// The route (key not yet attached).
+    pub route: Route,
+    /// Environment variable holding the key.
+    pub api_key_env: Option<String>,
+    /// Concurrent calls in flight for this cell.
+    pub concurrency: usize,
+    /// Attempts per sample per run (PROTOCOL 2.7 default by route).
+    pub max_attempts: u32,
+    /// Rate-limit group (default: the provider kind).
+    pub limit_group: String,
+    /// Expected output tokens per call, for `--dry-run` estimates.
+    pub expected_output_tokens: u32,
+}
+
+/// Requests and tokens per minute for one limit group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    /// Requests per minute (None: unlimited).
+    pub rpm: Option<f64>,
+    /// Tokens per minute, input + output (None: unlimited).
+    pub tpm: Option<f64>,
+}
+
+/// Price of a model in USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Input tokens.
+    pub input_per_mtok: f64,
+    /// Output tokens.
+    pub output_per_mtok: f64,
+}
+
+/// Scheduler settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Calls in flight across all cells.
+    pub global_concurrency: usize,
+    /// Per-call timeout (PROTOCOL 2.7: 300 s).
+    pub timeout: Duration,
+    /// First backoff step (PROTOCOL 2.7: 1 s).
+    pub backoff_base: Duration,
+    /// Backoff cap (PROTOCOL 2.7: 32 s).
+    pub backoff_cap: Duration,
+    /// A server-directed wait at least this long parks the whole cell (B06).
+    pub park_threshold: Duration,
+    /// A server-directed wait longer than this stops the cell for this run.
+    pub max_park: Duration,
+    /// Seed for the backoff jitter.
+    pub seed: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            global_concurrency: 64,
+            timeout: Duration::from_secs(300),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(32),
+            park_threshold: Duration::from_secs(60),
+            max_park: Duration::from_secs(900),
+            seed: 0,
+        }
+    }
+}
+
+/// A validated study.
+#[derive(Debug, Clone)]
+pub struct Study {
+    /// Study name.
+    pub name: String,
+    /// Conditions in order.
+    pub conditions: Vec<CondSpec>,
+    /// Cells in file order.
+    pub cells: Vec<CellSpec>,
+    /// Scheduler settings.
+    pub settings: Settings,
+    /// Limits by group.
+    pub limits: BTreeMap<String, Limit>,
+    /// Prices by model id (as sent) or cell name.
+    pub prices: BTreeMap<String, Price>,
+}
+
+/// Study-file errors (each names the file and field).
+#[derive(Debug, thiserror::Error)]
+pub enum StudyError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax or type error.
+    #[error("{path}: {message}")]
+    Toml {
+        /// File.
+        path: PathBuf,
+        /// Parser message (with line and column).
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        /// File.
+        path: PathBuf,
+        /// Field path such as `cells[2].provider`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    study: RawStudy,
+    #[serde(default)]
+    design: RawDesign,
+    #[serde(default)]
+    collect: RawCollect,
+    #[serde(default)]
+    limits: BTreeMap<String, Limit>,
+    #[serde(default)]
+    prices: BTreeMap<String, Price>,
+    #[serde(default)]
+    cells: Vec<RawCell>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStudy {
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDesign {
+    conditions: Option<Vec<String>>,
+    samples_per_condition: Option<u32>,
+    #[serde(default)]
+    samples: BTreeMap<String, u32>,
+    #[serde(default)]
+    custom: Vec<RawCustom>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCustom {
+    id: String,
+    prompt: String,
+    samples: u32,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCollect {
+    global_concurrency: Option<usize>,
+    concurrency: Option<usize>,
+    timeout_s: Option<f64>,
+    backoff_base_ms: Option<u64>,
+    backoff_cap_ms: Option<u64>,
+    park_threshold_s: Option<f64>,
+    max_park_s: Option<f64>,
+    max_tokens: Option<u32>,
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCell {
+    name: String,
+    provider: String,
+    model: String,
+    base_url: Option<String>,
+    #[serde(default)]
+    pin: Vec<String>,
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+    reasoning: Option<toml::Value>,
+    #[serde(default)]
+    extra_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    extra_body: BTreeMap<String, toml::Value>,
+    api_key_env: Option<String>,
+    concurrency: Option<usize>,
+    max_attempts: Option<u32>,
+    limit_group: Option<String>,
+    wire: Option<String>,
+    #[serde(default)]
+    stream: bool,
+    expected_output_tokens: Option<u32>,
+}
+
+/// Headers a study file may not set (auth belongs to `api_key_env`).
+const FORBIDDEN_HEADERS: &[&str] = &["authorization", "x-api-key", "x-goog-api-key", "api-key"];
+
+fn to_json(v: &toml::Value) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+impl Study {
+    /// Read and validate a study file.
+    pub fn load(path: &Path) -> Result<Study, StudyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Study::parse(&text, path)
+    }
+
+    /// Parse and validate study text (`path` only names the source in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Study, StudyError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| StudyError::Toml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let invalid = |field: String, message: String| StudyError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            message,
+        };
+
+        // Design.
+        let mut conditions = Vec::new();
+        let builtin: Vec<Condition> = match &raw.design.conditions {
+            None => Condition::ALL.to_vec(),
+            Some(list) => {
+                let mut v = Vec::new();
+                for (i, s) in list.iter().enumerate() {
+                    let c = Condition::parse(s).ok_or_else(|| {
+                        invalid(format!("design.conditions[{i}]"), format!("unknown condition {s:?} (built-ins: CTRL1..CTRL3, G1..G3; add others under [[design.custom]])"))
+                    })?;
+                    v.push(c);
+                }
+                v
+            }
+        };
+        for (k, _) in &raw.design.samples {
+            if Condition::parse(k).is_none() {
+                return Err(invalid(
+                    format!("design.samples.{k}"),
+                    "not a built-in condition".into(),
+                ));
+            }
+        }
+        for c in builtin {
+            let n = raw
+                .design
+                .samples
+                .get(c.as_str())
+                .copied()
+                .or(raw.design.samples_per_condition)
+                .unwrap_or_else(|| c.default_samples());
+            conditions.push(CondSpec {
+                id: c.as_str().to_string(),
+                prompt: c.prompt().to_string(),
+                samples: n,
+            });
+        }
+        for (i, c) in raw.design.custom.iter().enumerate() {
+            let ok_id = !c.id.is_empty()
+                && c.id
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-');
+            if !ok_id {
+                return Err(invalid(
+                    format!("design.custom[{i}].id"),
+                    "use letters, digits and '-' only (it becomes part of sample ids)".into(),
+                ));
+            }
+            if conditions.iter().any(|x| x.id == c.id) || Condition::parse(&c.id).is_some() {
+                return Err(invalid(
+                    format!("design.custom[{i}].id"),
+                    format!("{:?} duplicates another condition", c.id),
+                ));
+            }
+            if c.prompt.trim().is_empty() {
+                return Err(invalid(
+                    format!("design.custom[{i}].prompt"),
+                    "empty prompt".into(),
+                ));
+            }
+            conditions.push(CondSpec {
+                id: c.id.clone(),
+                prompt: c.prompt.clone(),
+                samples: c.samples,
+            });
+        }
+        if conditions.is_empty() {
+            return Err(invalid("design.conditions".into(), "no conditions".into()));
+        }
+
+        // Settings.
+        let d = Settings::default();
+        let secs =
+            |v: Option<f64>, default: Duration, field: &str| -> Result<Duration, StudyError> {
+                match v {
+                    None => Ok(default),
+                    Some(s) if s.is_finite() && s >= 0.0 => Ok(Duration::from_secs_f64(s)),
+                    Some(s) => Err(invalid(
+                        format!("collect.{field}"),
+                        format!("{s} is not a non-negative number of seconds"),
+                    )),
+                }
+            };
+        let settings = Settings {
+            global_concurrency: raw
+                .collect
+                .global_concurrency
+                .unwrap_or(d.global_concurrency)
+                .max(1),
+            timeout: secs(raw.collect.timeout_s, d.timeout, "timeout_s")?,
+            backoff_base: raw
+                .collect
+                .backoff_base_ms
+                .map(Duration::from_millis)
+                .unwrap_or(d.backoff_base),
+            backoff_cap: raw
+                .collect
+                .backoff_cap_ms
+                .map(Duration::from_millis)
+                .unwrap_or(d.backoff_cap),
+            park_threshold: secs(
+                raw.collect.park_threshold_s,
+                d.park_threshold,
+                "park_threshold_s",
+            )?,
+            max_park: secs(raw.collect.max_park_s, d.max_park, "max_park_s")?,
+            seed: raw.collect.seed.unwrap_or(0),
+        };
+        let default_cell_conc = raw.collect.concurrency.unwrap_or(15).max(1);
+        let default_max_tokens = raw.collect.max_tokens.unwrap_or(2000);
+
+        // Cells.
+        let mut cells = Vec::new();
+        for (i, c) in raw.cells.iter().enumerate() {
+            let f = |name: &str| format!("cells[{i}].{name}");
+            if c.name.is_empty() || c.name.contains('/') || c.name.contains(char::is_whitespace) {
+                return Err(invalid(
+                    f("name"),
+                    format!("{:?} is not a usable cell label (no spaces or '/')", c.name),
+                ));
+            }
+            if cells.iter().any(|x: &CellSpec| x.name == c.name) {
+                return Err(invalid(f("name"), format!("duplicate cell {:?}", c.name)));
+            }
+            let kind = ProviderKind::parse(&c.provider).ok_or_else(|| {
+                let names: Vec<&str> = ProviderKind::ALL.iter().map(|(_, n)| *n).collect();
+                invalid(
+                    f("provider"),
+                    format!(
+                        "unknown provider {:?}; one of {}",
+                        c.provider,
+                        names.join(", ")
+                    ),
+                )
+            })?;
+            let wire = match c.wire.as_deref() {
+                None => kind.wire_for(&c.model),
+                Some("chat") => Wire::OpenAiChat,
+                Some("responses") => Wire::OpenAiResponses,
+                Some("anthropic") => Wire::Anthropic,
+                Some("gemini") => Wire::Gemini,
+                Some(o) => {
+                    return Err(invalid(
+                        f("wire"),
+                        format!("{o:?}: one of chat, responses, anthropic, gemini"),
+                    ))
+                }
+            };
+            let base_url = match (&c.base_url, kind.default_base_url()) {
+                (Some(u), _) => u.trim_end_matches('/').to_string(),
+                (None, Some(u)) => u.to_string(),
+                (None, None) => {
+                    return Err(invalid(
+                        f("base_url"),
+                        format!("provider {:?} needs a base_url", c.provider),
+                    ))
+                }
+            };
+            if wire != Wire::Mock
+                && !(base_url.starts_with("http://") || base_url.starts_with("https://"))
+            {
+                return Err(invalid(
+                    f("base_url"),
+                    format!("{base_url:?} is not an http(s) URL"),
+                ));
+            }
+            if !c.pin.is_empty() && kind != ProviderKind::OpenRouter {
+                return Err(invalid(
+                    f("pin"),
+                    "provider pinning is an OpenRouter route option".into(),
+                ));
+            }
+            let max_tokens = c.max_tokens.unwrap_or(default_max_tokens);
+            if max_tokens == 0 {
+                return Err(invalid(f("max_tokens"), "must be positive".into()));
+            }
+            for h in c.extra_headers.keys() {
+                if FORBIDDEN_HEADERS.contains(&h.to_ascii_lowercase().as_str()) {
+                    return Err(invalid(
+                        f("extra_headers"),
+                        format!(
+                            "{h:?}: keys come from api_key_env only, never from the study file"
+                        ),
+                    ));
+                }
+            }
+            let api_key_env = c
+                .api_key_env
+                .clone()
+                .or_else(|| default_key_env(kind).map(str::to_string));
+            let route = Route {
+                kind,
+                wire,
+                base_url,
+                model: c.model.clone(),
+                max_tokens,
+                temperature: c.temperature,
+                reasoning: c.reasoning.as_ref().map(to_json),
+                pin: c.pin.clone(),
+                extra_headers: c
+                    .extra_headers
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect(),
+                extra_body: c
+                    .extra_body
+                    .iter()
+                    .map(|(k, v)| (k.clone(), to_json(v)))
+                    .collect(),
+                stream: c.stream,
+                api_key: None,
+            };
+            cells.push(CellSpec {
+                name: c.name.clone(),
+                max_attempts: c
+                    .max_attempts
+                    .unwrap_or_else(|| kind.default_max_attempts(wire))
+                    .max(1),
+                concurrency: c.concurrency.unwrap_or(default_cell_conc).max(1),
+                limit_group: c
+                    .limit_group
+                    .clone()
+                    .unwrap_or_else(|| kind.as_str().to_string()),
+                expected_output_tokens: c.expected_output_tokens.unwrap_or(500).min(max_tokens),
+                api_key_env,
+                route,
+            });
+        }
+        if cells.is_empty() {
+            return Err(invalid("cells".into(), "no [[cells]] in the study".into()));
+        }
+        for (g, l) in &raw.limits {
+            for (v, n) in [(l.rpm, "rpm"), (l.tpm, "tpm")] {
+                if let Some(v) = v {
+                    if !(v.is_finite() && v > 0.0) {
+                        return Err(invalid(
+                            format!("limits.{g}.{n}"),
+                            "must be positive".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(Study {
+            name: raw.study.name.unwrap_or_else(|| "study".into()),
+            conditions,
+            cells,
+            settings,
+            limits: raw.limits,
+            prices: raw.prices,
+        })
+    }
+
+    /// Attach keys from the environment. A cell whose provider needs a key and whose
+    /// variable is unset is an error naming the variable (never the value).
+    pub fn resolve_keys(&mut self, required: bool) -> Result<(), String> {
+        let mut missing = Vec::new();
+        for c in &mut self.cells {
+            if let Some(var) = &c.api_key_env {
+                c.route.api_key = ApiKey::from_env(var);
+                if c.route.api_key.is_none() && c.route.kind.needs_key() {
+                    missing.push(format!("{} (cell {})", var, c.name));
+                }
+            } else if c.route.kind.needs_key() {
+                missing.push(format!("<no api_key_env> (cell {})", c.name));
+            }
+        }
+        if required && !missing.is_empty() {
+            return Err(format!(
+                "API key environment variable not set: {}",
+                missing.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Price for a cell (by cell name, then by model id).
+    pub fn price_for(&self, cell: &CellSpec) -> Option<Price> {
+        self.prices
+            .get(&cell.name)
+            .or_else(|| self.prices.get(&cell.route.model))
+            .copied()
+    }
+}
+
+/// Conventional key variable per provider.
+pub fn default_key_env(kind: ProviderKind) -> Option<&'static str> {
+    match kind {
+        ProviderKind::OpenRouter => Some("OPENROUTER_API_KEY"),
+        ProviderKind::OpenAi => Some("OPENAI_API_KEY"),
+        ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
+        ProviderKind::Gemini => Some("GEMINI_API_KEY"),
+        ProviderKind::Xai => Some("XAI_API_KEY"),
+        ProviderKind::DeepSeek => Some("DEEPSEEK_API_KEY"),
+        ProviderKind::Zai => Some("ZAI_API_KEY"),
+        ProviderKind::MiniMax => Some("MINIMAX_API_KEY"),
+        ProviderKind::Kimi => Some("KIMI_API_KEY"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_six_with_ten_and_thirty() {
+        let s = Study::parse(
+            "[[cells]]\nname='m-or'\nprovider='openrouter'\nmodel='x/y'\n",
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        let n: Vec<u32> = s.conditions.iter().map(|c| c.samples).collect();
+        assert_eq!(n, vec![10, 10, 10, 30, 30, 30]);
+        assert_eq!(s.cells[0].route.max_tokens, 2000);
+        assert_eq!(s.cells[0].max_attempts, 7);
+        assert_eq!(
+            s.cells[0].api_key_env.as_deref(),
+            Some("OPENROUTER_API_KEY")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = Study::parse(
+            "[[cells]]\nname='a'\nprovider='nope'\nmodel='m'\n",
+            Path::new("s.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("cells[0].provider"), "{e}");
+        let e = Study::parse(
+            "[[cells]]\nname='a'\nprovider='openrouter'\nmodel='m'\nextra_headers={Authorization='x'}\n",
+            Path::new("s.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("extra_headers"), "{e}");
+    }
+
+    #[test]
+    fn custom_conditions_and_pins() {
+        let s = Study::parse(
+            "[design]\nconditions=['G1']\nsamples_per_condition=3\n[[design.custom]]\nid='X1'\nprompt='Hi?'\nsamples=2\n\
+             [[cells]]\nname='g-or-pin-zai'\nprovider='openrouter'\nmodel='z/g'\npin=['Z.AI']\n",
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        assert_eq!(s.conditions.len(), 2);
+        assert_eq!(s.conditions[0].samples, 3);
+        assert_eq!(s.conditions[1].id, "X1");
+        assert_eq!(s.cells[0].route.pin, vec!["Z.AI".to_string()]);
+    }
+}
