@@ -58,6 +58,26 @@ pub struct CollectArgs {
     pub progress: ProgressMode,
 }
 
+/// Start of the error `vuf collect` ends with when some samples are still missing.
+pub const INCOMPLETE: &str = "collection incomplete";
+
+impl CollectArgs {
+    /// The settings `vuf run` collects with: the study file's own, progress on auto.
+    pub fn for_run(study: PathBuf) -> CollectArgs {
+        CollectArgs {
+            study: Some(study),
+            dry_run: false,
+            concurrency: None,
+            cell_concurrency: None,
+            cells: Vec::new(),
+            keep_existing: false,
+            backoff_base_ms: None,
+            timeout_s: None,
+            progress: ProgressMode::Auto,
+        }
+    }
+}
+
 /// Run `vuf collect`.
 pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
     let path = args
@@ -145,7 +165,7 @@ pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
     }
     if summary.invalid > 0 || summary.skipped > 0 {
         anyhow::bail!(
-            "collection incomplete: run the same command again to top up the missing samples"
+            "{INCOMPLETE}: run the same command again to top up the missing samples"
         );
     }
     Ok(())

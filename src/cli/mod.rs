@@ -3,23 +3,21 @@
 //! statistics here.
 
 mod analyze;
+mod code;
+mod coder;
+mod collect;
+mod consensus;
+mod disagreements;
 mod export;
 mod import;
+mod import_codes;
+mod report;
+mod run;
 mod status;
-mod collect;
 
 use std::path::PathBuf;
 
-mod code;
-mod consensus;
-mod disagreements;
-mod import_codes;
-
 use clap::{Parser, Subcommand};
-
-mod coder;
-mod report;
-mod run;
 
 /// Options every command takes.
 #[derive(Debug, Clone, clap::Args)]

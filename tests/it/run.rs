@@ -268,3 +268,30 @@ fn offline_codes_export_with_confidence_and_cascade_at_zero_needs_no_model_calls
     let bad = study.run(&["code", "--cascade", "1.5"]);
     assert!(!bad.status.success());
 }
+
+#[test]
+fn run_with_a_study_file_collects_then_analyses_and_a_rerun_adds_nothing() {
+    let study = Study::new();
+    // Two mock cells x six conditions x 10 samples: both cells are eligible (>= 10 valid).
+    write(
+        &study.dir().join("study.toml"),
+        "[design]\nsamples_per_condition = 10\n\
+         [[cells]]\nname = 'mock-a'\nprovider = 'mock'\nmodel = 'mock-1'\n\
+         [[cells]]\nname = 'mock-b'\nprovider = 'mock'\nmodel = 'mock-2'\n",
+    );
+    let (_, stderr) = study.ok(&["run"]);
+    assert!(stderr.contains("[collect]"), "{stderr}");
+    let s = study.status_json();
+    assert_eq!(s["valid"], 120);
+    assert_eq!(s["cells"], 2);
+    let tidy = std::fs::read_to_string(study.dir().join("analysis/tidy_values_under_fire_samples.csv")).unwrap();
+    assert_eq!(tidy.lines().count(), 1 + 120);
+    assert!(study.dir().join("report/report.html").is_file());
+    // Top-up semantics: the second run finds every sample collected.
+    let (_, stderr) = study.ok(&["run"]);
+    assert!(stderr.contains("nothing to do"), "{stderr}");
+    assert_eq!(study.status_json()["valid"], 120);
+    // --no-collect skips the study file entirely.
+    let (_, stderr) = study.ok(&["run", "--no-collect"]);
+    assert!(!stderr.contains("[collect]"), "{stderr}");
+}

@@ -12,7 +12,7 @@ fn empty_store_has_every_key() {
     assert_eq!(
         s,
         json!({"valid": 0, "invalid": 0, "cells": 0, "models": 0, "labs": 0, "by_condition": {}, "by_lab": {},
-               "truncated": 0, "upstream_error": 0, "imports": 0, "coded": []})
+               "truncated": 0, "upstream_error": 0, "imports": 0, "coded": [], "coder_failures_outstanding": 0})
     );
 }
 
@@ -63,7 +63,7 @@ fn coded_counts_come_from_the_codes_table_when_it_exists() {
                     "CREATE TABLE codes (id INTEGER PRIMARY KEY, sample_id INTEGER REFERENCES samples(id), layer TEXT,
                      coder TEXT, source TEXT, rubric_hash TEXT, topics_json TEXT, parse_clean INTEGER, label TEXT,
                      original_label TEXT, value_holding TEXT, secondary_texture TEXT, boundary_flag INTEGER, notes TEXT,
-                     confidence REAL, raw_text TEXT, raw_json TEXT, params_json TEXT, coded_at TEXT)",
+                     confidence REAL, raw_text TEXT, raw_json TEXT, params_json TEXT, coded_at TEXT, origin TEXT)",
                 )
                 .unwrap();
         }
@@ -72,9 +72,9 @@ fn coded_counts_come_from_the_codes_table_when_it_exists() {
             format!(
                 "INSERT INTO codes (sample_id, layer, coder, source, rubric_hash, topics_json, parse_clean, label,
                  original_label, value_holding, secondary_texture, boundary_flag, notes, confidence, raw_text, raw_json,
-                 params_json, coded_at)
+                 params_json, coded_at, origin)
                  SELECT id, '{layer}', '{coder}', 'published', 'h', '[]', 1, 'owned_reflective_experiential',
-                 'owned_reflective_experiential', 'owned', '', 0, '', 1.0, '', '{{}}', '{{}}', '2026-05-20T00:00:00Z'
+                 'owned_reflective_experiential', 'owned', '', 0, '', 1.0, '', '{{}}', '{{}}', '2026-05-20T00:00:00Z', 'test'
                  FROM samples {filter};"
             )
         };
