@@ -194,3 +194,36 @@ fn cell_means_are_unweighted_and_labels_follow_precedence() {
     assert_eq!(row[4].to_field(), "wilson_pooled_samples");
     assert!(row[row.len() - 1].to_field().contains("fewer than 3"));
 }
+
+#[test]
+fn headline_interval_is_a_model_bootstrap_and_needs_three_models() {
+    // Cell names map to models via the cell -> model rule; each model has one cell of 10
+    // CTRL1 rows. Models a and b: 4/10 owned (40 %); model c: 10/10 owned (100 %).
+    let mut all = Vec::new();
+    for (i, (cell, owned)) in [("gpt-5-1", 4), ("gpt-5-2", 4), ("gpt-5-4", 10)].iter().enumerate() {
+        all.extend(rows(cell, Condition::Ctrl1, *owned, 10 - owned, i * 100));
+    }
+    let get = |a: &Analysis, col: &str| {
+        let t = a.table("headline_means").unwrap();
+        let c = t.col(col).unwrap();
+        t.rows[0][c].clone() // subset `all`, direct_stated_values
+    };
+    // Two models: the mean is reported, with no interval.
+    let a = analyze(&input(all[..20].to_vec()), &opts());
+    assert_eq!(get(&a, "n_models"), Value::Int(2));
+    assert_eq!(get(&a, "owned_rate_model_mean").as_f64(), Some(40.0));
+    assert_eq!(get(&a, "interval_method"), Value::Str("fewer than 3 models: no interval".into()));
+    assert_eq!(get(&a, "owned_ci_low"), Value::Empty);
+    // Three models: mean (40 + 40 + 100) / 3 = 60. A resample of three models averages 40
+    // when all three draws are a or b (P = (2/3)^3 = 29.6 %) and 100 when all are c
+    // (P = 1/27 = 3.7 %), so with 10,000 replicates the 2.5th percentile is 40 and the
+    // 97.5th is 100 (both tails hold well over 2.5 % of the replicates: 3.7 % is more than
+    // five binomial standard deviations, 0.19 %, above 2.5 %).
+    let full = AnalyzeOptions::default();
+    let a = analyze(&input(all), &full);
+    assert_eq!(get(&a, "n_models"), Value::Int(3));
+    assert_eq!(get(&a, "owned_rate_model_mean").as_f64(), Some(60.0));
+    assert_eq!(get(&a, "interval_method"), Value::Str("model_bootstrap_percentile".into()));
+    assert_eq!(get(&a, "owned_ci_low").as_f64(), Some(40.0));
+    assert_eq!(get(&a, "owned_ci_high").as_f64(), Some(100.0));
+}

@@ -224,7 +224,7 @@ fn summary(o: &mut String, input: &ReportInput, study: &Study<'_>, png_note: Opt
             hl.n_models
         );
     }
-    o.push_str("</tbody></table><p class=\"muted\">Source: <code>model_disclosure_summary.csv</code>, mean of <code>owned_rate</code> over rows with <code>eligible_cells &gt; 0</code>. CTRL3/G3 are never pooled with the stated-values conditions.</p>\n");
+    o.push_str("</tbody></table><p class=\"muted\">Source: <code>model_disclosure_summary.csv</code>, mean of <code>owned_rate</code> over rows with <code>eligible_cells &gt; 0</code>. Intervals: 95% percentile bootstrap over models (<code>headline_means.csv</code>; vuf's addition, not in the paper). CTRL3/G3 are never pooled with the stated-values conditions.</p>\n");
     // Rows by condition.
     if let Some(t) = input.tables.get("coder_support_by_condition") {
         let mut by: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
@@ -280,8 +280,19 @@ fn summary(o: &mut String, input: &ReportInput, study: &Study<'_>, png_note: Opt
     if rel.is_empty() {
         o.push_str("<p class=\"muted\">No <code>reliability_*.csv</code> table was written by the analysis; only the support distribution above is available.</p>\n");
     }
-    for t in rel {
-        generic_table(o, t, 200);
+    // With one coder (the offline coder) agreement is undefined: say so instead of a table
+    // of NaNs.
+    let with_counts: Vec<&&Table> = rel.iter().filter(|t| t.col("n_coders").is_some()).collect();
+    let one_coder = !with_counts.is_empty()
+        && with_counts
+            .iter()
+            .all(|t| t.iter().all(|r| r.num("n_coders").is_none_or(|n| n < 2.0)));
+    if one_coder {
+        o.push_str("<p class=\"muted\">Inter-coder agreement needs at least two coders per sample; this code source has one, so Fleiss' kappa, Krippendorff's alpha and Cohen's kappa are undefined (the <code>reliability_*.csv</code> files say so row by row).</p>\n");
+    } else {
+        for t in rel {
+            generic_table(o, t, 200);
+        }
     }
     if !input.missing.is_empty() || png_note.is_some() {
         o.push_str("<h3>What is missing</h3><ul>");

@@ -251,3 +251,28 @@ fn parquet_export_writes_a_parquet_file() {
     assert_eq!(&bytes[..4], b"PAR1");
     assert_eq!(&bytes[bytes.len() - 4..], b"PAR1");
 }
+
+#[test]
+fn reliability_with_one_coder_is_explained_not_tabulated() {
+    let header = "variable,group,n_units,n_coders,n_units_complete,fleiss_kappa,fleiss_p_bar,fleiss_p_e,krippendorff_alpha_nominal,n_units_pairable,note\n";
+    let render = |n_coders: u32| {
+        let d = tempfile::tempdir().unwrap();
+        write_fixture(d.path());
+        std::fs::write(
+            d.path().join("reliability_agreement.csv"),
+            format!("{header}value_holding,all,4,{n_coders},4,0.5,0.8,0.6,0.51,4,\n"),
+        )
+        .unwrap();
+        let input = load(d.path()).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let opts = ReportOptions { png: false, ..ReportOptions::default() };
+        write_report(&input, out.path(), &opts).unwrap();
+        std::fs::read_to_string(out.path().join("report.html")).unwrap()
+    };
+    let one = render(1);
+    assert!(one.contains("Inter-coder agreement needs at least two coders"));
+    assert!(!one.contains("<th>fleiss_kappa</th>") && !one.contains(">fleiss_kappa<"));
+    let three = render(3);
+    assert!(!three.contains("Inter-coder agreement needs at least two coders"));
+    assert!(three.contains("fleiss_kappa"));
+}
