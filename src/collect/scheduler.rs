@@ -369,9 +369,12 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
             };
             st.limiter.acquire(est_tokens).await;
             let t0 = Instant::now();
-            let r =
-                match tokio::time::timeout(study.settings.timeout, st.provider.call(&cond.prompt))
-                    .await
+            let call_seed = attempt_seed(&item.key, attempt_no + 1);
+            let r = match tokio::time::timeout(
+                study.settings.timeout,
+                st.provider.call_seeded(&cond.prompt, call_seed),
+            )
+            .await
                 {
                     Ok(r) => r,
                     Err(_) => Err(CallError::new(
@@ -612,6 +615,18 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
             }
         }
     }
+}
+
+/// The sampling seed of attempt `attempt` (1-based, counted across runs) of a work item:
+/// the first 8 bytes of SHA-256(key, attempt). The key hashes the cell configuration
+/// (including a study seed), condition and index, so reruns reproduce every sample while
+/// samples, cells and retries all draw different streams.
+pub fn attempt_seed(key: &str, attempt: u32) -> u64 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("{key}:{attempt}").as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    u64::from_le_bytes(b)
 }
 
 /// Pretty JSON with 2-space indent (the published trace layout).

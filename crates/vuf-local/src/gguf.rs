@@ -434,7 +434,9 @@ impl Gguf {
                     dims[0]
                 ));
             }
-            let len = elements / per_block * block_bytes;
+            let len = (elements / per_block)
+                .checked_mul(block_bytes)
+                .ok_or_else(|| format!("tensor {name:?} dimensions {dims:?} overflow"))?;
             let offset = data_start
                 .checked_add(off)
                 .filter(|o| o.checked_add(len).is_some_and(|end| end <= file_len))
