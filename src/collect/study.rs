@@ -434,9 +434,8 @@ impl Study {
                     ))
                 }
             };
-            if !matches!(wire, Wire::Mock | Wire::Local)
-                && !(base_url.starts_with("http://") || base_url.starts_with("https://"))
-            {
+            let in_process = matches!(wire, Wire::Mock | Wire::Local);
+            if !(in_process || base_url.starts_with("http://") || base_url.starts_with("https://")) {
                 return Err(invalid(
                     f("base_url"),
                     format!("{base_url:?} is not an http(s) URL"),

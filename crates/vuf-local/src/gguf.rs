@@ -573,16 +573,6 @@ pub(crate) mod tests {
             self
         }
 
-        pub(crate) fn i32s(mut self, k: &str, v: &[i32]) -> Writer {
-            self.key(k, 9);
-            self.kv.extend(5u32.to_le_bytes());
-            self.kv.extend((v.len() as u64).to_le_bytes());
-            for x in v {
-                self.kv.extend(x.to_le_bytes());
-            }
-            self
-        }
-
         pub(crate) fn tensor(mut self, name: &str, dims: &[u64], ty: u32, data: Vec<u8>) -> Writer {
             self.tensors.push((name.into(), dims.to_vec(), ty, data));
             self

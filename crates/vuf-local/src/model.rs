@@ -108,6 +108,14 @@ struct Out(*mut f32);
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
+impl Out {
+    /// The pointer. A method rather than `.0` so closures capture the whole `Out` (which
+    /// is `Sync`), not the raw-pointer field (which is not).
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
 fn meta_u(g: &Gguf, key: &str) -> Result<usize, Error> {
     g.get(key)
         .and_then(|v| v.as_u64())
@@ -180,7 +188,7 @@ impl Model {
                 .and_then(|v| v.as_f64())
                 .unwrap_or(1e-5) as f32,
         };
-        if config.n_embd % 32 != 0 || config.n_ff % 32 != 0 {
+        if !config.n_embd.is_multiple_of(32) || !config.n_ff.is_multiple_of(32) {
             return Err(Error::Unsupported(format!(
                 "widths {}/{} are not multiples of 32",
                 config.n_embd, config.n_ff
@@ -403,7 +411,7 @@ impl Model {
                 if lo < hi {
                     // SAFETY: rows lo..hi of this matrix belong to this thread alone, and
                     // `out` holds `rows * tokens` floats (asserted above).
-                    unsafe { mv.rows(path, lo - base, hi - base, out.0, *rows) };
+                    unsafe { mv.rows(path, lo - base, hi - base, out.ptr(), *rows) };
                 }
                 base += rows;
             }
@@ -420,7 +428,6 @@ impl Model {
         let tasks = t_n * c.n_head;
         let out_p = Out(out.as_mut_ptr());
         self.pool.run(&|i, n| {
-            let out_p = out_p;
             let (a, b) = split(tasks, i, n, 1);
             let mut scores = vec![0f32; pos0 + t_n];
             for task in a..b {
@@ -441,7 +448,7 @@ impl Model {
                 }
                 let inv = (1.0 / sum) as f32;
                 // SAFETY: each (token, head) task owns its own `hd` output floats.
-                let o = unsafe { std::slice::from_raw_parts_mut(out_p.0.add(t * c.n_embd + h * hd), hd) };
+                let o = unsafe { std::slice::from_raw_parts_mut(out_p.ptr().add(t * c.n_embd + h * hd), hd) };
                 o.fill(0.0);
                 for (j, s) in scores[..span].iter().enumerate() {
                     let p = s * inv;

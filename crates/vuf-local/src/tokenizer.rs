@@ -358,11 +358,10 @@ impl Tokenizer {
             }
             _ => t
                 .chars()
-                .map(|c| match self.char_to_byte.get(&c) {
+                .flat_map(|c| match self.char_to_byte.get(&c) {
                     Some(b) => vec![*b],
                     None => c.to_string().into_bytes(),
                 })
-                .flatten()
                 .collect(),
         }
     }

@@ -15,9 +15,9 @@ pub fn dot_q4_0(w: &[u8], x: &[BlockQ8]) -> f32 {
         let d = f16_at(blk, 0);
         let qs = &blk[2..18];
         let mut isum = 0i32;
-        for j in 0..16 {
-            let lo = i32::from(qs[j] & 0x0f) - 8;
-            let hi = i32::from(qs[j] >> 4) - 8;
+        for (j, &q) in qs.iter().enumerate() {
+            let lo = i32::from(q & 0x0f) - 8;
+            let hi = i32::from(q >> 4) - 8;
             isum += lo * i32::from(a.qs[j]) + hi * i32::from(a.qs[j + 16]);
         }
         acc += d * a.d * isum as f32;
@@ -34,9 +34,8 @@ pub fn dot_q4_1(w: &[u8], x: &[BlockQ8]) -> f32 {
         let m = f16_at(blk, 2);
         let qs = &blk[4..20];
         let mut isum = 0i32;
-        for j in 0..16 {
-            isum += i32::from(qs[j] & 0x0f) * i32::from(a.qs[j])
-                + i32::from(qs[j] >> 4) * i32::from(a.qs[j + 16]);
+        for (j, &q) in qs.iter().enumerate() {
+            isum += i32::from(q & 0x0f) * i32::from(a.qs[j]) + i32::from(q >> 4) * i32::from(a.qs[j + 16]);
         }
         acc += d * a.d * isum as f32;
         mins += m * a.s;
