@@ -109,11 +109,26 @@ pub struct AnalyzeSummary {
     pub files: Vec<PathBuf>,
     /// Plain-language notes about bad states (small cells, empty families...).
     pub messages: Vec<String>,
+    /// Where the time went (for `vuf analyze --timings` and BENCHMARKS.md).
+    pub timings: AnalyzeTimings,
+}
+
+/// Wall time of the three steps of `analyze_into`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnalyzeTimings {
+    /// Reading samples, codes and metadata from the store.
+    pub load: std::time::Duration,
+    /// The analysis itself (no I/O).
+    pub compute: std::time::Duration,
+    /// Rendering and writing every output file.
+    pub write: std::time::Duration,
 }
 
 /// Run the frozen analysis of one source and write every output into `out`.
 pub fn analyze_into(store: &Store, source: CodeSource, out: &Path) -> Result<AnalyzeSummary, Error> {
+    let started = std::time::Instant::now();
     let input = analysis_input(store, source)?;
+    let loaded = started.elapsed();
     if input.rows.is_empty() {
         return Err(Error::Nothing(format!(
             "no valid sample has `{}` codes ({} valid samples lack them)",
@@ -122,6 +137,7 @@ pub fn analyze_into(store: &Store, source: CodeSource, out: &Path) -> Result<Ana
         )));
     }
     let analysis = analyze::analyze(&input, &AnalyzeOptions::default());
+    let computed = started.elapsed();
     let files = analyze::write_outputs(&analysis, out)?;
     Ok(AnalyzeSummary {
         source,
@@ -129,6 +145,11 @@ pub fn analyze_into(store: &Store, source: CodeSource, out: &Path) -> Result<Ana
         excluded: input.exclusions.len(),
         files,
         messages: analysis.messages.clone(),
+        timings: AnalyzeTimings {
+            load: loaded,
+            compute: computed - loaded,
+            write: started.elapsed() - computed,
+        },
     })
 }
 

@@ -131,9 +131,25 @@ impl Table {
         }
         let mut out = String::new();
         write_record(&mut out, self.columns.iter().map(|c| c.as_str()));
+        // Text cells are written straight from the row (no per-cell copy): the tidy sample
+        // table carries every response, so copying would double the work of this file.
+        let mut num = String::new();
         for row in &self.rows {
-            let fields: Vec<String> = row.iter().map(Value::to_field).collect();
-            write_record(&mut out, fields.iter().map(|s| s.as_str()));
+            for (i, v) in row.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match v {
+                    Value::Str(s) => write_field(&mut out, s),
+                    Value::Empty => {}
+                    other => {
+                        num.clear();
+                        num.push_str(&other.to_field());
+                        write_field(&mut out, &num);
+                    }
+                }
+            }
+            out.push('\n');
         }
         out
     }
@@ -160,15 +176,63 @@ fn write_record<'a>(out: &mut String, fields: impl Iterator<Item = &'a str>) {
         if i > 0 {
             out.push(',');
         }
-        if f.contains([',', '"', '\n']) {
-            out.push('"');
-            out.push_str(&f.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(f);
-        }
+        write_field(out, f);
     }
     out.push('\n');
+}
+
+/// One CSV field with the minimal quoting of Python's csv writer.
+fn write_field(out: &mut String, f: &str) {
+    if f.contains([',', '"', '\n']) {
+        out.push('"');
+        for (i, part) in f.split('"').enumerate() {
+            if i > 0 {
+                out.push_str("\"\"");
+            }
+            out.push_str(part);
+        }
+        out.push('"');
+    } else {
+        out.push_str(f);
+    }
+}
+
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Str(v) => s.serialize_str(v),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(_) | Value::Empty => s.serialize_none(),
+        }
+    }
+}
+
+/// A table's rows as a JSON array of objects (column -> value), serialised without
+/// building an intermediate `serde_json::Value` tree; same output as [`Table::to_json_rows`].
+pub struct JsonRows<'a>(pub &'a Table);
+
+impl serde::Serialize for JsonRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let t = self.0;
+        let mut seq = s.serialize_seq(Some(t.rows.len()))?;
+        for r in &t.rows {
+            seq.serialize_element(&JsonRow(&t.columns, r))?;
+        }
+        return seq.end();
+
+        struct JsonRow<'b>(&'b [String], &'b [Value]);
+        impl serde::Serialize for JsonRow<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (c, v) in self.0.iter().zip(self.1) {
+                    m.serialize_entry(c, v)?;
+                }
+                m.end()
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@ pub struct AnalyzeArgs {
     /// Output directory [default: <study-dir>/analysis].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Also print how long loading, computing and writing took.
+    #[arg(long)]
+    pub timings: bool,
 }
 
 /// Run `vuf analyze`.
@@ -41,5 +44,14 @@ pub fn run(global: &super::Global, args: AnalyzeArgs) -> anyhow::Result<()> {
         out.display(),
         t.elapsed().as_secs_f64()
     );
+    if args.timings {
+        let tm = s.timings;
+        println!(
+            "timings: load {:.3}s, compute {:.3}s, write {:.3}s",
+            tm.load.as_secs_f64(),
+            tm.compute.as_secs_f64(),
+            tm.write.as_secs_f64()
+        );
+    }
     Ok(())
 }

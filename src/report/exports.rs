@@ -7,7 +7,12 @@
 //! condition, condition_family, value_holding, value_holding_support,
 //! collapsed_primary_label, coders_split, topics (|-joined), lex_service_assistant_role,
 //! lex_disownership, lex_policy_safety_frame, coder_votes (coder:value_holding; ...),
-//! source, response`.
+//! source, response_chars, response_excerpt`.
+//!
+//! The excerpt is the first [`EXCERPT_CHARS`] characters (with `…` when cut): with full
+//! texts the sample CSV of the public corpus alone is 16.5 MB, which would make the report
+//! folder outweigh its 20 MB budget. Full texts are in the analysis directory
+//! (`samples.jsonl`, `tidy_values_under_fire_samples.csv`) and in `data/samples.parquet`.
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +40,7 @@ pub fn write_all(input: &ReportInput, dir: &Path) -> Result<Vec<PathBuf>, Error>
         json.insert(name.clone(), serde_json::Value::Array(rows));
     }
     let p = dir.join("tables.json");
-    let text = serde_json::to_string_pretty(&serde_json::Value::Object(json)).unwrap_or_default();
+    let text = serde_json::to_string(&serde_json::Value::Object(json)).unwrap_or_default();
     std::fs::write(&p, text).map_err(io_err(&p))?;
     out.push(p);
     if !input.samples.is_empty() {
@@ -56,7 +61,8 @@ pub fn write_all(input: &ReportInput, dir: &Path) -> Result<Vec<PathBuf>, Error>
             "lex_policy_safety_frame",
             "coder_votes",
             "source",
-            "response",
+            "response_chars",
+            "response_excerpt",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -93,7 +99,8 @@ pub fn write_all(input: &ReportInput, dir: &Path) -> Result<Vec<PathBuf>, Error>
                         .collect::<Vec<_>>()
                         .join("; "),
                     s.source.clone(),
-                    s.response.clone(),
+                    s.response.chars().count().to_string(),
+                    excerpt(&s.response),
                 ]
             })
             .collect();
@@ -102,6 +109,16 @@ pub fn write_all(input: &ReportInput, dir: &Path) -> Result<Vec<PathBuf>, Error>
         out.push(p);
     }
     Ok(out)
+}
+
+/// Characters of each response kept in `samples.csv`.
+pub const EXCERPT_CHARS: usize = 200;
+
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 fn json_cell(v: &str) -> serde_json::Value {

@@ -8,7 +8,7 @@
 //! missed escape could neither run script nor reach the network.
 //! Size: only a few example responses per posture per model and a capped disagreement list
 //! are inlined (responses cut at [`MAX_RESPONSE_CHARS`]); the full sample table is in
-//! `data/samples.csv`.
+//! `data/samples.csv` (response excerpts) and the analysis directory (full texts).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -521,7 +521,7 @@ fn sample_block(o: &mut String, s: &Sample, show_model: bool) {
         if total > 140 { "…" } else { "" },
         h(&shown),
         if total > MAX_RESPONSE_CHARS {
-            format!("\n\n[cut at {MAX_RESPONSE_CHARS} of {total} characters; full text in data/samples.csv]")
+            format!("\n\n[cut at {MAX_RESPONSE_CHARS} of {total} characters; full text in the analysis directory's samples.jsonl]")
         } else {
             String::new()
         }
@@ -562,7 +562,7 @@ fn disagreements(o: &mut String, study: &Study<'_>, opts: &ReportOptions) {
     if all.len() > opts.max_disagreements {
         let _ = write!(
             o,
-            "<p class=\"note\">{} more disagreements are not shown here; all are in <code>data/samples.csv</code> (filter on <code>coders_split</code>).</p>",
+            "<p class=\"note\">{} more disagreements are not shown here; all are in <code>data/samples.csv</code> (filter on <code>coders_split</code>; full texts in the analysis directory's <code>samples.jsonl</code>).</p>",
             all.len() - opts.max_disagreements
         );
     }

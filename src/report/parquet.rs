@@ -1,6 +1,7 @@
 //! Parquet export of the sample-level table (feature `parquet`), for DuckDB, Polars or
-//! Spark users. Columns as in `data/samples.csv` (see `exports`), with
-//! `value_holding_support` as Int32, the lexical flags as Boolean and `topics` `|`-joined.
+//! Spark users. Columns as in `data/samples.csv` (see `exports`) except that the full
+//! `response` text replaces the excerpt, with `value_holding_support` as Int32, the lexical
+//! flags as Boolean and `topics` `|`-joined.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,8 +76,12 @@ pub fn write_samples(input: &ReportInput, dir: &Path) -> Result<PathBuf, Error> 
         })?;
     let path = dir.join("samples.parquet");
     let file = std::fs::File::create(&path).map_err(super::io_err(&path))?;
+    // Snappy (pure Rust) keeps the full texts of the public corpus to a few MB.
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
     let mut w =
-        parquet::arrow::ArrowWriter::try_new(file, schema, None).map_err(|e| Error::Export {
+        parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::Export {
             name: "samples.parquet".into(),
             msg: e.to_string(),
         })?;

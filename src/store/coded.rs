@@ -49,6 +49,28 @@ fn vote_sources(source: CodeSource) -> &'static [&'static str] {
     }
 }
 
+/// The fields of a stored consensus record the analysis reads.
+#[derive(Debug, Default, serde::Deserialize)]
+struct RecordFields {
+    #[serde(default, deserialize_with = "lenient_str")]
+    sample_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    confidence: Option<f64>,
+}
+
+/// A string field, `None` when it holds anything else (as the untyped lookup did).
+fn lenient_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match <Value as serde::Deserialize>::deserialize(d)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    })
+}
+
+/// A numeric field, `None` when it holds anything else.
+fn lenient_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(<Value as serde::Deserialize>::deserialize(d)?.as_f64())
+}
+
 /// Load the coded rows of one source.
 pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, Error> {
     let src = source.as_str();
@@ -80,19 +102,19 @@ pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, 
             set.excluded.push((layered_id, format!("unknown condition `{condition}`")));
             continue;
         };
-        let record: Option<String> = r.get(12)?;
+        // Only two fields of the stored record matter here; a typed parse skips the rest.
+        let record: RecordFields = r
+            .get_ref(12)?
+            .as_str_or_null()
+            .ok()
+            .flatten()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default();
         // The published posture record's sample_id wins (it may carry the `.json` quirk).
-        let sample_id = record
-            .as_deref()
-            .and_then(|t| serde_json::from_str::<Value>(t).ok())
-            .and_then(|v| v.get("sample_id").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| format!("{condition}_{idx}"));
+        let sample_id = record.sample_id.unwrap_or_else(|| format!("{condition}_{idx}"));
         let source_model: String = r.get(3)?;
         let confidence = if matches!(source, CodeSource::Offline | CodeSource::Cascade) {
-            record
-                .as_deref()
-                .and_then(|t| serde_json::from_str::<Value>(t).ok())
-                .and_then(|v| v.get("confidence").and_then(Value::as_f64))
+            record.confidence
         } else {
             None
         };

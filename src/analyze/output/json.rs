@@ -1,17 +1,39 @@
 //! `analysis.json` (every table, numbers as numbers, NaN as null) and `samples.jsonl` (one
 //! object per analysed sample, in tidy-table order), per SAMPLES_JSONL.md.
 
-use serde_json::{json, Map, Value as J};
+use serde_json::{json, Value as J};
 
 use crate::protocol::lexicon::LEXICON;
 
 use super::super::input::Prepared;
+use super::super::table::{JsonRows, Table};
 use super::super::Analysis;
 
+/// The sample-level tidy table is left out of `analysis.json`: `samples.jsonl` carries the
+/// same rows (and more), and doubling 13,906 responses would make this file the slowest
+/// output to write and to read. `analysis.json` names where they are instead.
+pub(crate) const SAMPLE_LEVEL_TABLE: &str = "tidy_values_under_fire_samples";
+
 pub(crate) fn analysis_json(a: &Analysis) -> String {
-    let mut tables = Map::new();
-    for t in &a.tables {
-        tables.insert(t.name.clone(), t.to_json_rows());
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        vuf_version: &'static str,
+        source: &'static str,
+        provenance: J,
+        messages: &'a [String],
+        sample_level_rows: &'static str,
+        tables: Tables<'a>,
+    }
+    struct Tables<'a>(&'a [Table]);
+    impl serde::Serialize for Tables<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(None)?;
+            for t in self.0.iter().filter(|t| t.name != SAMPLE_LEVEL_TABLE) {
+                m.serialize_entry(&t.name, &JsonRows(t))?;
+            }
+            m.end()
+        }
     }
     let inputs: Vec<J> = a
         .provenance
@@ -19,14 +41,15 @@ pub(crate) fn analysis_json(a: &Analysis) -> String {
         .iter()
         .map(|f| json!({"name": f.name, "rows": f.rows, "sha256": f.sha256}))
         .collect();
-    let v = json!({
-        "vuf_version": env!("CARGO_PKG_VERSION"),
-        "source": a.source.as_str(),
-        "provenance": {"inputs": inputs, "n_rows": a.provenance.n_rows, "n_excluded": a.provenance.n_excluded},
-        "messages": a.messages,
-        "tables": J::Object(tables),
-    });
-    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    let doc = Doc {
+        vuf_version: env!("CARGO_PKG_VERSION"),
+        source: a.source.as_str(),
+        provenance: json!({"inputs": inputs, "n_rows": a.provenance.n_rows, "n_excluded": a.provenance.n_excluded}),
+        messages: &a.messages,
+        sample_level_rows: "samples.jsonl",
+        tables: Tables(&a.tables),
+    };
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
 }
