@@ -164,3 +164,22 @@ fn bad_model_files_are_clear_errors() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("broken.gguf") && err.contains("truncated") && !err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn a_local_cell_without_the_engine_or_its_file_is_a_clear_error() {
+    let study = Study::new();
+    write(
+        &study.dir().join("study.toml"),
+        "[design]\nconditions = ['CTRL1']\nsamples_per_condition = 1\n\
+         [[cells]]\nname = 'smol'\nprovider = 'local'\nmodel = 'missing.gguf'\n",
+    );
+    let out = study.run(&["collect"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    if cfg!(feature = "local") {
+        assert!(err.contains("missing.gguf"), "{err}");
+    } else {
+        assert!(err.contains("--features local"), "{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -41,6 +41,10 @@ pub const ENGINE_NAME: &str = "vuf-local";
 /// The engine's version in traces.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// More compute threads than this never help a CPU decoder (and a typo must not spawn
+/// thousands of threads).
+pub const MAX_THREADS: usize = 256;
+
 /// Errors of loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -186,7 +190,7 @@ impl Engine {
         let threads = if opts.threads == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
-            opts.threads
+            opts.threads.min(MAX_THREADS)
         };
         let kernels = match opts.kernels {
             Some(k) if k.available() => k,

@@ -219,7 +219,9 @@ impl Model {
             scalar::dequantize_row(ty, gguf.data(t), &mut v);
             Ok(v)
         };
-        let mut layers = Vec::with_capacity(config.n_layer);
+        // Capacity bounded by what the file can hold: a corrupt block count must fail on
+        // its first missing tensor, not on a giant allocation.
+        let mut layers = Vec::with_capacity(config.n_layer.min(gguf.tensors.len()));
         for l in 0..config.n_layer {
             let b = |s: &str| format!("blk.{l}.{s}.weight");
             layers.push(Layer {

@@ -474,6 +474,29 @@ mod tests {
         assert_eq!(split("café 42"), ["café", " 42"]);
     }
 
+    fn gguf_with(model: &str, pre: &str) -> Gguf {
+        let bytes = crate::gguf::tests::Writer::new()
+            .str("tokenizer.ggml.model", model)
+            .str("tokenizer.ggml.pre", pre)
+            .strs("tokenizer.ggml.tokens", &["a", "b", "ab", "\u{120}", "<|im_end|>"])
+            .strs("tokenizer.ggml.merges", &["a b"])
+            .finish();
+        let p = crate::gguf::tests::write_tmp(&bytes, &format!("tok-{model}-{pre}.gguf"));
+        Gguf::open(&p).unwrap()
+    }
+
+    #[test]
+    fn unsupported_tokenizers_are_refused_by_name() {
+        let e = Tokenizer::from_gguf(&gguf_with("llama", "default")).err().unwrap().to_string();
+        assert!(e.contains("\"llama\"") && e.contains("not supported"), "{e}");
+        let e = Tokenizer::from_gguf(&gguf_with("gpt2", "qwen2")).err().unwrap().to_string();
+        assert!(e.contains("qwen2"), "{e}");
+        let t = Tokenizer::from_gguf(&gguf_with("gpt2", "smollm")).unwrap();
+        // "ab" merges; "ba" does not; without types every token is normal text.
+        assert_eq!(t.encode("ab", false), vec![2]);
+        assert_eq!(t.encode("ba", false), vec![1, 0]);
+    }
+
     #[test]
     fn byte_alphabet_is_a_bijection() {
         let m = byte_alphabet();
