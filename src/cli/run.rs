@@ -124,6 +124,13 @@ fn collect_default_study(global: &super::Global, args: &RunArgs) -> anyhow::Resu
             eprintln!("warning: {e}; analysing what was collected");
             Ok(())
         }
+        Err(e) if matches!(e.downcast_ref::<vuf::collect::CollectError>(), Some(vuf::collect::CollectError::Conflicts(_))) => {
+            anyhow::bail!(
+                "the default study in {} was collected with other settings (--seed, --max-tokens or model): \
+                 rerun with the same ones to top it up, or use a new --study-dir for the new settings",
+                global.study_dir.display()
+            )
+        }
         other => other,
     }
 }
