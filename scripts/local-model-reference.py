@@ -46,6 +46,9 @@ TRICKY = [
     "",
     "a",
     "   ",
+    "I'LL WE'VE it'S",
+    "no\u00a0break\u2003em space",
+    "zero\u200bwidth",
 ]
 
 GREEDY = ["CTRL1", "G3", "CTRL2"]
