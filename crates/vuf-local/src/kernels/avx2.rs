@@ -91,6 +91,45 @@ unsafe fn dot2_q4_1(w0: *const u8, w1: *const u8, x: *const BlockQ8, nb: usize) 
     )
 }
 
+/// Tokens per tile of the batched (prompt) kernel.
+const TILE: usize = 4;
+
+/// Q4_1 dots of two rows with `TILE` tokens' activations (`x` + `t * nb` for token `t`):
+/// a 2 x 4 tile. Each weight block's nibbles are expanded once for four tokens and each
+/// activation block is loaded once for two rows, which is what makes prompt evaluation
+/// faster per token than decoding.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tile_q4_1(w0: *const u8, w1: *const u8, x: *const BlockQ8, nb: usize) -> [[f32; TILE]; 2] {
+    let mut acc = [[_mm256_setzero_ps(); TILE]; 2];
+    let mut mins = [[0f32; TILE]; 2];
+    for i in 0..nb {
+        let b0 = w0.add(i * 20);
+        let b1 = w1.add(i * 20);
+        let dm0 = f16x2(b0);
+        let dm1 = f16x2(b1);
+        let (d0, m0) = (_mm_cvtss_f32(dm0), _mm_cvtss_f32(_mm_movehdup_ps(dm0)));
+        let (d1, m1) = (_mm_cvtss_f32(dm1), _mm_cvtss_f32(_mm_movehdup_ps(dm1)));
+        let q0 = nibbles(b0.add(4));
+        let q1 = nibbles(b1.add(4));
+        for t in 0..TILE {
+            let a = &*x.add(t * nb + i);
+            let qy = _mm256_load_si256(a.qs.as_ptr() as *const __m256i);
+            acc[0][t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * a.d), mul_sum_us8(q0, qy), acc[0][t]);
+            acc[1][t] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * a.d), mul_sum_us8(q1, qy), acc[1][t]);
+            mins[0][t] += m0 * a.s;
+            mins[1][t] += m1 * a.s;
+        }
+    }
+    let mut out = [[0f32; TILE]; 2];
+    for r in 0..2 {
+        for t in 0..TILE {
+            out[r][t] = hsum(acc[r][t]) + mins[r][t];
+        }
+    }
+    out
+}
+
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot_q4_1(w: *const u8, x: *const BlockQ8, nb: usize) -> f32 {
@@ -157,7 +196,16 @@ pub unsafe fn rows(mv: &MatVec<'_>, r0: usize, r1: usize, out: *mut f32, out_str
         WeightType::Q4_1 => {
             let mut r = r0;
             while r + 2 <= r1 {
-                for t in 0..mv.tokens {
+                let mut t = 0;
+                while t + TILE <= mv.tokens {
+                    let o = tile_q4_1(w.add(r * rb), w.add((r + 1) * rb), x.add(t * nb), nb);
+                    for (k, (a, b)) in o[0].iter().zip(&o[1]).enumerate() {
+                        *out.add((t + k) * out_stride + r) = *a;
+                        *out.add((t + k) * out_stride + r + 1) = *b;
+                    }
+                    t += TILE;
+                }
+                for t in t..mv.tokens {
                     let (a, b) = dot2_q4_1(w.add(r * rb), w.add((r + 1) * rb), x.add(t * nb), nb);
                     *out.add(t * out_stride + r) = a;
                     *out.add(t * out_stride + r + 1) = b;
@@ -231,7 +279,7 @@ mod tests {
             println!("SKIP: this CPU has no AVX2/FMA/F16C");
             return;
         }
-        let (rows_n, cols, tokens) = (7, 576, 3);
+        let (rows_n, cols, tokens) = (7, 576, 6);
         let x: Vec<f32> = bytes(cols * tokens, 3)
             .iter()
             .map(|b| (*b as f32 - 128.0) / 37.0)
