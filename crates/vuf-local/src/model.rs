@@ -14,7 +14,7 @@
 //! for as long as float summation order allows.
 
 use crate::gguf::{Gguf, TensorInfo};
-use crate::kernels::{f16_round, quantize_q8, scalar, BlockQ8, KernelPath, MatVec, WeightType};
+use crate::kernels::{self, f16_round, quantize_q8, scalar, BlockQ8, KernelPath, MatVec, WeightType};
 use crate::pool::{split, Pool};
 use crate::Error;
 
@@ -429,6 +429,7 @@ impl Model {
         let scale = 1.0 / (hd as f32).sqrt();
         let tasks = t_n * c.n_head;
         let out_p = Out(out.as_mut_ptr());
+        let path = self.path;
         self.pool.run(&|i, n| {
             let (a, b) = split(tasks, i, n, 1);
             let mut scores = vec![0f32; pos0 + t_n];
@@ -440,7 +441,7 @@ impl Model {
                 let mut max = f32::NEG_INFINITY;
                 for (j, s) in scores[..span].iter_mut().enumerate() {
                     let kv = &kc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
-                    *s = dot(qv, kv) * scale;
+                    *s = kernels::dot_f32(path, qv, kv) * scale;
                     max = max.max(*s);
                 }
                 let mut sum = 0f64;
@@ -455,9 +456,7 @@ impl Model {
                 for (j, s) in scores[..span].iter().enumerate() {
                     let p = s * inv;
                     let vv = &vc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
-                    for (oe, ve) in o.iter_mut().zip(vv) {
-                        *oe += p * ve;
-                    }
+                    kernels::axpy(path, p, vv, o);
                 }
             }
         });
@@ -484,24 +483,6 @@ fn as_matrix(t: &TensorInfo, cols: usize, rows: usize) -> Result<Matrix, Error> 
         offset: t.offset as usize,
         len: t.len as usize,
     })
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Four partial sums: lets the compiler vectorise without reassociating a single chain.
-    let mut s = [0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            s[i] += x[i] * y[i];
-        }
-    }
-    let mut tot: f32 = s.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        tot += x * y;
-    }
-    tot
 }
 
 fn add(x: &mut [f32], y: &[f32]) {

@@ -178,6 +178,55 @@ unsafe fn dot_q8_0(w: *const u8, x: *const BlockQ8, nb: usize) -> f32 {
     hsum(acc)
 }
 
+/// `a . b` over f32, for attention scores, bit-identical to the scalar version: eight
+/// lane sums built with a separate multiply and add (no FMA), then added lane 0 to 7 in
+/// order. Attention feeds the 8-bit requantisation of the next matrix product, where a
+/// last-bit difference can flip a rounding and, thirty layers later, a greedy token; with
+/// identical arithmetic the two paths cannot part here.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let len = a.len().min(b.len());
+    let n = len / 8 * 8;
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i < n {
+        let p = _mm256_mul_ps(_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i)));
+        acc = _mm256_add_ps(acc, p);
+        i += 8;
+    }
+    let mut lanes = [0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+    let mut s: f32 = lanes.iter().sum();
+    for j in n..len {
+        s += a[j] * b[j];
+    }
+    s
+}
+
+/// `y += p * x` over f32, for the attention-weighted sum of values.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn axpy(p: f32, x: &[f32], y: &mut [f32]) {
+    let n = x.len().min(y.len()) / 8 * 8;
+    let pv = _mm256_set1_ps(p);
+    let mut i = 0;
+    while i < n {
+        // Multiply, then add (no FMA): bit-identical to the scalar version, see `dot_f32`.
+        let yp = y.as_mut_ptr().add(i);
+        let px = _mm256_mul_ps(pv, _mm256_loadu_ps(x.as_ptr().add(i)));
+        _mm256_storeu_ps(yp, _mm256_add_ps(_mm256_loadu_ps(yp), px));
+        i += 8;
+    }
+    for j in n..x.len().min(y.len()) {
+        y[j] += p * x[j];
+    }
+}
+
 /// AVX2 [`MatVec::rows`].
 ///
 /// # Safety
