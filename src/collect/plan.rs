@@ -74,6 +74,7 @@ pub fn work_key(cell: &CellSpec, cond: &CondSpec, idx: u32) -> String {
         Wire::Anthropic => "anthropic",
         Wire::Gemini => "gemini",
         Wire::Mock => "mock",
+        Wire::Local => "local",
     };
     // serde_json with preserve_order keeps this key order; the canonical text is hashed.
     let canon = json!({

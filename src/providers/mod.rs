@@ -15,6 +15,7 @@
 pub mod anthropic;
 pub mod gemini;
 pub mod http;
+pub mod local;
 pub mod mock;
 pub mod openai_chat;
 pub mod openai_responses;
@@ -84,6 +85,8 @@ pub enum Wire {
     Gemini,
     /// In-process mock (no HTTP).
     Mock,
+    /// In-process local model (no HTTP; [`local`]).
+    Local,
 }
 
 /// Provider kind named in a study file: the access route, which fixes the wire protocol,
@@ -118,11 +121,13 @@ pub enum ProviderKind {
     OpenAiCompatible,
     /// In-process mock provider.
     Mock,
+    /// The embedded local model: a GGUF file run in-process ([`local`]).
+    Local,
 }
 
 impl ProviderKind {
     /// Every kind with its study-file spelling.
-    pub const ALL: [(ProviderKind, &'static str); 14] = [
+    pub const ALL: [(ProviderKind, &'static str); 15] = [
         (ProviderKind::OpenRouter, "openrouter"),
         (ProviderKind::OpenAi, "openai"),
         (ProviderKind::Anthropic, "anthropic"),
@@ -137,6 +142,7 @@ impl ProviderKind {
         (ProviderKind::LlamaCpp, "llamacpp"),
         (ProviderKind::OpenAiCompatible, "openai-compatible"),
         (ProviderKind::Mock, "mock"),
+        (ProviderKind::Local, "local"),
     ];
 
     /// Parse the study-file spelling.
@@ -173,6 +179,7 @@ impl ProviderKind {
             ProviderKind::LlamaCpp => "llamacpp",
             ProviderKind::OpenAiCompatible => "openai-compatible",
             ProviderKind::Mock => "mock",
+            ProviderKind::Local => "local",
         }
     }
 
@@ -193,6 +200,7 @@ impl ProviderKind {
             ProviderKind::LlamaCpp => Some("http://127.0.0.1:8080/v1"),
             ProviderKind::OpenAiCompatible => None,
             ProviderKind::Mock => Some("mock://"),
+            ProviderKind::Local => Some("local://"),
         }
     }
 
@@ -210,7 +218,7 @@ impl ProviderKind {
 
     /// Whether an API key is required by default.
     pub fn needs_key(self) -> bool {
-        !self.is_local_server() && self != ProviderKind::Mock
+        !self.is_local_server() && !matches!(self, ProviderKind::Mock | ProviderKind::Local)
     }
 
     /// Wire protocol for a model id on this route (PROTOCOL 2.6: OpenAI `gpt-5*`, `o3*`,
@@ -228,14 +236,17 @@ impl ProviderKind {
             ProviderKind::Anthropic | ProviderKind::Kimi => Wire::Anthropic,
             ProviderKind::Gemini => Wire::Gemini,
             ProviderKind::Mock => Wire::Mock,
+            ProviderKind::Local => Wire::Local,
             _ => Wire::OpenAiChat,
         }
     }
 
     /// Attempts per sample in one run (PROTOCOL 2.7: 7 for chat-style and Messages routes,
-    /// 1 for Responses, Gemini and MiniMax direct).
+    /// 1 for Responses, Gemini and MiniMax direct). The local model gets 3: its failures
+    /// are empty or error-like answers, which a new seed usually fixes.
     pub fn default_max_attempts(self, wire: Wire) -> u32 {
         match (self, wire) {
+            (ProviderKind::Local, _) => 3,
             (ProviderKind::MiniMax, _) | (_, Wire::OpenAiResponses) | (_, Wire::Gemini) => 1,
             _ => 7,
         }
@@ -495,6 +506,14 @@ pub type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<Completion, CallErr
 pub trait Provider: Send + Sync {
     /// Send `prompt` once and classify the outcome. No retries, no sleeping.
     fn call<'a>(&'a self, prompt: &'a str) -> CallFuture<'a>;
+    /// [`Provider::call`] with a seed the collector derives from the work-item key and
+    /// the attempt number. Providers that sample in-process (the local model) use it, so
+    /// a rerun reproduces every sample and a retry draws a fresh one; remote providers
+    /// ignore it (their seeds, where they exist, are body fields of the route).
+    fn call_seeded<'a>(&'a self, prompt: &'a str, seed: u64) -> CallFuture<'a> {
+        let _ = seed;
+        self.call(prompt)
+    }
     /// The route this provider serves.
     fn route(&self) -> &Route;
 }
@@ -502,7 +521,7 @@ pub trait Provider: Send + Sync {
 /// Build the request for `route` (dispatch on the wire protocol).
 pub fn build_request(route: &Route, prompt: &str) -> HttpRequest {
     match route.wire {
-        Wire::OpenAiChat | Wire::Mock => openai_chat::build(route, prompt),
+        Wire::OpenAiChat | Wire::Mock | Wire::Local => openai_chat::build(route, prompt),
         Wire::OpenAiResponses => openai_responses::build(route, prompt),
         Wire::Anthropic => anthropic::build(route, prompt),
         Wire::Gemini => gemini::build(route, prompt),
@@ -516,7 +535,7 @@ pub fn parse_reply(route: &Route, reply: &HttpReply) -> Result<Completion, CallE
         return Err(http::classify_status(reply));
     }
     match route.wire {
-        Wire::OpenAiChat | Wire::Mock => openai_chat::parse(route, reply),
+        Wire::OpenAiChat | Wire::Mock | Wire::Local => openai_chat::parse(route, reply),
         Wire::OpenAiResponses => openai_responses::parse(route, reply),
         Wire::Anthropic => anthropic::parse(route, reply),
         Wire::Gemini => gemini::parse(route, reply),

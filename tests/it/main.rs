@@ -4,6 +4,7 @@ mod analyze_expected;
 mod codes;
 mod common;
 mod import;
+mod local;
 mod status;
 mod report_browser;
 mod run;

