@@ -79,7 +79,10 @@ pub fn choose_source(store: &Store, requested: Option<CodeSource>) -> Result<Cod
 pub fn analysis_input(store: &Store, source: CodeSource) -> Result<AnalysisInput, Error> {
     let conn = store.conn();
     let set = coded::coded_samples(conn, source)?;
+    let (code_provenance, code_warnings) = coded::code_provenance(conn, source)?;
     Ok(AnalysisInput {
+        code_provenance,
+        code_warnings,
         rows: set.rows,
         metadata: coded::metadata(conn)?,
         exclusions: set

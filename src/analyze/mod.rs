@@ -91,6 +91,11 @@ pub struct AnalysisInput {
     pub inputs: Vec<InputFile>,
     /// Invalid traces known to the store (reported, never analysed).
     pub invalid_trace_rows: usize,
+    /// What coded the source (rubric hashes, coders), as `(key, value)` lines for the
+    /// provenance record; empty when unknown.
+    pub code_provenance: Vec<(String, String)>,
+    /// Warnings about the codes (e.g. mixed rubric versions), passed on as messages.
+    pub code_warnings: Vec<String>,
 }
 
 /// Analysis options.
@@ -132,6 +137,8 @@ pub struct Provenance {
     pub n_excluded: usize,
     /// Invalid traces.
     pub invalid_trace_rows: usize,
+    /// Rubric hashes and coders behind the codes.
+    pub code_provenance: Vec<(String, String)>,
 }
 
 /// The result: typed aggregates plus every rendered output.
@@ -186,7 +193,7 @@ pub enum Error {
 /// Run the whole frozen analysis (no I/O).
 pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
     let prep = input::prepare(input, opts.curly_apostrophe_variant);
-    let mut messages = Vec::new();
+    let mut messages = input.code_warnings.clone();
     if prep.samples.is_empty() {
         messages.push("no analysable rows: every table below is empty (no codes yet?)".to_string());
     }
@@ -250,6 +257,7 @@ pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
             n_rows: prep.samples.len(),
             n_excluded: prep.exclusions.len(),
             invalid_trace_rows: input.invalid_trace_rows,
+            code_provenance: input.code_provenance.clone(),
         },
         models: prep.models.clone(),
         model_conditions,

@@ -53,6 +53,8 @@ fn input(rows: Vec<CodedSample>) -> AnalysisInput {
         source: CodeSource::Offline,
         inputs: vec![],
         invalid_trace_rows: 0,
+        code_provenance: vec![],
+        code_warnings: vec![],
     }
 }
 

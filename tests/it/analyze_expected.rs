@@ -176,6 +176,8 @@ fn load(data: &Path) -> AnalysisInput {
         source: CodeSource::Published,
         inputs,
         invalid_trace_rows: 0,
+        code_provenance: vec![],
+        code_warnings: vec![],
     }
 }
 

@@ -44,7 +44,13 @@ pub(crate) fn analysis_json(a: &Analysis) -> String {
     let doc = Doc {
         vuf_version: env!("CARGO_PKG_VERSION"),
         source: a.source.as_str(),
-        provenance: json!({"inputs": inputs, "n_rows": a.provenance.n_rows, "n_excluded": a.provenance.n_excluded}),
+        provenance: {
+            let mut p = json!({"inputs": inputs, "n_rows": a.provenance.n_rows, "n_excluded": a.provenance.n_excluded});
+            for (k, v) in &a.provenance.code_provenance {
+                p[k.as_str()] = J::String(v.clone());
+            }
+            p
+        },
         messages: &a.messages,
         sample_level_rows: "samples.jsonl",
         tables: Tables(&a.tables),
