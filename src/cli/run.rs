@@ -13,8 +13,8 @@ use vuf::protocol::CodeSource;
 use vuf::providers::ProviderKind;
 use vuf::store::Store;
 
-/// Samples per condition of the default local study: 30 answers, a couple of minutes on
-/// two cores. Five per condition gives each family its 10 rows, so the family rates are
+/// Samples per condition of the default local study: 30 answers, under a minute on two
+/// cores (BENCHMARKS.md). Five per condition gives each family its 10 rows, so the family rates are
 /// computed (PROTOCOL 7's >= 10 rule); `--samples 10` fills the per-condition rates too.
 pub const DEFAULT_SAMPLES: u32 = 5;
 /// Output-token cap of the default local study (SmolLM2's answers are mostly shorter).
