@@ -7,14 +7,14 @@
 
 use std::path::PathBuf;
 
-use vuf::collect::study::DEFAULT_LOCAL_CELL;
 use vuf::collect::Study;
 use vuf::pipeline::{self, Stage};
 use vuf::protocol::CodeSource;
-use vuf::store::{attempts, Store};
+use vuf::providers::ProviderKind;
+use vuf::store::Store;
 
-/// Samples per condition of the default local study: 30 answers, a couple of minutes on
-/// two cores. Five per condition gives each family its 10 rows, so the family rates are
+/// Samples per condition of the default local study: 30 answers, under a minute on two
+/// cores (BENCHMARKS.md). Five per condition gives each family its 10 rows, so the family rates are
 /// computed (PROTOCOL 7's >= 10 rule); `--samples 10` fills the per-condition rates too.
 pub const DEFAULT_SAMPLES: u32 = 5;
 /// Output-token cap of the default local study (SmolLM2's answers are mostly shorter).
@@ -82,16 +82,16 @@ pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The default study runs when the store holds no sample of any other cell (a fresh
-/// directory, or one holding only an earlier default study); a store with an imported
-/// corpus is analysed as it is.
+/// The default study runs when the store holds no sample from anything but the local
+/// model (a fresh directory, or one holding an earlier default study); a store with an
+/// imported corpus or collected remote samples is analysed as it is.
 fn default_study_applies(global: &super::Global) -> anyhow::Result<bool> {
     if !global.study_dir.join(vuf::store::STORE_FILE).exists() {
         return Ok(true);
     }
     let store = Store::open(&global.study_dir)?;
-    let state = attempts::collect_state(&store)?;
-    Ok(state.valid_slots.iter().all(|(cell, _, _)| cell == DEFAULT_LOCAL_CELL))
+    let providers = vuf::store::samples::valid_providers(store.conn())?;
+    Ok(providers.iter().all(|p| p == ProviderKind::Local.trace_key()))
 }
 
 /// Collect the default local study (six conditions x `--samples`) into the study directory.

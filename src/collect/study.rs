@@ -625,8 +625,23 @@ impl Study {
     /// built-in conditions x `samples` each, one cell running the local model at
     /// `model_path` with temperature [`DEFAULT_TEMPERATURE`], top-p [`DEFAULT_TOP_P`],
     /// `max_tokens` and the study seed `seed` (PROTOCOL 2.1's prompts; a small design so it
-    /// finishes in minutes on a laptop).
+    /// finishes in minutes on a laptop). The model id is the file's stem; the cell is
+    /// [`DEFAULT_LOCAL_CELL`] for the default model, else the stem in lower case with
+    /// every character outside `[a-z0-9-]` turned into `-`.
     pub fn default_local(model_path: PathBuf, samples: u32, max_tokens: u32, seed: u64, threads: usize) -> Study {
+        let stem = model_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_MODEL_ID.to_string());
+        let cell = if stem == DEFAULT_MODEL_ID {
+            DEFAULT_LOCAL_CELL.to_string()
+        } else {
+            stem.to_ascii_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+                .collect()
+        };
         let conditions = Condition::ALL
             .iter()
             .map(|c| CondSpec {
@@ -643,7 +658,7 @@ impl Study {
             kind,
             wire: Wire::Local,
             base_url: "local://".into(),
-            model: DEFAULT_MODEL_ID.into(),
+            model: stem,
             max_tokens,
             temperature: Some(DEFAULT_TEMPERATURE),
             reasoning: None,
@@ -657,7 +672,7 @@ impl Study {
             name: "default-local".into(),
             conditions,
             cells: vec![CellSpec {
-                name: DEFAULT_LOCAL_CELL.into(),
+                name: cell,
                 route,
                 api_key_env: None,
                 concurrency: 1,

@@ -428,6 +428,17 @@ pub fn model_labs(conn: &Connection) -> Result<BTreeMap<String, String>, Error> 
     Ok(out)
 }
 
+/// The distinct `provider` keys of the valid samples (an imported trace without one counts
+/// as the empty string), sorted. `vuf run` uses it to tell a store that holds only
+/// local-model samples from one holding a corpus.
+pub fn valid_providers(conn: &Connection) -> Result<Vec<String>, Error> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT COALESCE(provider, '') FROM samples WHERE valid = 1 ORDER BY 1",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// Counts for `vuf status`.
 pub fn counts(conn: &Connection) -> Result<StatusCounts, Error> {
     let mut c = StatusCounts::default();

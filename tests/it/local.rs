@@ -54,6 +54,20 @@ fn local_cells_in_a_study_file() {
     }
 }
 
+#[test]
+fn the_default_study_is_six_conditions_on_one_local_cell() {
+    let s = StudyFile::default_local(PathBuf::from("/m/SmolLM2-135M-Instruct.Q4_1.gguf"), 5, 200, 0, 0);
+    let ids: Vec<&str> = s.conditions.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["CTRL1", "CTRL2", "CTRL3", "G1", "G2", "G3"]);
+    assert!(s.conditions.iter().all(|c| c.samples == 5));
+    assert_eq!((s.cells.len(), s.cells[0].name.as_str()), (1, "smollm2-135m-instruct"));
+    assert_eq!(s.cells[0].route.model, "SmolLM2-135M-Instruct.Q4_1");
+    assert_eq!((s.cells[0].route.max_tokens, s.cells[0].concurrency), (200, 1));
+    // Another file: its stem names the model and (sanitised) the cell.
+    let o = StudyFile::default_local(PathBuf::from("/m/TinyLlama-1.1B.Q8_0.gguf"), 1, 50, 3, 2);
+    assert_eq!((o.cells[0].name.as_str(), o.cells[0].route.model.as_str()), ("tinyllama-1-1b-q8-0", "TinyLlama-1.1B.Q8_0"));
+}
+
 /// The model file, found the way vuf finds it, or `None` (after a `SKIP:` line).
 fn model() -> Option<PathBuf> {
     if !cfg!(feature = "local") {
