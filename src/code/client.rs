@@ -95,26 +95,34 @@ impl CoderClient for HttpClient {
             .post(&url)
             .timeout(timeout)
             .set("Content-Type", "application/json");
+        let mut key: Option<crate::providers::ApiKey> = None;
         if let Some(var) = &endpoint.api_key_env {
-            let key =
-                std::env::var(var).map_err(|_| CallError::Config(format!("environment variable {var} is not set")))?;
-            req = req.set("Authorization", &format!("Bearer {key}"));
+            let k = crate::providers::ApiKey::from_env(var)
+                .ok_or_else(|| CallError::Config(format!("environment variable {var} is not set")))?;
+            req = req.set("Authorization", &format!("Bearer {}", k.expose()));
+            key = Some(k);
         }
+        // A server may echo the key back: scrub it from every reply text before it can
+        // reach a stored code, the failure ledger or a message.
+        let scrub = |t: String| match &key {
+            Some(k) => k.redact(&t),
+            None => t,
+        };
         match req.send_string(&body.to_string()) {
             Ok(resp) => {
-                let text = resp.into_string().map_err(|e| CallError::Transport(e.to_string()))?;
+                let text = scrub(resp.into_string().map_err(|e| CallError::Transport(scrub(e.to_string())))?);
                 serde_json::from_str(&text).map_err(|e| CallError::BadBody(format!("{e}: {}", truncate(&text, 200))))
             }
             Err(ureq::Error::Status(status, resp)) => {
                 let ra = retry_after(resp.header("retry-after-ms"), resp.header("retry-after"));
-                let text = resp.into_string().unwrap_or_default();
+                let text = scrub(resp.into_string().unwrap_or_default());
                 Err(CallError::Status {
                     status,
                     body: truncate(&text, 1000),
                     retry_after: ra,
                 })
             }
-            Err(ureq::Error::Transport(t)) => Err(CallError::Transport(t.to_string())),
+            Err(ureq::Error::Transport(t)) => Err(CallError::Transport(scrub(t.to_string()))),
         }
     }
 }

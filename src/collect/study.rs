@@ -247,6 +247,35 @@ struct RawCell {
     threads: Option<usize>,
 }
 
+/// A TOML error as `line L, column C: message (at `key = …`)`. The toml crate's own
+/// rendering quotes the whole offending line, which leaks a key someone pasted into the
+/// file (`api_key = "sk-..."`); this names the line and the key but never a value.
+fn toml_error_message(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return msg.to_string();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let src = text.lines().nth(line - 1).unwrap_or("").trim();
+    let at = if src.starts_with('[') {
+        format!(" (at `{src}`)")
+    } else if let Some((k, _)) = src.split_once('=') {
+        format!(" (at `{} = …`)", k.trim())
+    } else {
+        String::new()
+    };
+    format!("line {line}, column {col}: {msg}{at}")
+}
+
+/// Whether `s` can be an environment variable name (what `api_key_env` must hold).
+fn is_env_var_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Headers a study file may not set (auth belongs to `api_key_env`).
 const FORBIDDEN_HEADERS: &[&str] = &["authorization", "x-api-key", "x-goog-api-key", "api-key"];
 
@@ -268,7 +297,7 @@ impl Study {
     pub fn parse(text: &str, path: &Path) -> Result<Study, StudyError> {
         let raw: RawFile = toml::from_str(text).map_err(|e| StudyError::Toml {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: toml_error_message(text, &e),
         })?;
         let invalid = |field: String, message: String| StudyError::Invalid {
             path: path.to_path_buf(),
@@ -460,6 +489,16 @@ impl Study {
                         ),
                     ));
                 }
+            }
+            if c.api_key_env.as_deref().is_some_and(|v| !is_env_var_name(v)) {
+                // Never echo the value: a key pasted here instead of a variable name is the
+                // usual way this goes wrong.
+                return Err(invalid(
+                    f("api_key_env"),
+                    "must be the NAME of an environment variable (letters, digits, `_`; e.g. \
+                     OPENROUTER_API_KEY), not the key itself; the value is not shown"
+                        .into(),
+                ));
             }
             let api_key_env = c
                 .api_key_env
@@ -722,6 +761,30 @@ pub fn default_key_env(kind: ProviderKind) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_pasted_into_the_study_file_is_never_echoed() {
+        let secret = "sk-or-v1-TOPSECRET999";
+        // As an unknown field: the TOML error names the line and the key, not the value.
+        let e = Study::parse(
+            &format!("[[cells]]\nname='a'\nprovider='openrouter'\nmodel='m'\napi_key = \"{secret}\"\n"),
+            Path::new("s.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains(secret) && e.contains("line 5") && e.contains("api_key"), "{e}");
+        // As a broken line of its own.
+        let e = Study::parse(&format!("[[cells]]\n{secret}\n"), Path::new("s.toml")).unwrap_err().to_string();
+        assert!(!e.contains(secret) && e.contains("line 2"), "{e}");
+        // In place of the variable name.
+        let e = Study::parse(
+            &format!("[[cells]]\nname='a'\nprovider='openrouter'\nmodel='m'\napi_key_env = \"{secret}\"\n"),
+            Path::new("s.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains(secret) && e.contains("cells[0].api_key_env"), "{e}");
+    }
 
     #[test]
     fn defaults_are_the_six_with_ten_and_thirty() {

@@ -185,10 +185,20 @@ impl HttpProvider {
             err.http_status = Some(status);
             err
         })?;
+        // A server may echo the key (in an error body, a header, even an answer): scrub it
+        // from the bytes before anything is parsed, so no derived field (raw payload, text,
+        // message, stored trace) can carry it.
+        let (headers, body) = match &self.route.api_key {
+            Some(k) => (
+                headers.into_iter().map(|(n, v)| (n, k.redact(&v))).collect(),
+                k.redact_bytes(&body),
+            ),
+            None => (headers, body.to_vec()),
+        };
         let reply = HttpReply {
             status,
             headers,
-            body: body.to_vec(),
+            body,
         };
         parse_reply(&self.route, &reply).map_err(|mut e| {
             e.message = self.redact(&e.message);

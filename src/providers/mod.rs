@@ -58,6 +58,26 @@ impl ApiKey {
         }
         text.replace(&self.0, "***")
     }
+
+    /// [`ApiKey::redact`] on raw bytes (a reply body need not be UTF-8).
+    pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        let key = self.0.as_bytes();
+        if key.len() < 4 || bytes.len() < key.len() {
+            return bytes.to_vec();
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i..].starts_with(key) {
+                out.extend_from_slice(b"***");
+                i += key.len();
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
 }
 
 impl fmt::Debug for ApiKey {

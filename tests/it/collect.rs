@@ -932,3 +932,81 @@ fn long_retry_after_parks_the_cell_while_other_cells_run() {
         "{notices:?}"
     );
 }
+
+/// A server that echoes the request's Authorization header back (in a 401 body and in a
+/// header) must not get the key into the store, the traces or the error text.
+#[test]
+fn a_key_echoed_by_the_server_never_reaches_the_store() {
+    use std::io::{Read, Write};
+    let secret = "sk-test-ECHOED-7f3a9c";
+    let var = "VUF_TEST_ECHO_KEY";
+    std::env::set_var(var, secret);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = vec![0u8; 65536];
+            let n = conn.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let auth = req
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                .map(|l| l.splitn(2, ':').nth(1).unwrap_or("").trim().to_string())
+                .unwrap_or_default();
+            let body = format!("{{\"error\":{{\"message\":\"bad key {auth}\",\"code\":401}}}}");
+            let reply = format!(
+                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\nx-echo: {auth}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    let text = format!(
+        "[design]\nsamples_per_condition = 1\nconditions = ['CTRL1']\n\
+         [[cells]]\nname = 'echo'\nprovider = 'openai-compatible'\nbase_url = 'http://{addr}/v1'\nmodel = 'm'\napi_key_env = '{var}'\n"
+    );
+    let mut study = Study::parse(&text, Path::new("echo.toml")).expect("study");
+    study.resolve_keys(true).expect("key from the environment");
+    let study = Arc::new(study);
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(dir.path()).expect("store");
+    let plan = collect::plan(&study, &store).expect("plan");
+    let providers = collect::providers_for(&study).expect("providers");
+    let result = rt().block_on(collect::run(study, providers, plan, store, "sha", Arc::new(NullSink)));
+    let shown = match result {
+        Ok((summary, store)) => {
+            drop(store);
+            format!("{summary:?}")
+        }
+        Err(e) => format!("{e} {e:?}"),
+    };
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(shown.contains("***"), "the echoed key shows redacted: {shown}");
+    let conn = rusqlite::Connection::open(dir.path().join("vuf.sqlite")).expect("open");
+    let mut found = Vec::new();
+    for table in ["attempts", "samples"] {
+        let cols: Vec<String> = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for c in cols {
+            let n: i64 = conn
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM {table} WHERE CAST(\"{c}\" AS TEXT) LIKE '%' || ?1 || '%'"),
+                    [secret],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            if n > 0 {
+                found.push(format!("{table}.{c}"));
+            }
+        }
+    }
+    let rows: i64 = conn.query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0)).unwrap();
+    assert!(rows > 0, "the failed attempt is stored");
+    assert!(found.is_empty(), "the key is stored in {found:?}");
+}
