@@ -107,12 +107,32 @@ fn models(global: &Global, args: &Args, only: Option<std::collections::HashSet<i
     } else {
         runner::default_coders()
     };
+    // Check every coder's key before any work, like `vuf collect`: a run that can call no
+    // coder must fail up front, not report samples as processed.
+    let missing: Vec<String> = coders
+        .iter()
+        .filter_map(|c| {
+            let var = c.api_key_env.as_deref().filter(|v| !v.is_empty())?;
+            vuf::providers::ApiKey::from_env(var)
+                .is_none()
+                .then(|| format!("{var} (coder {})", c.key))
+        })
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "coder API key not set: {}. Set the variable, configure other coders under [[coders]] in {}, \
+             or code without a key: `vuf code --offline`",
+            missing.join(", "),
+            study.display()
+        );
+    }
     let mut store = Store::open(&global.study_dir)?;
     let layers = match args.layer.as_deref().and_then(Layer::parse) {
         Some(l) => vec![l],
         None => vec![Layer::A, Layer::B],
     };
     let client = HttpClient::default();
+    let mut stopped: Vec<String> = Vec::new();
     for layer in layers {
         let rubric = Rubric::load(&global.study_dir, layer)?;
         let mut opts = RunOptions::paper(layer, rubric);
@@ -136,7 +156,7 @@ fn models(global: &Global, args: &Args, only: Option<std::collections::HashSet<i
             Progress::Item { .. } => {
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n % 25 == 0 || n == total.load(Ordering::Relaxed) {
-                    eprintln!("layer {}: {n}/{} coded", layer.as_str(), total.load(Ordering::Relaxed));
+                    eprintln!("layer {}: {n}/{} processed", layer.as_str(), total.load(Ordering::Relaxed));
                 }
             }
             Progress::CoderStopped { coder, error } => eprintln!("layer {}: {coder} stopped: {error}", layer.as_str()),
@@ -159,7 +179,11 @@ fn models(global: &Global, args: &Args, only: Option<std::collections::HashSet<i
         }
         let r = recompute::recompute(&mut store, layer)?;
         println!("layer {}: consensus over {} samples", layer.as_str(), r.samples);
+        stopped.extend(report.fatal.iter().map(|(c, e)| format!("layer {} {c}: {e}", layer.as_str())));
     }
     println!("outstanding coder failures: {}", runner::outstanding_failures(&store)?);
+    if !stopped.is_empty() {
+        anyhow::bail!("some coders were stopped, so coding is incomplete: {}", stopped.join("; "));
+    }
     Ok(())
 }

@@ -306,3 +306,19 @@ fn run_with_a_study_file_collects_then_analyses_and_a_rerun_adds_nothing() {
     let (_, stderr) = study.ok(&["run", "--no-collect"]);
     assert!(!stderr.contains("[collect]"), "{stderr}");
 }
+
+#[test]
+fn code_without_a_coder_key_fails_up_front_and_names_the_variable() {
+    let study = Study::new();
+    let out = study
+        .cmd()
+        .env_remove("OPENROUTER_API_KEY")
+        .arg("code")
+        .output()
+        .expect("run vuf");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "must not report success: {err}");
+    assert!(err.contains("OPENROUTER_API_KEY") && err.contains("--offline"), "{err}");
+    // Nothing was opened or created before the check.
+    assert!(!study.dir().join("vuf.sqlite").exists());
+}
