@@ -2,10 +2,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use vuf::pipeline;
 use vuf::protocol::CodeSource;
-use vuf::store::Store;
 
 /// Arguments of `vuf analyze`.
 #[derive(Debug, clap::Args)]
@@ -25,8 +23,7 @@ pub struct AnalyzeArgs {
 
 /// Run `vuf analyze`.
 pub fn run(global: &super::Global, args: AnalyzeArgs) -> anyhow::Result<()> {
-    let store = Store::open(&global.study_dir)
-        .with_context(|| format!("opening the store in {}", global.study_dir.display()))?;
+    let store = global.existing_store()?;
     let requested = args.source.as_deref().and_then(CodeSource::parse);
     let source = pipeline::choose_source(&store, requested)?;
     let out = args.out.unwrap_or_else(|| global.study_dir.join("analysis"));

@@ -7,7 +7,6 @@ use vuf::code::rubric::Rubric;
 use vuf::code::runner::{self, Progress, RunOptions};
 use vuf::code::{recompute, Layer};
 use vuf::code::offline::{apply, OfflineCoder};
-use vuf::store::Store;
 
 use super::Global;
 
@@ -51,7 +50,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
 
 /// `vuf code --offline`.
 fn offline(global: &Global) -> anyhow::Result<()> {
-    let mut store = Store::open(&global.study_dir)?;
+    let mut store = global.existing_store()?;
     let coder = OfflineCoder::load_default()?;
     let t = std::time::Instant::now();
     let r = apply::code_store(&mut store, &coder)?;
@@ -68,7 +67,7 @@ fn offline(global: &Global) -> anyhow::Result<()> {
 /// `vuf code --cascade T`: offline first, coder models for the uncertain rest.
 fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
     {
-        let mut store = Store::open(&global.study_dir)?;
+        let mut store = global.existing_store()?;
         apply::code_store(&mut store, &OfflineCoder::load_default()?)?;
         let first = apply::build_cascade(&mut store, threshold)?;
         let total = first.kept_offline + first.from_models + first.pending.len();
@@ -83,7 +82,7 @@ fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
         }
         models(global, args, Some(first.pending.iter().copied().collect()))?;
     }
-    let mut store = Store::open(&global.study_dir)?;
+    let mut store = global.existing_store()?;
     let r = apply::build_cascade(&mut store, threshold)?;
     let total = (r.kept_offline + r.from_models + r.pending.len()).max(1);
     println!(
@@ -126,7 +125,7 @@ fn models(global: &Global, args: &Args, only: Option<std::collections::HashSet<i
             study.display()
         );
     }
-    let mut store = Store::open(&global.study_dir)?;
+    let mut store = global.existing_store()?;
     let layers = match args.layer.as_deref().and_then(Layer::parse) {
         Some(l) => vec![l],
         None => vec![Layer::A, Layer::B],

@@ -1,7 +1,6 @@
 //! `vuf consensus`: recompute consensus (source `models`) from the per-coder codes.
 
 use vuf::code::{recompute, Layer};
-use vuf::store::Store;
 
 use super::Global;
 
@@ -15,7 +14,7 @@ pub struct Args {
 
 /// Run it.
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
-    let mut store = Store::open(&global.study_dir)?;
+    let mut store = global.existing_store()?;
     let layers = match args.layer.as_deref().and_then(Layer::parse) {
         Some(l) => vec![l],
         None => vec![Layer::A, Layer::B],

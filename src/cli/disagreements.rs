@@ -3,7 +3,6 @@
 use vuf::code::audit::{self, Filter};
 use vuf::code::Layer;
 use vuf::protocol::CodeSource;
-use vuf::store::Store;
 
 use super::Global;
 
@@ -29,7 +28,7 @@ pub struct Args {
 
 /// Run it.
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
-    let store = Store::open(&global.study_dir)?;
+    let store = global.existing_store()?;
     let layer = Layer::parse(&args.layer).ok_or_else(|| anyhow::anyhow!("--layer must be a or b"))?;
     let source = CodeSource::parse(&args.source).ok_or_else(|| anyhow::anyhow!("unknown --source {}", args.source))?;
     let filter = Filter {

@@ -9,7 +9,6 @@ use vuf::store::formats::traces::export_traces;
 use vuf::code::export::export_codes;
 use vuf::code::Layer;
 use vuf::protocol::CodeSource;
-use vuf::store::Store;
 
 /// Arguments of `vuf export`.
 #[derive(Debug, clap::Args)]
@@ -50,8 +49,7 @@ struct TracesArgs {
 
 /// Run `vuf export`.
 pub fn run(global: &super::Global, args: ExportArgs) -> anyhow::Result<()> {
-    let store = Store::open(&global.study_dir)
-        .with_context(|| format!("opening the store in {}", global.study_dir.display()))?;
+    let store = global.existing_store()?;
     match args.what {
         ExportWhat::Traces(t) => {
             let r =

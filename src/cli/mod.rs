@@ -27,6 +27,27 @@ pub struct Global {
     pub study_dir: PathBuf,
 }
 
+impl Global {
+    /// The study's store for a command that only reads or adds to an existing study: a
+    /// mistyped `--study-dir` must say so, not create an empty study that looks valid.
+    pub fn existing_store(&self) -> anyhow::Result<vuf::store::Store> {
+        let dir = &self.study_dir;
+        if dir.exists() && !dir.is_dir() {
+            anyhow::bail!("--study-dir {} is a file, not a study directory", dir.display());
+        }
+        if !dir.join(vuf::store::STORE_FILE).is_file() {
+            anyhow::bail!(
+                "no study in {}: there is no {} yet. Import a corpus (`vuf import PATH`), collect \
+                 (`vuf collect` with a study.toml) or run the default study (`vuf run`) first, or \
+                 pass the right --study-dir",
+                dir.display(),
+                vuf::store::STORE_FILE
+            );
+        }
+        vuf::store::Store::open(dir).map_err(|e| anyhow::anyhow!("opening the study in {}: {e}", dir.display()))
+    }
+}
+
 /// vuf: run values-under-fire studies on language models.
 #[derive(Debug, Parser)]
 #[command(name = "vuf", version, about, long_about = None)]

@@ -8,7 +8,6 @@
 //! samples}`: coded samples per layer and coder, empty until codes exist) and
 //! `coder_failures_outstanding` (coder failure-ledger entries not yet re-coded).
 
-use anyhow::Context;
 use vuf::store::samples::counts;
 use vuf::store::Store;
 
@@ -22,8 +21,16 @@ pub struct StatusArgs {
 
 /// Run `vuf status`.
 pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
-    let store = Store::open(&global.study_dir)
-        .with_context(|| format!("opening the store in {}", global.study_dir.display()))?;
+    // A study that does not exist yet has all-zero counts; looking must not create it.
+    let store = if global.study_dir.join(vuf::store::STORE_FILE).is_file() {
+        global.existing_store()?
+    } else {
+        if global.study_dir.exists() && !global.study_dir.is_dir() {
+            anyhow::bail!("--study-dir {} is a file, not a study directory", global.study_dir.display());
+        }
+        eprintln!("note: no study in {} yet (nothing imported or collected)", global.study_dir.display());
+        Store::open_in_memory()?
+    };
     let c = counts(store.conn())?;
     let failures = vuf::store::codes::outstanding_failures(store.conn())?;
     if args.json {

@@ -90,3 +90,21 @@ fn coded_counts_come_from_the_codes_table_when_it_exists() {
                {"layer": "b", "coder": "glm-4-7", "source": "published", "samples": 2}])
     );
 }
+
+#[test]
+fn looking_at_a_missing_study_creates_nothing() {
+    let study = Study::new();
+    let _ = study.status_json();
+    assert!(!study.dir().exists(), "status must not create the study directory");
+    for args in [vec!["analyze"], vec!["export", "codes", "--layer", "b", "--out", "x.jsonl"], vec!["consensus"]] {
+        let out = study.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(err.contains("no study in") && err.contains("vuf.sqlite"), "{args:?}: {err}");
+        assert!(!study.dir().exists(), "{args:?} created the study directory");
+    }
+    // A file where the study directory should be.
+    std::fs::write(study.dir(), "not a directory").unwrap();
+    let out = study.run(&["analyze"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a file, not a study directory"));
+}
