@@ -32,9 +32,10 @@ struct CodesArgs {
     /// Layer: `a` (topics) or `b` (posture).
     #[arg(long, value_parser = ["a", "b"])]
     layer: String,
-    /// Code source: published, models, offline or cascade.
-    #[arg(long, default_value = "models", value_parser = ["published", "models", "offline", "cascade"])]
-    source: String,
+    /// Code source: published, models, offline or cascade [default: the first available
+    /// of models, published, offline, as for `vuf analyze`].
+    #[arg(long, value_parser = ["published", "models", "offline", "cascade"])]
+    source: Option<String>,
     /// Output JSONL file.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -58,7 +59,9 @@ pub fn run(global: &super::Global, args: ExportArgs) -> anyhow::Result<()> {
         }
         ExportWhat::Codes(c) => {
             let layer = Layer::parse(&c.layer).context("--layer must be a or b")?;
-            let source = CodeSource::parse(&c.source).context("unknown --source")?;
+            // The same choice as `vuf analyze`: a named source must have codes, so an export
+            // is never silently empty.
+            let source = vuf::pipeline::choose_source(&store, c.source.as_deref().and_then(CodeSource::parse))?;
             let n = export_codes(&store, layer, source, &c.out)
                 .with_context(|| format!("exporting codes to {}", c.out.display()))?;
             println!("wrote {n} {} consensus records (layer {}) to {}", source.as_str(), layer.as_str(), c.out.display());

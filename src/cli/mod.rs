@@ -78,7 +78,8 @@ enum Command {
     Coder(coder::CoderArgs),
     /// Run the frozen analysis on one code source.
     Analyze(analyze::AnalyzeArgs),
-    /// The main job: code what is uncoded, analyse, report.
+    /// The main job: collect (study.toml, or the default local study), code what is
+    /// uncoded, analyse, report.
     Run(run::RunArgs),
     /// Render the report (HTML, Markdown, LaTeX, figures, exports) from an analysis directory.
     Report(report::ReportArgs),
