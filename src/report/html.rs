@@ -219,7 +219,11 @@ fn summary(o: &mut String, input: &ReportInput, study: &Study<'_>, png_note: Opt
             if hl.ci.is_some() {
                 ci_text(&hl.ci)
             } else {
-                "<span class=\"muted\">no interval table</span>".into()
+                if input.tables.contains_key("headline_means") && hl.n_models < 3 {
+                    "<span class=\"muted\">none (a model bootstrap needs 3 models)</span>".into()
+                } else {
+                    "<span class=\"muted\">no interval table</span>".into()
+                }
             },
             hl.n_models
         );
@@ -471,7 +475,11 @@ fn provenance(o: &mut String, input: &ReportInput, study: &Study<'_>) {
                 p.n_rows.map(|n| n.to_string()).unwrap_or_else(|| "—".into()),
                 p.n_excluded.map(|n| n.to_string()).unwrap_or_else(|| "—".into())
             );
-            o.push_str("<table><thead><tr><th>input</th><th class=\"n\">rows</th><th>sha256</th></tr></thead><tbody>");
+            if p.inputs.is_empty() {
+                o.push_str("<p class=\"muted\">No imported input files: the samples were collected by vuf itself (each trace records its provider, model and settings).</p>");
+            } else {
+                o.push_str("<table><thead><tr><th>input</th><th class=\"n\">rows</th><th>sha256</th></tr></thead><tbody>");
+            }
             for i in &p.inputs {
                 let _ = write!(
                     o,
@@ -481,7 +489,9 @@ fn provenance(o: &mut String, input: &ReportInput, study: &Study<'_>) {
                     h(&i.sha256)
                 );
             }
-            o.push_str("</tbody></table>");
+            if !p.inputs.is_empty() {
+                o.push_str("</tbody></table>");
+            }
             if !p.other.is_empty() {
                 o.push_str("<table><tbody>");
                 for (k, v) in &p.other {
