@@ -411,6 +411,10 @@ fn generic_table(o: &mut String, t: &Table, cap: usize) {
                         };
                         let _ = write!(o, "<td class=\"n\" data-v=\"{v}\">{}</td>", h(&shown));
                     }
+                    // Undefined rates (`nan` in the CSV) show as a dash with the reason.
+                    _ if c.trim() == "nan" => {
+                        o.push_str("<td class=\"n\" title=\"undefined (nan in the CSV), e.g. too few samples or coders\">—</td>");
+                    }
                     _ => {
                         let _ = write!(o, "<td class=\"n\">{}</td>", h(c));
                     }
