@@ -4,7 +4,7 @@
 //! collector's design (a pool of 15 threads, one blocking call per thread) on the same
 //! server. With `--memory`, a 100,000-call run samples the resident set size.
 //!
-//! Run: `cargo bench --bench throughput` (add `-- --latency-ms 50 --rounds 20 --memory`).
+//! Run: `cargo bench --bench throughput` (add `-- --latency-ms 200 --rounds 50 --detail --memory`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -111,6 +111,24 @@ fn run_collector(
             "  C={c}: call duration avg {avg:.1} ms, max {max} ms, wall {secs:.2} s, attempts {} for {calls} items",
             summary.attempts
         );
+        let mut q = conn
+            .prepare("SELECT reason, error, COUNT(*) FROM attempts WHERE valid = 0 GROUP BY 1, 2")
+            .expect("q");
+        let failed = q
+            .query_map([], |r| {
+                Ok(format!(
+                    "{} x{} ({})",
+                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(1)?.unwrap_or_default()
+                ))
+            })
+            .expect("q")
+            .filter_map(Result::ok)
+            .collect::<Vec<_>>();
+        if !failed.is_empty() {
+            println!("  C={c}: failed attempts: {}", failed.join("; "));
+        }
         let v = stamps.0.lock().map(|v| v.clone()).unwrap_or_default();
         if let (Some(first), Some(last)) = (v.first(), v.last()) {
             println!(
@@ -216,7 +234,7 @@ fn main() {
         return;
     }
     let latency_ms = arg("--latency-ms", 50);
-    let rounds = arg("--rounds", 20);
+    let rounds = arg("--rounds", 100);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
