@@ -78,7 +78,7 @@ pub fn choose_source(store: &Store, requested: Option<CodeSource>) -> Result<Cod
 /// Assemble the analysis input of one source from the store.
 pub fn analysis_input(store: &Store, source: CodeSource) -> Result<AnalysisInput, Error> {
     let conn = store.conn();
-    let set = coded::coded_samples(conn, source)?;
+    let set = coded::coded_samples(conn, source, store.reader()?)?;
     let (code_provenance, code_warnings) = coded::code_provenance(conn, source)?;
     Ok(AnalysisInput {
         code_provenance,
@@ -142,12 +142,16 @@ pub fn analyze_into(store: &Store, source: CodeSource, out: &Path) -> Result<Ana
     let analysis = analyze::analyze(&input, &AnalyzeOptions::default());
     let computed = started.elapsed();
     let files = analyze::write_outputs(&analysis, out)?;
+    let (rows, excluded, messages) = (input.rows.len(), input.exclusions.len(), analysis.messages.clone());
+    // Freeing every sample and table of a corpus takes about as long as writing them; it
+    // happens on another thread so the caller does not wait for it.
+    std::thread::spawn(move || drop((analysis, input)));
     Ok(AnalyzeSummary {
         source,
-        rows: input.rows.len(),
-        excluded: input.exclusions.len(),
+        rows,
+        excluded,
         files,
-        messages: analysis.messages.clone(),
+        messages,
         timings: AnalyzeTimings {
             load: loaded,
             compute: computed - loaded,

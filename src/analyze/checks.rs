@@ -18,7 +18,7 @@ use super::rates::{mean, unit_rate, Counts, Unit, UnitRate};
 use super::reliability::{cohen_kappa, fleiss_kappa, krippendorff_alpha_nominal};
 use super::table::{Table, Value};
 use super::wilson::wilson;
-use super::{Analysis, AnalyzeOptions};
+use super::{Analysis, AnalyzeOptions, Part};
 
 const H3: [usize; 3] = [0, 1, 2];
 
@@ -26,7 +26,7 @@ fn unit_cols(t: &[&str]) -> Vec<String> {
     t.iter().map(|s| s.to_string()).collect()
 }
 
-pub(crate) fn build(a: &mut Analysis, prep: &Prepared, by_model: &[Vec<&Sample>], opts: &AnalyzeOptions) {
+pub(crate) fn build(a: &Analysis, prep: &Prepared, by_model: &[Vec<&Sample>], opts: &AnalyzeOptions) -> Part {
     let mut tables = vec![intervals(a), bootstrap(a, opts), sample_weighted(a)];
     tables.push(lab_table(&a.lab_families, "lab_family_owned_disclosure", true));
     tables.push(headline(&a.model_families, "all", opts));
@@ -52,7 +52,7 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared, by_model: &[Vec<&Sample>]
     let all = tables.iter().position(|t| t.name == "headline_means").unwrap_or(0);
     tables[all].rows.append(&mut hm.rows);
     tables.extend(reliability(prep));
-    a.tables.extend(tables);
+    Part::tables(tables)
 }
 
 fn intervals(a: &Analysis) -> Table {

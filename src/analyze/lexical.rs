@@ -17,7 +17,7 @@ use super::labels::{label_fraction, Label};
 use super::pyfmt::{fixed, py_round};
 use super::rates::{cells_of, mean, MIN_CELL_ROWS};
 use super::table::{Table, Value};
-use super::Analysis;
+use super::{Analysis, Part};
 
 fn r4(x: f64) -> f64 {
     py_round(x, 4)
@@ -106,7 +106,7 @@ fn model_g1g2(samples: &[&Sample]) -> Option<[f64; 6]> {
     Some(out)
 }
 
-pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
+pub(crate) fn build(a: &Analysis, prep: &Prepared) -> Part {
     let posture = posture_rows(prep);
     // lexical_trace_by_posture.csv
     let mut cols = vec!["condition_family".to_string(), "value_holding".into(), "n".into()];
@@ -283,8 +283,10 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
         }
     }
     let md = summary_md(&by_posture, &by_lab, &bt);
-    a.tables.extend([by_posture, by_lab, bt, terms, variants]);
-    a.texts.push(("lexical_trace_summary.md".into(), md));
+    Part {
+        tables: vec![by_posture, by_lab, bt, terms, variants],
+        texts: vec![("lexical_trace_summary.md".into(), md)],
+    }
 }
 
 fn pct(v: &Value, d: usize) -> String {

@@ -190,6 +190,27 @@ pub enum Error {
     },
 }
 
+/// A scoped thread's result, its panic passed on.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// Tables and text files made by one output builder.
+#[derive(Debug, Default)]
+pub(crate) struct Part {
+    tables: Vec<Table>,
+    texts: Vec<(String, String)>,
+}
+
+impl Part {
+    fn tables(tables: Vec<Table>) -> Part {
+        Part {
+            tables,
+            texts: Vec::new(),
+        }
+    }
+}
+
 /// Run the whole frozen analysis (no I/O).
 pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
     let prep = input::prepare(input, opts.curly_apostrophe_variant);
@@ -270,12 +291,24 @@ pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
         samples_jsonl: String::new(),
         messages,
     };
-    published::build(&mut analysis, &prep, opts);
-    lexical::build(&mut analysis, &prep);
-    checks::build(&mut analysis, &prep, &by_model, opts);
-    topics::build(&mut analysis, &prep);
-    trends::build(&mut analysis);
-    output::json::build_samples(&mut analysis, &prep);
+    // The output builders only read the rates above, so they run on three threads; their
+    // parts are appended in a fixed order, so the outputs do not depend on the timing.
+    let (checks, rest, samples_jsonl) = std::thread::scope(|scope| {
+        let checks = scope.spawn(|| checks::build(&analysis, &prep, &by_model, opts));
+        let jsonl = scope.spawn(|| output::json::build_samples(&analysis, &prep));
+        let rest = [
+            published::build(&analysis, &prep, opts),
+            lexical::build(&analysis, &prep),
+        ];
+        let after = [topics::build(&analysis, &prep), trends::build(&analysis)];
+        (join(checks), [rest, after], join(jsonl))
+    });
+    let [[published, lexical], [topics, trends]] = rest;
+    for part in [published, lexical, checks, topics, trends] {
+        analysis.tables.extend(part.tables);
+        analysis.texts.extend(part.texts);
+    }
+    analysis.samples_jsonl = samples_jsonl;
     analysis
 }
 

@@ -12,7 +12,7 @@ use super::input::{Prepared, Sample};
 use super::pyfmt::{pct1, thousands};
 use super::rates::{LabRate, Unit, UnitRate};
 use super::table::{Table, Value};
-use super::{Analysis, AnalyzeOptions};
+use super::{Analysis, AnalyzeOptions, Part};
 
 fn h_names(suffix: &str, prefix: &str) -> Vec<String> {
     ValueHolding::ALL
@@ -21,7 +21,7 @@ fn h_names(suffix: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn build(a: &mut Analysis, prep: &Prepared, opts: &AnalyzeOptions) {
+pub(crate) fn build(a: &Analysis, prep: &Prepared, opts: &AnalyzeOptions) -> Part {
     let mut tables = vec![
         tidy(a, prep),
         support(prep),
@@ -38,7 +38,6 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared, opts: &AnalyzeOptions) {
         ex.push(vec![e.layered_id.as_str().into(), e.reason.as_str().into()]);
     }
     tables.push(ex);
-    a.tables.extend(tables);
     let texts = vec![
         ("data_snapshot.md".to_string(), snapshot(a, prep, opts)),
         ("results_summary.md".to_string(), results_summary(a)),
@@ -53,7 +52,7 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared, opts: &AnalyzeOptions) {
         ),
         ("figures_lab_trends.tex".to_string(), tex_figures(&trends)),
     ];
-    a.texts.extend(texts);
+    Part { tables, texts }
 }
 
 /// Sorted, `|`-joined topic keys and their count ("" and 0 without Layer A).

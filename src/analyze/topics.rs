@@ -10,7 +10,7 @@ use crate::protocol::Family;
 
 use super::input::{Prepared, Sample};
 use super::table::{Table, Value};
-use super::Analysis;
+use super::{Analysis, Part};
 
 #[derive(Default)]
 struct TopicCount {
@@ -72,7 +72,7 @@ const TAIL: [&str; 10] = [
     "top_rank",
 ];
 
-pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
+pub(crate) fn build(a: &Analysis, prep: &Prepared) -> Part {
     let mut cols: Vec<String> = vec!["condition_family".into()];
     cols.extend(TAIL.iter().map(|s| s.to_string()));
     let mut fam = Table::with_columns("topics_by_family", cols);
@@ -132,5 +132,5 @@ pub(crate) fn build(a: &mut Analysis, prep: &Prepared) {
             );
         }
     }
-    a.tables.extend([fam, per_cond, per_model, per_model_cond]);
+    Part::tables(vec![fam, per_cond, per_model, per_model_cond])
 }

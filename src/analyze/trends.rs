@@ -9,7 +9,7 @@ use crate::protocol::Family;
 use super::rates::Unit;
 use super::spearman::spearman;
 use super::table::{Table, Value};
-use super::Analysis;
+use super::{Analysis, Part};
 
 const METRICS: [(&str, Family, usize); 3] = [
     ("cache_broken_owned_rate", Family::CacheBrokenStatedValues, 0),
@@ -17,7 +17,7 @@ const METRICS: [(&str, Family, usize); 3] = [
     ("normative_wish_owned_rate", Family::WorldChangePrompts, 0),
 ];
 
-pub(crate) fn build(a: &mut Analysis) {
+pub(crate) fn build(a: &Analysis) -> Part {
     let mut t = Table::new(
         "version_trends",
         &[
@@ -88,5 +88,5 @@ pub(crate) fn build(a: &mut Analysis) {
             ]);
         }
     }
-    a.tables.push(t);
+    Part::tables(vec![t])
 }

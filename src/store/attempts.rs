@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{params, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
 
+use super::samples::put_payload;
 use super::{Error, Store};
 
 /// One call attempt as stored.
@@ -251,8 +252,8 @@ pub fn put_sample(tx: &Transaction, s: &SampleRow) -> Result<PutOutcome, Error> 
         Some((id, _)) => {
             tx.prepare_cached("UPDATE samples SET valid = ?1, prompt = ?2, response = ?3, provider = ?4, model_returned = ?5, model_requested = ?6, \
                  duration_ms = ?7, finish_reason = ?8, truncated = ?9, upstream_error = ?10, answer_source = ?11, error = ?12, \
-                 invalid_reason = ?13, http_status = ?14, usage_json = ?15, payload = ?16, origin = ?17, content_sha256 = ?18, \
-                 imported_at = ?19 WHERE id = ?20")?.execute(params![
+                 invalid_reason = ?13, http_status = ?14, usage_json = ?15, origin = ?16, content_sha256 = ?17, \
+                 imported_at = ?18 WHERE id = ?19")?.execute(params![
                     s.valid as i64,
                     s.prompt,
                     s.response,
@@ -268,20 +269,20 @@ pub fn put_sample(tx: &Transaction, s: &SampleRow) -> Result<PutOutcome, Error> 
                     s.invalid_reason,
                     s.http_status,
                     s.usage_json,
-                    s.payload,
                     s.origin,
                     sha,
                     now,
                     id
                 ],
             )?;
+            put_payload(tx, id, &s.payload)?;
             Ok(PutOutcome::ReplacedInvalid)
         }
         None => {
             tx.prepare_cached("INSERT INTO samples (cell, condition, idx, layered_id, valid, prompt, response, provider, model_returned, \
                  model_requested, duration_ms, finish_reason, truncated, upstream_error, answer_source, error, invalid_reason, \
-                 http_status, usage_json, payload, origin, content_sha256, imported_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)")?.execute(params![
+                 http_status, usage_json, origin, content_sha256, imported_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)")?.execute(params![
                     s.cell,
                     s.condition,
                     s.idx,
@@ -301,12 +302,12 @@ pub fn put_sample(tx: &Transaction, s: &SampleRow) -> Result<PutOutcome, Error> 
                     s.invalid_reason,
                     s.http_status,
                     s.usage_json,
-                    s.payload,
                     s.origin,
                     sha,
                     now
                 ],
             )?;
+            put_payload(tx, tx.last_insert_rowid(), &s.payload)?;
             Ok(PutOutcome::Inserted)
         }
     }

@@ -71,11 +71,43 @@ fn lenient_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D:
     Ok(<Value as serde::Deserialize>::deserialize(d)?.as_f64())
 }
 
-/// Load the coded rows of one source.
-pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, Error> {
+/// Per-sample Layer A topics and Layer B votes of a source, keyed by sample id.
+type Annotations = (HashMap<i64, Vec<String>>, HashMap<i64, Vec<CoderVote>>);
+
+fn annotations(conn: &Connection, source: CodeSource) -> Result<Annotations, Error> {
+    Ok((topic_map(conn, source.as_str())?, vote_map(conn, vote_sources(source))?))
+}
+
+/// Load the coded rows of one source. With `side` (a second connection to the same
+/// store, see [`super::Store::reader`]) the topic and vote lists are read on another
+/// thread while this one reads the samples; the rows are the same either way.
+pub fn coded_samples(conn: &Connection, source: CodeSource, side: Option<Connection>) -> Result<CodedSet, Error> {
+    std::thread::scope(|scope| {
+        let side = side.map(|c| scope.spawn(move || annotations(&c, source)));
+        let mut set = sample_rows(conn, source)?;
+        let (mut topics, mut votes) = match side {
+            Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?,
+            None => annotations(conn, source)?,
+        };
+        for (id, row) in &mut set.rows {
+            row.topics = topics.remove(id);
+            row.coder_votes = votes.remove(id).unwrap_or_default();
+        }
+        Ok(CodedSet {
+            rows: set.rows.into_iter().map(|(_, r)| r).collect(),
+            excluded: set.excluded,
+        })
+    })
+}
+
+/// Rows without their topics and votes, each with its sample id.
+struct BareRows {
+    rows: Vec<(i64, CodedSample)>,
+    excluded: Vec<(String, String)>,
+}
+
+fn sample_rows(conn: &Connection, source: CodeSource) -> Result<BareRows, Error> {
     let src = source.as_str();
-    let topics = topic_map(conn, src)?;
-    let votes = vote_map(conn, vote_sources(source))?;
     let mut stmt = conn.prepare(
         "SELECT s.id, s.layered_id, s.cell, cl.source_model, s.condition, s.idx, s.prompt, s.response,
                 c.value_holding, c.value_holding_support, c.label, c.label_support, c.record_json
@@ -83,7 +115,10 @@ pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, 
          LEFT JOIN consensus c ON c.sample_id = s.id AND c.layer = 'b' AND c.source = ?1
          WHERE s.valid = 1 ORDER BY s.id",
     )?;
-    let mut set = CodedSet::default();
+    let mut set = BareRows {
+        rows: Vec::new(),
+        excluded: Vec::new(),
+    };
     let mut rows = stmt.query([src])?;
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
@@ -118,7 +153,7 @@ pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, 
         } else {
             None
         };
-        set.rows.push(CodedSample {
+        set.rows.push((id, CodedSample {
             layered_id,
             model_family: manifest_model_family(&source_model),
             source_model,
@@ -131,10 +166,10 @@ pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, 
             value_holding_support: r.get::<_, Option<i64>>(9)?.unwrap_or(0).clamp(0, 255) as u8,
             collapsed_primary_label: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
             collapsed_primary_label_support: r.get::<_, Option<i64>>(11)?.unwrap_or(0).clamp(0, 255) as u8,
-            topics: topics.get(&id).cloned(),
-            coder_votes: votes.get(&id).cloned().unwrap_or_default(),
+            topics: None,
+            coder_votes: Vec::new(),
             confidence,
-        });
+        }));
     }
     Ok(set)
 }
@@ -143,25 +178,78 @@ pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, 
 fn topic_map(conn: &Connection, source: &str) -> Result<HashMap<i64, Vec<String>>, Error> {
     let mut stmt =
         conn.prepare("SELECT sample_id, topics_json FROM consensus WHERE layer = 'a' AND source = ?1")?;
-    let rows = stmt.query_map([source], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)))?;
+    let mut rows = stmt.query([source])?;
     let mut out = HashMap::new();
-    for row in rows {
-        let (id, json) = row?;
-        let mut keys: Vec<String> = json
-            .as_deref()
-            .and_then(|t| serde_json::from_str::<Value>(t).ok())
-            .and_then(|v| v.as_array().cloned())
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let mut keys: Vec<String> = r
+            .get_ref(1)?
+            .as_str_or_null()
+            .ok()
+            .flatten()
+            .and_then(|t| serde_json::from_str::<Vec<TopicKey>>(t).ok())
             .unwrap_or_default()
-            .iter()
-            .filter_map(|t| match t {
-                Value::String(s) => Some(s.clone()),
-                other => other.get("topic_key").and_then(Value::as_str).map(str::to_string),
-            })
+            .into_iter()
+            .filter_map(|k| k.0)
             .collect();
         keys.sort();
         out.insert(id, keys);
     }
     Ok(out)
+}
+
+/// One entry of a stored topic list: a bare key, or an object whose `topic_key` is the
+/// key (anything else counts as no key). Read without building a JSON tree, which made this
+/// the slowest part of loading a corpus.
+struct TopicKey(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for TopicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = TopicKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a topic key or an object with `topic_key`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TopicKey, E> {
+                Ok(TopicKey(Some(v.to_string())))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<TopicKey, A::Error> {
+                let mut key = None;
+                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if k == "topic_key" && key.is_none() {
+                        key = match m.next_value::<Value>()? {
+                            Value::String(s) => Some(s),
+                            _ => None,
+                        };
+                    } else {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(TopicKey(key))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<TopicKey, A::Error> {
+                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(TopicKey(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<TopicKey, E> {
+                Ok(TopicKey(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<TopicKey, E> {
+                Ok(TopicKey(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<TopicKey, E> {
+                Ok(TopicKey(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<TopicKey, E> {
+                Ok(TopicKey(None))
+            }
+            fn visit_unit<E>(self) -> Result<TopicKey, E> {
+                Ok(TopicKey(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Per-coder Layer B votes per sample, in the fixed coder order (PROTOCOL 5.7), one per
@@ -302,6 +390,30 @@ mod tests {
             rusqlite::params![id, layer, source, rubric],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn topic_lists_read_bare_keys_and_objects() {
+        let store = Store::open_in_memory().unwrap();
+        let conn = store.conn();
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        let rows = [
+            (1, r#"["b_topic", {"topic_key": "a_topic", "evidence": ["x", {"y": 1}]}, 3, null, {"other": "z"}]"#),
+            (2, r#"{"not": "a list"}"#),
+            (3, "not json"),
+            (4, r#"[{"topic_key": 5}, "c\u0020d"]"#),
+        ];
+        for (id, json) in rows {
+            conn.execute(
+                "INSERT INTO consensus (sample_id, layer, source, rubric_hash, has_disagreement, topics_json) VALUES (?1, 'a', 'offline', 'r', 0, ?2)",
+                rusqlite::params![id, json],
+            )
+            .unwrap();
+        }
+        let m = topic_map(conn, "offline").unwrap();
+        assert_eq!(m[&1], vec!["a_topic".to_string(), "b_topic".to_string()]);
+        assert!(m[&2].is_empty() && m[&3].is_empty());
+        assert_eq!(m[&4], vec!["c d".to_string()]);
     }
 
     #[test]

@@ -11,7 +11,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("migrations/0001_core.sql")),
     ("0002_codes", include_str!("migrations/0002_codes.sql")),
     ("0003_collect", include_str!("migrations/0003_collect.sql")),
+    ("0004_payloads", include_str!("migrations/0004_payloads.sql")),
 ];
+
+/// The schema version in which raw payloads moved to their own table.
+const PAYLOADS_MOVED: i64 = 4;
 
 /// Bring the database up to the latest schema.
 pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
@@ -25,6 +29,11 @@ pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
+    }
+    // 0004 rewrites the samples table without its payload column; the old pages would stay
+    // in the file as free pages, doubling a corpus store's size until a VACUUM.
+    if (1..PAYLOADS_MOVED).contains(&current) {
+        conn.execute_batch("VACUUM")?;
     }
     Ok(())
 }

@@ -200,12 +200,12 @@ fn ensure_cell(tx: &Transaction, cell: &str) -> Result<(), Error> {
 
 const COLUMNS: &str = "cell, condition, idx, layered_id, valid, prompt, response, provider, model_returned,
     model_requested, duration_ms, finish_reason, truncated, upstream_error, answer_source, error,
-    invalid_reason, http_status, usage_json, payload, origin, content_sha256, imported_at";
+    invalid_reason, http_status, usage_json, origin, content_sha256, imported_at";
 
 fn insert(tx: &Transaction, s: &NewSample, layered_id: &str) -> Result<(), Error> {
     let sql = format!(
         "INSERT INTO samples ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-         ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+         ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
     );
     tx.prepare_cached(&sql)?.execute(params![
         s.cell,
@@ -227,12 +227,11 @@ fn insert(tx: &Transaction, s: &NewSample, layered_id: &str) -> Result<(), Error
         s.invalid_reason,
         s.http_status,
         s.usage_json,
-        s.payload,
         s.origin,
         s.content_sha256,
         super::now_utc(),
     ])?;
-    Ok(())
+    put_payload(tx, tx.last_insert_rowid(), &s.payload)
 }
 
 fn replace(tx: &Transaction, id: i64, s: &NewSample, layered_id: &str) -> Result<(), Error> {
@@ -240,8 +239,8 @@ fn replace(tx: &Transaction, id: i64, s: &NewSample, layered_id: &str) -> Result
         "UPDATE samples SET layered_id = ?2, valid = ?3, prompt = ?4, response = ?5, provider = ?6,
          model_returned = ?7, model_requested = ?8, duration_ms = ?9, finish_reason = ?10,
          truncated = ?11, upstream_error = ?12, answer_source = ?13, error = ?14,
-         invalid_reason = ?15, http_status = ?16, usage_json = ?17, payload = ?18, origin = ?19,
-         content_sha256 = ?20, imported_at = ?21 WHERE id = ?1",
+         invalid_reason = ?15, http_status = ?16, usage_json = ?17, origin = ?18,
+         content_sha256 = ?19, imported_at = ?20 WHERE id = ?1",
     )?
     .execute(params![
         id,
@@ -261,11 +260,17 @@ fn replace(tx: &Transaction, id: i64, s: &NewSample, layered_id: &str) -> Result
         s.invalid_reason,
         s.http_status,
         s.usage_json,
-        s.payload,
         s.origin,
         s.content_sha256,
         super::now_utc(),
     ])?;
+    put_payload(tx, id, &s.payload)
+}
+
+/// Store (or replace) a sample's raw payload, in the caller's transaction.
+pub(crate) fn put_payload(tx: &Transaction, sample_id: i64, payload: &str) -> Result<(), Error> {
+    tx.prepare_cached("INSERT OR REPLACE INTO sample_payloads (sample_id, payload) VALUES (?1, ?2)")?
+        .execute(params![sample_id, payload])?;
     Ok(())
 }
 
@@ -343,7 +348,10 @@ pub struct SamplePayload {
 /// Every sample (valid or not) with its payload, in `id` order; `f` sees one at a time so
 /// a large store is never held in memory twice.
 pub fn for_each_payload(conn: &Connection, mut f: impl FnMut(SamplePayload) -> Result<(), Error>) -> Result<(), Error> {
-    let mut stmt = conn.prepare("SELECT cell, condition, idx, origin, payload FROM samples ORDER BY id")?;
+    let mut stmt = conn.prepare(
+        "SELECT s.cell, s.condition, s.idx, s.origin, p.payload
+         FROM samples s JOIN sample_payloads p ON p.sample_id = s.id ORDER BY s.id",
+    )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let cond: String = r.get(1)?;

@@ -302,8 +302,8 @@ fn seed_samples(dir: &Path, manifests: &[PathBuf]) {
             )
             .unwrap();
             conn.execute(
-                "INSERT INTO samples (cell, condition, idx, layered_id, valid, prompt, response, payload, origin,
-                   content_sha256, imported_at) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, 'test', 'x', 'now')",
+                "INSERT INTO samples (cell, condition, idx, layered_id, valid, prompt, response, origin,
+                   content_sha256, imported_at) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, 'test', 'x', 'now')",
                 rusqlite::params![
                     cell,
                     cond,
@@ -311,8 +311,12 @@ fn seed_samples(dir: &Path, manifests: &[PathBuf]) {
                     v["layered_id"].as_str().unwrap(),
                     v["prompt"].as_str().unwrap(),
                     v["response"].as_str().unwrap(),
-                    line
                 ],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO sample_payloads (sample_id, payload) VALUES (last_insert_rowid(), ?1)",
+                [line],
             )
             .unwrap();
         }

@@ -233,7 +233,7 @@ fn stored_rows(study: &Study) -> Vec<Row> {
 
 fn payloads(study: &Study) -> Vec<(String, String)> {
     let store = study.store();
-    let mut stmt = store.conn().prepare("SELECT layered_id, payload FROM samples ORDER BY id").unwrap();
+    let mut stmt = store.conn().prepare("SELECT s.layered_id, p.payload FROM samples s JOIN sample_payloads p ON p.sample_id = s.id ORDER BY s.id").unwrap();
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
     rows.map(Result::unwrap).collect()
 }

@@ -100,7 +100,8 @@ struct SampleLine<'a> {
     response: &'a str,
 }
 
-pub(crate) fn build_samples(a: &mut Analysis, prep: &Prepared) {
+/// `samples.jsonl`: one line per analysed sample.
+pub(crate) fn build_samples(a: &Analysis, prep: &Prepared) -> String {
     debug_assert_eq!(LEXICON[0].key, "service_assistant_role");
     let mut out: Vec<u8> = Vec::new();
     for s in &prep.samples {
@@ -146,5 +147,5 @@ pub(crate) fn build_samples(a: &mut Analysis, prep: &Prepared) {
             out.push(b'\n');
         }
     }
-    a.samples_jsonl = String::from_utf8(out).unwrap_or_default();
+    String::from_utf8(out).unwrap_or_default()
 }
