@@ -21,6 +21,7 @@ fn row(id: usize, cell: &str, cond: Condition, h: ValueHolding) -> CodedSample {
         collapsed_primary_label_support: 3,
         topics: None,
         coder_votes: vec![],
+        skipped_coders: vec![],
         confidence: None,
     }
 }

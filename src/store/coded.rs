@@ -76,6 +76,10 @@ pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, 
     let src = source.as_str();
     let topics = topic_map(conn, src)?;
     let votes = vote_map(conn, vote_sources(source))?;
+    let skips = match source {
+        CodeSource::Models | CodeSource::Cascade => crate::store::codes::skipped_coders(conn, "b")?,
+        CodeSource::Published | CodeSource::Offline => Default::default(),
+    };
     let mut stmt = conn.prepare(
         "SELECT s.id, s.layered_id, s.cell, cl.source_model, s.condition, s.idx, s.prompt, s.response,
                 c.value_holding, c.value_holding_support, c.label, c.label_support, c.record_json
@@ -132,6 +136,15 @@ pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, 
             collapsed_primary_label: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
             collapsed_primary_label_support: r.get::<_, Option<i64>>(11)?.unwrap_or(0).clamp(0, 255) as u8,
             topics: topics.get(&id).cloned(),
+            skipped_coders: skips
+                .get(&id)
+                .map(|k| {
+                    k.iter()
+                        .filter(|k| !votes.get(&id).is_some_and(|v| v.iter().any(|v| &v.coder == *k)))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
             coder_votes: votes.get(&id).cloned().unwrap_or_default(),
             confidence,
         });

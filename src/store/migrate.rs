@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("migrations/0001_core.sql")),
     ("0002_codes", include_str!("migrations/0002_codes.sql")),
     ("0003_collect", include_str!("migrations/0003_collect.sql")),
+    ("0004_coder_skips", include_str!("migrations/0004_coder_skips.sql")),
 ];
 
 /// Bring the database up to the latest schema.
