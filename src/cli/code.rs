@@ -28,7 +28,7 @@ pub struct Args {
     pub study: Option<std::path::PathBuf>,
     /// Code every valid sample with the built-in offline coder (no key, no network).
     /// Its codes are stored and analysed as source `offline`, always marked as such.
-    #[arg(long, conflicts_with_all = ["cascade", "layer", "mask_prompt"])]
+    #[arg(long, conflicts_with_all = ["cascade", "layer", "mask_prompt", "sequential"])]
     pub offline: bool,
     /// Cascade: keep the offline code where its confidence is at least THRESHOLD (0-1)
     /// and send only the other samples to the coder models (source `cascade`), asked by
