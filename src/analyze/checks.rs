@@ -371,9 +371,25 @@ fn reliability(prep: &Prepared) -> Vec<Table> {
                 })
                 .collect();
             let pairable = units.iter().filter(|u| u.iter().flatten().count() >= 2).count();
-            let fl = fleiss_kappa(&complete);
+            // Sequential majority leaves a coder out exactly where the others agreed, so
+            // its units are missing not at random: the complete units are the disputed
+            // ones, and Fleiss on them would describe those alone. Alpha takes the skips
+            // as missing values (its nominal form allows them) and says it is biased.
+            let skipped = samples.iter().filter(|s| !s.c.skipped_coders.is_empty()).count();
+            let mut fl = fleiss_kappa(&complete);
+            if skipped > 0 {
+                fl.kappa = f64::NAN;
+                fl.p_bar = f64::NAN;
+                fl.p_e = f64::NAN;
+            }
             let alpha = krippendorff_alpha_nominal(&units, k);
-            let note = if cs.is_empty() {
+            let note = if skipped > 0 {
+                format!(
+                    "{skipped} units coded by sequential majority (a coder skipped by design because the others agreed): \
+                     Fleiss undefined (NaN), alpha treats the skips as missing values and is biased toward disagreement, \
+                     and only the pair of the two coders always asked is unbiased; code with every coder for reliability"
+                )
+            } else if cs.is_empty() {
                 "no per-coder votes in this source: statistics undefined (NaN)".to_string()
             } else if cs.len() < 2 {
                 "fewer than 2 coders: statistics undefined (NaN)".to_string()

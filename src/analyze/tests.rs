@@ -21,6 +21,7 @@ fn row(id: usize, cell: &str, cond: Condition, h: ValueHolding) -> CodedSample {
         collapsed_primary_label_support: 3,
         topics: None,
         coder_votes: vec![],
+        skipped_coders: vec![],
         confidence: None,
     }
 }
@@ -228,4 +229,37 @@ fn headline_interval_is_a_model_bootstrap_and_needs_three_models() {
     assert_eq!(get(&a, "interval_method"), Value::Str("model_bootstrap_percentile".into()));
     assert_eq!(get(&a, "owned_ci_low").as_f64(), Some(40.0));
     assert_eq!(get(&a, "owned_ci_high").as_f64(), Some(100.0));
+}
+
+#[test]
+fn reliability_with_coders_skipped_by_design() {
+    use crate::protocol::{CoderVote, PostureLabel};
+    let vote = |c: &str, l: PostureLabel| CoderVote {
+        coder: c.into(),
+        label: Some(l),
+        value_holding: Some(l.value_holding()),
+        notes: String::new(),
+    };
+    use PostureLabel::*;
+    // Ten units: four settled by the first two coders (third skipped), six with three votes.
+    let mut r = Vec::new();
+    for i in 0..10 {
+        let mut s = row(i, "opus-9-direct", Condition::G1, ValueHolding::RecitedNotOwned);
+        s.coder_votes = vec![vote("kimi-k2-6", DisownedServiceFrame), vote("glm-4-7", DisownedServiceFrame)];
+        if i < 4 {
+            s.skipped_coders = vec!["qwen3-6-35b-a3b".into()];
+        } else {
+            s.coder_votes[1] = vote("glm-4-7", SplitOrRelocatedOwnership);
+            s.coder_votes.push(vote("qwen3-6-35b-a3b", if i % 2 == 0 { DisownedServiceFrame } else { OwnedReflectiveExperiential }));
+        }
+        r.push(s);
+    }
+    let a = analyze(&input(r), &opts());
+    let rel = a.table("reliability_agreement").unwrap();
+    let all = rel.rows.iter().find(|r| r[0].to_field() == "value_holding" && r[1].to_field() == "all").unwrap();
+    // n_units, n_coders, n_units_complete; Fleiss undefined; alpha computed with missing values.
+    assert_eq!((all[2].to_field(), all[3].to_field(), all[4].to_field()), ("10".into(), "3".into(), "6".into()));
+    assert_eq!(all[5].to_field(), "nan", "{all:?}");
+    assert_ne!(all[8].to_field(), "nan");
+    assert!(all[10].to_field().starts_with("4 units coded by sequential majority"), "{}", all[10].to_field());
 }

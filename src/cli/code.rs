@@ -28,12 +28,24 @@ pub struct Args {
     pub study: Option<std::path::PathBuf>,
     /// Code every valid sample with the built-in offline coder (no key, no network).
     /// Its codes are stored and analysed as source `offline`, always marked as such.
-    #[arg(long, conflicts_with_all = ["cascade", "layer", "mask_prompt"])]
+    #[arg(long, conflicts_with_all = ["cascade", "layer", "mask_prompt", "sequential"])]
     pub offline: bool,
     /// Cascade: keep the offline code where its confidence is at least THRESHOLD (0-1)
-    /// and send only the other samples to the coder models (source `cascade`).
+    /// and send only the other samples to the coder models (source `cascade`), asked by
+    /// sequential majority unless --all-coders is given.
     #[arg(long, value_name = "THRESHOLD")]
     pub cascade: Option<f64>,
+    /// Sequential majority: per layer ask the first two coders (in the fixed order) and a
+    /// third only where they disagree on what the consensus votes on. Same consensus,
+    /// fewer calls; the skipped coders are recorded as skipped by design, support counts
+    /// are then out of 2, and reliability statistics treat the skips as missing. The
+    /// default with --cascade; without it every coder is asked (the published design).
+    #[arg(long, conflicts_with = "all_coders")]
+    pub sequential: bool,
+    /// With --cascade: ask every coder for every uncertain sample (the published design,
+    /// needed for full inter-coder reliability) instead of sequential majority.
+    #[arg(long, requires = "cascade")]
+    pub all_coders: bool,
 }
 
 /// Run it.
@@ -86,11 +98,17 @@ fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
     let r = apply::build_cascade(&mut store, threshold)?;
     let total = (r.kept_offline + r.from_models + r.pending.len()).max(1);
     println!(
-        "cascade: {} offline, {} coder-model consensus, {} still pending; {:.2} coder-model calls per response          (3 coders x 2 layers per uncertain response); analyse with `vuf analyze --source cascade`",
+        "cascade: {} offline, {} coder-model consensus, {} still pending; {:.2} coder-model codes per response \
+         ({}); analyse with `vuf analyze --source cascade`",
         r.kept_offline,
         r.from_models,
         r.pending.len(),
-        6.0 * (r.from_models + r.pending.len()) as f64 / total as f64
+        r.model_codes as f64 / total as f64,
+        if args.all_coders {
+            "every coder x 2 layers per uncertain response"
+        } else {
+            "sequential majority: 2 or 3 coders per layer per uncertain response"
+        }
     );
     Ok(())
 }
@@ -138,6 +156,7 @@ fn models(global: &Global, args: &Args, only: Option<std::collections::HashSet<i
         opts.mask_prompt = args.mask_prompt;
         opts.limit = args.limit;
         opts.only = only.clone();
+        opts.sequential = args.sequential || (args.cascade.is_some() && !args.all_coders);
         let done = AtomicUsize::new(0);
         let total = AtomicUsize::new(0);
         let progress = |p: &Progress| match p {
@@ -163,13 +182,14 @@ fn models(global: &Global, args: &Args, only: Option<std::collections::HashSet<i
         let report = runner::run(&mut store, &client, &coders, &opts, &progress)?;
         for (coder, s) in &report.coders {
             println!(
-                "layer {} {coder}: {} clean, {} unclean, {} parse failed, {} call failed, {} stopped, {} cached, {} requests, {} prompt + {} completion tokens",
+                "layer {} {coder}: {} clean, {} unclean, {} parse failed, {} call failed, {} stopped, {} skipped by design, {} cached, {} requests, {} prompt + {} completion tokens",
                 layer.as_str(),
                 s.clean,
                 s.unclean,
                 s.parse_failed,
                 s.call_failed,
                 s.stopped,
+                s.skipped,
                 s.cache_hits,
                 s.http_requests,
                 s.prompt_tokens,
@@ -177,7 +197,12 @@ fn models(global: &Global, args: &Args, only: Option<std::collections::HashSet<i
             );
         }
         let r = recompute::recompute(&mut store, layer)?;
-        println!("layer {}: consensus over {} samples", layer.as_str(), r.samples);
+        println!(
+            "layer {}: consensus over {} samples ({} with a coder skipped by design)",
+            layer.as_str(),
+            r.samples,
+            r.skipped_by_design
+        );
         stopped.extend(report.fatal.iter().map(|(c, e)| format!("layer {} {c}: {e}", layer.as_str())));
     }
     println!("outstanding coder failures: {}", runner::outstanding_failures(&store)?);

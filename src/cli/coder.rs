@@ -95,6 +95,22 @@ pub fn run(_global: &super::Global, args: CoderArgs) -> anyhow::Result<()> {
                 out.display(),
                 csv.display()
             );
+            for cf in [
+                &r.cascade_budget_cf,
+                &r.cascade_target_cf,
+                &r.cascade_budget_cf_seq,
+                &r.cascade_target_cf_seq,
+            ] {
+                eprintln!(
+                    "cascade, cross-fitted, {}: {:.2} calls/response, value_holding agreement {:.4}",
+                    match cf.cost {
+                        cascade::CostModel::AllCoders => "all coders",
+                        cascade::CostModel::Sequential => "sequential majority",
+                    },
+                    cf.calls_per_response,
+                    cf.agreement_holding
+                );
+            }
         }
         CoderCmd::CheckCorpus { data, out } => {
             let rows = corpus::load_corpus(&data)

@@ -20,6 +20,7 @@ pub mod prompt;
 pub mod recompute;
 pub mod rubric;
 pub mod runner;
+pub mod sequential;
 
 /// The paper's three coders in the fixed order used for consensus ties (PROTOCOL 5.7).
 pub const PAPER_CODERS: [&str; 3] = ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"];

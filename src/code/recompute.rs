@@ -32,6 +32,9 @@ pub struct RecomputeReport {
     pub mixed_rubrics: usize,
     /// Distinct vote counts per sample -> number of samples (e.g. 3 -> 2640).
     pub coders_per_sample: BTreeMap<usize, usize>,
+    /// Samples with a coder skipped by design (sequential majority): fewer votes, same
+    /// consensus; the skipped coders are listed in the row's `skipped_by_design`.
+    pub skipped_by_design: usize,
 }
 
 fn votes_map(v: &[(String, u32)]) -> Value {
@@ -66,6 +69,7 @@ fn by_sample(rows: Vec<StoredCode>) -> BTreeMap<i64, Vec<StoredCode>> {
 pub fn recompute(store: &mut Store, layer: Layer) -> anyhow::Result<RecomputeReport> {
     let rows = codes::codes_for_consensus(store.conn(), layer.as_str(), &VOTE_SOURCES)?;
     let groups = by_sample(rows);
+    let skips = codes::skipped_coders(store.conn(), layer.as_str())?;
     let mut rep = RecomputeReport::default();
     store.transaction(|tx| -> anyhow::Result<()> {
         codes::delete_consensus(tx, layer.as_str(), "models")?;
@@ -76,7 +80,15 @@ pub fn recompute(store: &mut Store, layer: Layer) -> anyhow::Result<RecomputeRep
                 rep.mixed_rubrics += 1;
             }
             *rep.coders_per_sample.entry(group.len()).or_default() += 1;
-            let row = match layer {
+            // A skip is superseded by a code that arrived later for the same coder.
+            let skipped: Vec<&String> = skips
+                .get(sample_id)
+                .map(|v| v.iter().filter(|k| !group.iter().any(|c| &c.coder == *k)).collect())
+                .unwrap_or_default();
+            if !skipped.is_empty() {
+                rep.skipped_by_design += 1;
+            }
+            let mut row = match layer {
                 Layer::A => {
                     let votes: Vec<TopicVote> = group
                         .iter()
@@ -151,6 +163,15 @@ pub fn recompute(store: &mut Store, layer: Layer) -> anyhow::Result<RecomputeRep
                     }
                 }
             };
+            if !skipped.is_empty() {
+                let mut rec: Value = row
+                    .record_json
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str(t).ok())
+                    .unwrap_or_else(|| json!({}));
+                rec["skipped_by_design"] = json!(skipped);
+                row.record_json = Some(rec.to_string());
+            }
             if row.has_disagreement {
                 rep.disagreements += 1;
             }

@@ -23,6 +23,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::client::{CallError, CoderClient, Endpoint};
+use super::consensus::{PostureVote, TopicVote};
+use super::sequential;
 use super::parse::{assess_codes, parse_posture, reply_text, CodesIssue, ReplyText, TextSource};
 use super::prompt::{self, CallParams};
 use super::rubric::Rubric;
@@ -205,6 +207,11 @@ pub struct RunOptions {
     pub run_id: String,
     /// Code only these samples (`samples.id`), e.g. the cascade's uncertain ones.
     pub only: Option<std::collections::HashSet<i64>>,
+    /// Sequential majority (`super::sequential`): ask the coders in the fixed order, the
+    /// first two first, and a further coder only while the consensus is still open; the
+    /// coders not asked are recorded as skipped by design. Off by default: the published
+    /// design asks every coder (and reliability statistics need every coder).
+    pub sequential: bool,
 }
 
 impl RunOptions {
@@ -222,6 +229,7 @@ impl RunOptions {
             limit: None,
             run_id: super::now_utc_iso(),
             only: None,
+            sequential: false,
         }
     }
 }
@@ -273,6 +281,8 @@ pub struct CoderStats {
     pub call_failed: usize,
     /// Items not attempted because the coder was stopped.
     pub stopped: usize,
+    /// Samples this coder was not asked by design (sequential majority).
+    pub skipped: usize,
     /// Requests answered from the cache.
     pub cache_hits: usize,
     /// HTTP requests sent (including retries).
@@ -317,7 +327,41 @@ struct Shared<'a> {
     stopped: Vec<AtomicBool>,
 }
 
-/// Run the coders of `coders` over the store's valid samples for one layer.
+/// What every request of a run needs, built once.
+struct Plan<'c> {
+    coders: &'c [CoderConfig],
+    opts: &'c RunOptions,
+    topics: std::collections::HashMap<i64, Vec<String>>,
+    reparse: std::collections::HashSet<(i64, String)>,
+}
+
+impl Plan<'_> {
+    /// The request of coder `ci` for sample `s`.
+    fn item(&self, ci: usize, s: &SampleToCode) -> anyhow::Result<Item> {
+        let coder = &self.coders[ci];
+        let params = coder.params(self.opts.layer);
+        let Some(condition) = Condition::parse(&s.condition) else {
+            anyhow::bail!("sample {}: unknown condition {}", s.layered_id, s.condition);
+        };
+        let body = match self.opts.layer {
+            Layer::A => prompt::layer_a_request(&params, &self.opts.rubric, condition, &s.prompt, &s.response),
+            Layer::B => {
+                let t = self.topics.get(&s.id).cloned().unwrap_or_default();
+                prompt::layer_b_request(&params, &self.opts.rubric, &t, &s.prompt, &s.response, self.opts.mask_prompt)
+            }
+        };
+        Ok(Item {
+            coder: ci,
+            bypass_cache: self.reparse.contains(&(s.id, coder.key.clone())),
+            sample: s.clone(),
+            condition,
+            body,
+        })
+    }
+}
+
+/// Run the coders of `coders` over the store's valid samples for one layer: every coder
+/// on every sample, or, with `opts.sequential`, sequential majority.
 pub fn run(
     store: &mut Store,
     client: &dyn CoderClient,
@@ -333,16 +377,22 @@ pub fn run(
     if let Some(n) = opts.limit {
         samples.truncate(n);
     }
-    let topics = match layer {
-        Layer::B => codes::consensus_topic_keys(store.conn())?,
-        Layer::A => Default::default(),
+    let plan = Plan {
+        coders,
+        opts,
+        topics: match layer {
+            Layer::B => codes::consensus_topic_keys(store.conn())?,
+            Layer::A => Default::default(),
+        },
+        reparse: codes::open_parse_failures(store.conn(), layer.as_str(), &opts.rubric.hash)?,
     };
-    let reparse = codes::open_parse_failures(store.conn(), layer.as_str(), &opts.rubric.hash)?;
+    if opts.sequential {
+        return run_sequential(store, client, &plan, &samples, progress);
+    }
     let mut report = RunReport::default();
     let mut queues: Vec<Vec<Item>> = coders.iter().map(|_| Vec::new()).collect();
     for (ci, coder) in coders.iter().enumerate() {
         let stats = report.coders.entry(coder.key.clone()).or_default();
-        let params = coder.params(layer);
         for s in &samples {
             if codes::code_exists(
                 store.conn(),
@@ -355,24 +405,7 @@ pub fn run(
                 stats.existing += 1;
                 continue;
             }
-            let Some(condition) = Condition::parse(&s.condition) else {
-                anyhow::bail!("sample {}: unknown condition {}", s.layered_id, s.condition);
-            };
-            let body = match layer {
-                Layer::A => prompt::layer_a_request(&params, &opts.rubric, condition, &s.prompt, &s.response),
-                Layer::B => {
-                    let t = topics.get(&s.id).cloned().unwrap_or_default();
-                    prompt::layer_b_request(&params, &opts.rubric, &t, &s.prompt, &s.response, opts.mask_prompt)
-                }
-            };
-            let bypass_cache = reparse.contains(&(s.id, coder.key.clone()));
-            queues[ci].push(Item {
-                coder: ci,
-                bypass_cache,
-                sample: s.clone(),
-                condition,
-                body,
-            });
+            queues[ci].push(plan.item(ci, s)?);
         }
         stats.pending = queues[ci].len();
         progress(&Progress::Planned {
@@ -381,6 +414,125 @@ pub fn run(
             existing: stats.existing,
         });
     }
+    execute(store, client, coders, opts, progress, queues, report)
+}
+
+/// Sequential majority in rounds: each round asks, per open sample, the next coders in the
+/// fixed order (two while fewer than two have voted, else one) that this run has not
+/// asked yet; a sample whose consensus is settled gets its remaining coders recorded as
+/// skipped. A coder that failed stays open (it is asked again on the next run).
+fn run_sequential(
+    store: &mut Store,
+    client: &dyn CoderClient,
+    plan: &Plan,
+    samples: &[SampleToCode],
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> anyhow::Result<RunReport> {
+    let (coders, opts) = (plan.coders, plan.opts);
+    let layer = opts.layer;
+    let keys: Vec<String> = coders.iter().map(|c| c.key.clone()).collect();
+    let mut order: Vec<usize> = (0..coders.len()).collect();
+    order.sort_by_key(|&i| super::coder_rank(&keys[i], &keys));
+    let mut report = RunReport::default();
+    for k in &keys {
+        report.coders.entry(k.clone()).or_default();
+    }
+    let mut asked: std::collections::HashSet<(i64, usize)> = Default::default();
+    let mut finished: std::collections::HashSet<i64> = Default::default();
+    let origin = format!("live:{}", opts.run_id);
+    for round in 0.. {
+        let mut queues: Vec<Vec<Item>> = coders.iter().map(|_| Vec::new()).collect();
+        for s in samples {
+            if finished.contains(&s.id) {
+                continue;
+            }
+            let have: Vec<codes::StoredCode> = codes::codes_of_sample(store.conn(), s.id, layer.as_str())?
+                .into_iter()
+                .filter(|c| c.source == "models" && c.rubric_hash == opts.rubric.hash)
+                .collect();
+            let voted: Vec<&codes::StoredCode> =
+                order.iter().filter_map(|&ci| have.iter().find(|c| c.coder == keys[ci])).collect();
+            let open: Vec<usize> = order.iter().copied().filter(|&ci| !have.iter().any(|c| c.coder == keys[ci])).collect();
+            if round == 0 {
+                for c in &voted {
+                    if let Some(st) = report.coders.get_mut(&c.coder) {
+                        st.existing += 1;
+                    }
+                }
+            }
+            if open.is_empty() {
+                finished.insert(s.id);
+                continue;
+            }
+            let settled = match layer {
+                Layer::A => {
+                    let v: Vec<TopicVote> = voted
+                        .iter()
+                        .map(|c| TopicVote { coder: c.coder.clone(), topics: c.topics.clone().unwrap_or_default() })
+                        .collect();
+                    sequential::topics_settled(&v, open.len())
+                }
+                Layer::B => {
+                    let v: Vec<PostureVote> = voted
+                        .iter()
+                        .filter_map(|c| {
+                            c.label.clone().map(|label| PostureVote {
+                                coder: c.coder.clone(),
+                                label,
+                                value_holding: c.value_holding.clone(),
+                            })
+                        })
+                        .collect();
+                    sequential::posture_settled(&v, open.len())
+                }
+            };
+            if settled {
+                let now = super::now_utc_iso();
+                for &ci in &open {
+                    codes::record_skip(store.conn(), s.id, layer.as_str(), &keys[ci], &opts.rubric.hash, &origin, &now)?;
+                    // A coder that failed earlier is no longer needed: not outstanding.
+                    codes::resolve_failures(store.conn(), s.id, layer.as_str(), &keys[ci], &opts.rubric.hash)?;
+                    if let Some(st) = report.coders.get_mut(&keys[ci]) {
+                        st.skipped += 1;
+                    }
+                }
+                finished.insert(s.id);
+                continue;
+            }
+            let want = 2usize.saturating_sub(voted.len()).max(1);
+            let next: Vec<usize> = open.into_iter().filter(|&ci| !asked.contains(&(s.id, ci))).take(want).collect();
+            for ci in next {
+                asked.insert((s.id, ci));
+                queues[ci].push(plan.item(ci, s)?);
+            }
+        }
+        if queues.iter().all(Vec::is_empty) {
+            break;
+        }
+        for (ci, q) in queues.iter().enumerate() {
+            let st = report.coders.entry(keys[ci].clone()).or_default();
+            st.pending += q.len();
+            progress(&Progress::Planned {
+                coder: keys[ci].clone(),
+                pending: q.len(),
+                existing: st.existing,
+            });
+        }
+        report = execute(store, client, coders, opts, progress, queues, report)?;
+    }
+    Ok(report)
+}
+
+/// Run the queued items on per-coder worker threads, adding to `report`.
+fn execute(
+    store: &mut Store,
+    client: &dyn CoderClient,
+    coders: &[CoderConfig],
+    opts: &RunOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+    queues: Vec<Vec<Item>>,
+    report: RunReport,
+) -> anyhow::Result<RunReport> {
     let shared = Shared {
         store: Mutex::new(store),
         stats: Mutex::new(report),

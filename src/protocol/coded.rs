@@ -84,6 +84,9 @@ pub struct CodedSample {
     pub topics: Option<Vec<String>>,
     /// Per-coder Layer B votes, in the fixed coder order, when known.
     pub coder_votes: Vec<CoderVote>,
+    /// Layer B coders not asked by design (sequential majority): missing votes that are
+    /// missing because the coders asked agreed, not at random.
+    pub skipped_coders: Vec<String>,
     /// Confidence of the code (offline coder only).
     pub confidence: Option<f64>,
 }

@@ -71,11 +71,23 @@ fn lenient_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D:
     Ok(<Value as serde::Deserialize>::deserialize(d)?.as_f64())
 }
 
-/// Per-sample Layer A topics and Layer B votes of a source, keyed by sample id.
-type Annotations = (HashMap<i64, Vec<String>>, HashMap<i64, Vec<CoderVote>>);
+/// Per-sample Layer A topics, Layer B votes and coders skipped by design (sequential
+/// majority) of a source, keyed by sample id.
+struct Annotations {
+    topics: HashMap<i64, Vec<String>>,
+    votes: HashMap<i64, Vec<CoderVote>>,
+    skips: HashMap<i64, Vec<String>>,
+}
 
 fn annotations(conn: &Connection, source: CodeSource) -> Result<Annotations, Error> {
-    Ok((topic_map(conn, source.as_str())?, vote_map(conn, vote_sources(source))?))
+    Ok(Annotations {
+        topics: topic_map(conn, source.as_str())?,
+        votes: vote_map(conn, vote_sources(source))?,
+        skips: match source {
+            CodeSource::Models | CodeSource::Cascade => crate::store::codes::skipped_coders(conn, "b")?,
+            CodeSource::Published | CodeSource::Offline => Default::default(),
+        },
+    })
 }
 
 /// Load the coded rows of one source. With `side` (a second connection to the same
@@ -85,13 +97,22 @@ pub fn coded_samples(conn: &Connection, source: CodeSource, side: Option<Connect
     std::thread::scope(|scope| {
         let side = side.map(|c| scope.spawn(move || annotations(&c, source)));
         let mut set = sample_rows(conn, source)?;
-        let (mut topics, mut votes) = match side {
+        let mut ann = match side {
             Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?,
             None => annotations(conn, source)?,
         };
         for (id, row) in &mut set.rows {
-            row.topics = topics.remove(id);
-            row.coder_votes = votes.remove(id).unwrap_or_default();
+            row.topics = ann.topics.remove(id);
+            let votes = ann.votes.remove(id).unwrap_or_default();
+            // A skip that a later code superseded is not a skip.
+            row.skipped_coders = ann
+                .skips
+                .remove(id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|k| !votes.iter().any(|v| &v.coder == k))
+                .collect();
+            row.coder_votes = votes;
         }
         Ok(CodedSet {
             rows: set.rows.into_iter().map(|(_, r)| r).collect(),
@@ -168,6 +189,7 @@ fn sample_rows(conn: &Connection, source: CodeSource) -> Result<BareRows, Error>
             collapsed_primary_label_support: r.get::<_, Option<i64>>(11)?.unwrap_or(0).clamp(0, 255) as u8,
             topics: None,
             coder_votes: Vec::new(),
+            skipped_coders: Vec::new(),
             confidence,
         }));
     }

@@ -600,6 +600,40 @@ pub fn cache_len(conn: &Connection) -> Result<i64, Error> {
     Ok(conn.query_row("SELECT COUNT(*) FROM code_cache", [], |r| r.get(0))?)
 }
 
+/// Record that `coder` was not asked for this sample and layer by design (sequential
+/// majority). Idempotent.
+pub fn record_skip(
+    conn: &Connection,
+    sample_id: i64,
+    layer: &str,
+    coder: &str,
+    rubric_hash: &str,
+    origin: &str,
+    skipped_at: &str,
+) -> Result<(), Error> {
+    conn.execute(
+        "INSERT OR IGNORE INTO coder_skips (sample_id, layer, coder, rubric_hash, reason, origin, skipped_at)
+         VALUES (?1, ?2, ?3, ?4, 'sequential_majority', ?5, ?6)",
+        params![sample_id, layer, coder, rubric_hash, origin, skipped_at],
+    )?;
+    Ok(())
+}
+
+/// Coders skipped by design per sample for a layer (any rubric), sorted; a coder that
+/// has a code anyway is the caller's to drop.
+pub fn skipped_coders(conn: &Connection, layer: &str) -> Result<std::collections::HashMap<i64, Vec<String>>, Error> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT sample_id, coder FROM coder_skips WHERE layer = ?1 ORDER BY sample_id, coder",
+    )?;
+    let rows = stmt.query_map(params![layer], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    for row in rows {
+        let (id, coder) = row?;
+        out.entry(id).or_default().push(coder);
+    }
+    Ok(out)
+}
+
 /// Layer A consensus topic keys per sample, preferring vuf's own (`models`) consensus
 /// over the imported (`published`) one; shown to Layer B coders (PROTOCOL 5.3).
 pub fn consensus_topic_keys(conn: &Connection) -> Result<std::collections::HashMap<i64, Vec<String>>, Error> {

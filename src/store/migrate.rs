@@ -11,11 +11,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("migrations/0001_core.sql")),
     ("0002_codes", include_str!("migrations/0002_codes.sql")),
     ("0003_collect", include_str!("migrations/0003_collect.sql")),
-    ("0004_payloads", include_str!("migrations/0004_payloads.sql")),
+    ("0004_coder_skips", include_str!("migrations/0004_coder_skips.sql")),
+    ("0005_payloads", include_str!("migrations/0005_payloads.sql")),
 ];
 
 /// The schema version in which raw payloads moved to their own table.
-const PAYLOADS_MOVED: i64 = 4;
+const PAYLOADS_MOVED: i64 = 5;
 
 /// Bring the database up to the latest schema.
 pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
@@ -30,7 +31,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
-    // 0004 rewrites the samples table without its payload column; the old pages would stay
+    // 0005 rewrites the samples table without its payload column; the old pages would stay
     // in the file as free pages, doubling a corpus store's size until a VACUUM.
     if (1..PAYLOADS_MOVED).contains(&current) {
         conn.execute_batch("VACUUM")?;

@@ -133,6 +133,7 @@ fn load(data: &Path) -> AnalysisInput {
                 collapsed_primary_label_support: p["collapsed_primary_label_support"].as_u64().unwrap_or(0) as u8,
                 topics: layer_a.get(&id).cloned(),
                 coder_votes: votes,
+                skipped_coders: vec![],
                 confidence: None,
             });
         }

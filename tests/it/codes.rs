@@ -1151,3 +1151,192 @@ fn local_small_coder_end_to_end_counts_add_up() {
         recompute::recompute(&mut store, layer).unwrap();
     }
 }
+
+/// Requests per (sample marker, coder), re-asks included.
+fn asked(server: &scripted::Server) -> HashMap<(String, String), usize> {
+    let mut out = HashMap::new();
+    for b in server.bodies.lock().unwrap().iter() {
+        let key = (scripted::sample_of(b), b["model"].as_str().unwrap_or("").to_string());
+        *out.entry(key).or_default() += 1;
+    }
+    out
+}
+
+fn consensus_by_response(store: &Store, layer: Layer) -> HashMap<String, (Option<String>, Option<String>, Option<i64>, Option<String>)> {
+    let mut st = store
+        .conn()
+        .prepare(
+            "SELECT s.response, c.label, c.value_holding, c.value_holding_support, c.topics_json FROM consensus c
+             JOIN samples s ON s.id = c.sample_id WHERE c.layer = ?1 AND c.source = 'models'",
+        )
+        .unwrap();
+    st.query_map([layer.as_str()], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+/// Sequential majority on Layer B: two agreeing coders settle a sample (exactly 2 calls,
+/// the third recorded as skipped by design, not as a failure); a split asks the third.
+/// The consensus label and value_holding equal those of asking every coder.
+#[test]
+fn runner_sequential_majority_layer_b() {
+    use scripted::{completion, sample_of};
+    let handler = |req: &Value| {
+        let coder = req["model"].as_str().unwrap_or("").to_string();
+        let lbl = |l: &str| {
+            let t = format!("{{\"primary_label\":\"{l}\",\"secondary_texture\":null,\"boundary_flag\":false,\"notes\":\"n\"}}");
+            (200, completion(Some(&t), None, "stop"), vec![])
+        };
+        let (d, s, r, w) = (
+            "disowned_service_frame",
+            "split_or_relocated_ownership",
+            "owned_reflective_experiential",
+            "owned_world_change_advocacy",
+        );
+        match (sample_of(req).as_str(), coder.as_str()) {
+            ("Q-agree", "qwen3-6-35b-a3b") => lbl(s),
+            ("Q-agree", _) => lbl(d),
+            ("Q-split", "kimi-k2-6") => lbl(d),
+            ("Q-split", _) => lbl(s),
+            // Same holding (owned), different labels: the label is open, so ask the third.
+            ("Q-holding", "kimi-k2-6") => lbl(r),
+            ("Q-holding", "glm-4-7") => lbl(w),
+            ("Q-holding", _) => lbl(d),
+            // The first coder fails for good: the other two are asked and agree.
+            ("Q-fail", "kimi-k2-6") => (500, "{}".into(), vec![]),
+            ("Q-fail", _) => lbl(r),
+            _ => (500, "{}".into(), vec![]),
+        }
+    };
+    let markers = [("Q-agree", "CTRL1"), ("Q-split", "G1"), ("Q-holding", "G2"), ("Q-fail", "CTRL2")];
+    let code = |sequential: bool| {
+        let server = scripted::start(handler);
+        let tmp = tempfile::tempdir().unwrap();
+        seed_markers(tmp.path(), &markers);
+        let mut store = Store::open(tmp.path()).unwrap();
+        let mut opts = fast(Layer::B);
+        opts.sequential = sequential;
+        let coders = test_coders(&server.base_url);
+        let r = vuf::code::runner::run(&mut store, &vuf::code::client::HttpClient::default(), &coders, &opts, &|_| {})
+            .unwrap();
+        let rc = recompute::recompute(&mut store, Layer::B).unwrap();
+        (server, tmp, store, r, rc)
+    };
+    let (server, tmp, mut store, r, rc) = code(true);
+    let calls = asked(&server);
+    let n = |s: &str, c: &str| calls.get(&(s.to_string(), c.to_string())).copied().unwrap_or(0);
+    assert_eq!((n("Q-agree", "kimi-k2-6"), n("Q-agree", "glm-4-7"), n("Q-agree", "qwen3-6-35b-a3b")), (1, 1, 0));
+    assert_eq!((n("Q-split", "kimi-k2-6"), n("Q-split", "glm-4-7"), n("Q-split", "qwen3-6-35b-a3b")), (1, 1, 1));
+    assert_eq!(n("Q-holding", "qwen3-6-35b-a3b"), 1);
+    assert_eq!((n("Q-fail", "kimi-k2-6"), n("Q-fail", "glm-4-7"), n("Q-fail", "qwen3-6-35b-a3b")), (4, 1, 1));
+    assert_eq!(r.coders["qwen3-6-35b-a3b"].skipped, 1);
+    assert_eq!((r.coders["kimi-k2-6"].skipped, r.coders["kimi-k2-6"].call_failed), (1, 1));
+    // Skips are by design: recorded, not outstanding failures.
+    assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 0);
+    let skips: Vec<(String, String, String)> = store
+        .conn()
+        .prepare("SELECT s.response, k.coder, k.reason FROM coder_skips k JOIN samples s ON s.id = k.sample_id ORDER BY s.response")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        skips,
+        [
+            ("Q-agree".to_string(), "qwen3-6-35b-a3b".to_string(), "sequential_majority".to_string()),
+            ("Q-fail".to_string(), "kimi-k2-6".to_string(), "sequential_majority".to_string()),
+        ]
+    );
+    assert_eq!((rc.skipped_by_design, rc.coders_per_sample.clone()), (2, [(2, 2), (3, 2)].into_iter().collect()));
+    let seq = consensus_by_response(&store, Layer::B);
+    assert_eq!(seq["Q-agree"].2, Some(2)); // support out of the two coders asked
+    let rec: String = store
+        .conn()
+        .query_row(
+            "SELECT c.record_json FROM consensus c JOIN samples s ON s.id = c.sample_id
+             WHERE s.response = 'Q-agree' AND c.layer = 'b' AND c.source = 'models'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(rec.contains("\"skipped_by_design\":[\"qwen3-6-35b-a3b\"]"), "{rec}");
+    // The analysis sees the skip (for reliability, as a missing value).
+    let set = vuf::store::coded::coded_samples(store.conn(), CodeSource::Models).unwrap();
+    let agree = set.rows.iter().find(|s| s.response == "Q-agree").unwrap();
+    assert_eq!((agree.coder_votes.len(), agree.skipped_coders.clone()), (2, vec!["qwen3-6-35b-a3b".to_string()]));
+
+    // Same consensus as asking every coder (which asks qwen on Q-agree too).
+    let (full_server, _full_tmp, full_store, _, _) = code(false);
+    assert_eq!(asked(&full_server).get(&("Q-agree".to_string(), "qwen3-6-35b-a3b".to_string())), Some(&1));
+    let full = consensus_by_response(&full_store, Layer::B);
+    for (m, _) in markers {
+        assert_eq!((&seq[m].0, &seq[m].1), (&full[m].0, &full[m].1), "{m}");
+    }
+    assert_eq!(full["Q-agree"].2, Some(2)); // 2 of 3 there
+    assert_eq!(seq["Q-holding"].0.as_deref(), Some("owned_reflective_experiential"));
+
+    // A second sequential run asks nothing: every sample is settled or complete.
+    let before = server.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let mut opts = fast(Layer::B);
+    opts.sequential = true;
+    let r2 = vuf::code::runner::run(
+        &mut store,
+        &vuf::code::client::HttpClient::default(),
+        &test_coders(&server.base_url),
+        &opts,
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), before);
+    assert_eq!(r2.coders["glm-4-7"].existing, 4);
+    drop(tmp);
+}
+
+/// Sequential majority on Layer A: identical topic sets from the first two coders settle
+/// the sample; different sets ask the third; the topic consensus is unchanged.
+#[test]
+fn runner_sequential_majority_layer_a() {
+    use scripted::{completion, sample_of};
+    let server = scripted::start(|req| {
+        let coder = req["model"].as_str().unwrap_or("").to_string();
+        let ok = |t: &str| (200, completion(Some(t), None, "stop"), vec![]);
+        match (sample_of(req).as_str(), coder.as_str()) {
+            ("T-agree", "kimi-k2-6") => ok("CODES: A B"),
+            ("T-agree", "glm-4-7") => ok("CODES: B A A"),
+            ("T-agree", _) => ok("CODES: C"),
+            ("T-split", "kimi-k2-6") => ok("CODES: A"),
+            ("T-split", "glm-4-7") => ok("CODES: A B"),
+            ("T-split", _) => ok("CODES: B"),
+            _ => (500, "{}".into(), vec![]),
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(tmp.path(), &[("T-agree", "CTRL1"), ("T-split", "CTRL2")]);
+    let mut store = Store::open(tmp.path()).unwrap();
+    let mut opts = fast(Layer::A);
+    opts.sequential = true;
+    let r = vuf::code::runner::run(
+        &mut store,
+        &vuf::code::client::HttpClient::default(),
+        &test_coders(&server.base_url),
+        &opts,
+        &|_| {},
+    )
+    .unwrap();
+    let calls = asked(&server);
+    let n = |s: &str| ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"].map(|c| calls.get(&(s.to_string(), c.to_string())).copied().unwrap_or(0));
+    assert_eq!(n("T-agree"), [1, 1, 0]);
+    assert_eq!(n("T-split"), [1, 1, 1]);
+    assert_eq!(r.coders["qwen3-6-35b-a3b"].skipped, 1);
+    let rc = recompute::recompute(&mut store, Layer::A).unwrap();
+    assert_eq!(rc.skipped_by_design, 1);
+    let c = consensus_by_response(&store, Layer::A);
+    let keys = |m: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(c[m].3.as_deref().unwrap()).unwrap();
+        v.as_array().unwrap().iter().map(|t| t["topic_key"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(keys("T-agree"), ["helpfulness_usefulness", "honesty_truth"]);
+    assert_eq!(keys("T-split"), ["helpfulness_usefulness", "honesty_truth"]);
+}

@@ -194,6 +194,9 @@ pub struct CascadeReport {
     pub from_models: usize,
     /// Uncertain samples still waiting for coder-model codes (`pending` ids).
     pub pending: Vec<i64>,
+    /// Coder-model codes (both layers, every coder) stored for the uncertain samples:
+    /// the calls the cascade spent, not counting retries and re-asks.
+    pub model_codes: usize,
 }
 
 /// Build (or rebuild) the `cascade` consensus rows at `threshold` from the offline codes
@@ -260,7 +263,17 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
             report.from_models += 1;
             let mut b = m.row.clone();
             b.source = "cascade".into();
-            b.record_json = Some(json!({"path": "models", "offline_confidence": conf, "threshold": threshold}).to_string());
+            let mut rec = json!({"path": "models", "offline_confidence": conf, "threshold": threshold});
+            if let Some(skipped) = m
+                .row
+                .record_json
+                .as_deref()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                .and_then(|v| v.get("skipped_by_design").cloned())
+            {
+                rec["skipped_by_design"] = skipped;
+            }
+            b.record_json = Some(rec.to_string());
             rows.push(b.clone());
             let mut a = b;
             a.layer = "a".into();
@@ -274,6 +287,18 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
             rows.push(a);
         } else {
             report.pending.push(id);
+        }
+    }
+    let uncertain: HashSet<i64> = offline
+        .iter()
+        .filter(|(_, (_, _, conf))| *conf < threshold)
+        .map(|(id, _)| *id)
+        .collect();
+    {
+        let mut stmt = store.conn().prepare("SELECT sample_id FROM codes WHERE source = 'models'")?;
+        let ids = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+        for id in ids {
+            report.model_codes += usize::from(uncertain.contains(&id?));
         }
     }
     store.transaction(|tx| {

@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use super::cascade::{self, CascadePoint};
+use super::cascade::{self, CascadePoint, CostModel, SeqCalls};
 use super::data::{LabelledSample, CODER_KEYS};
 use super::train::{prepare, train_on};
 use super::{ModelError, OfflineCoder, OfflinePosture};
@@ -330,12 +330,41 @@ pub struct EvalReport {
     pub bars: Vec<CoderBar>,
     /// Coder-model bars for Layer A topics.
     pub topic_bars: Vec<(&'static str, TopicScores)>,
-    /// Cascade curve (LOMO).
+    /// Cascade curve (LOMO), with both cost models.
     pub cascade: Vec<CascadePoint>,
-    /// Cross-fitted cascade with the <= 2 calls budget rule.
+    /// Cross-fitted cascade with the <= 2 calls budget rule, every coder asked.
     pub cascade_budget_cf: cascade::CrossFold,
-    /// Cross-fitted cascade with the >= 0.95 agreement rule.
+    /// Cross-fitted cascade with the >= 0.95 agreement rule, every coder asked.
     pub cascade_target_cf: cascade::CrossFold,
+    /// Cross-fitted, <= 2 calls rule, sequential majority.
+    pub cascade_budget_cf_seq: cascade::CrossFold,
+    /// Cross-fitted, >= 0.95 agreement rule, sequential majority.
+    pub cascade_target_cf_seq: cascade::CrossFold,
+    /// Sequential-majority calls per sample (replayed on the per-coder records).
+    pub seq_calls: Vec<SeqCalls>,
+    /// Samples where the sequential-majority consensus differs from the full-coder one
+    /// (label, value_holding or Layer A topics); 0 by construction, checked here.
+    pub seq_mismatches: usize,
+}
+
+/// Samples whose consensus from the votes sequential majority collects differs from the
+/// consensus of all recorded votes (Layer B label or value_holding, Layer A topic set).
+pub fn sequential_mismatches(samples: &[LabelledSample]) -> usize {
+    use crate::code::{consensus, sequential};
+    samples
+        .iter()
+        .filter(|s| {
+            let all_b: Vec<_> = cascade::posture_votes(s).into_iter().flatten().collect();
+            let (_, seq_b) = sequential::replay(&cascade::posture_votes(s), sequential::posture_settled);
+            let key_b = |v: &[consensus::PostureVote]| consensus::posture(v).map(|c| (c.label, c.value_holding));
+            let all_a: Vec<_> = cascade::topic_votes(s).into_iter().flatten().collect();
+            let (_, seq_a) = sequential::replay(&cascade::topic_votes(s), sequential::topics_settled);
+            let key_a = |v: &[consensus::TopicVote]| -> Vec<String> {
+                consensus::topics(v).topics.into_iter().map(|t| t.topic_key).collect()
+            };
+            key_b(&all_b) != key_b(&seq_b) || key_a(&all_a) != key_a(&seq_a)
+        })
+        .count()
 }
 
 /// Run LOMO over the responding models (sorted by name). `progress` is told each fold.
@@ -394,6 +423,16 @@ pub fn evaluate(
     let gl: Vec<PostureLabel> = samples.iter().map(|s| s.label).collect();
     let gh: Vec<ValueHolding> = samples.iter().map(|s| s.value_holding).collect();
     let groups: Vec<&str> = samples.iter().map(|s| s.model.as_str()).collect();
+    let seq = cascade::sequential_calls(samples);
+    let cf = |cost: CostModel, budget: bool| {
+        cascade::cross_fold(&predictions, &gl, &gh, &seq, &groups, cost, |c| {
+            if budget {
+                cascade::best_within_budget(c, 2.0, cost)
+            } else {
+                cascade::cheapest_reaching(c, 0.95, cost)
+            }
+        })
+    };
     Ok(EvalReport {
         n: samples.len(),
         label: Agreement::new(label_names(), &lp),
@@ -418,13 +457,13 @@ pub fn evaluate(
         },
         bars: coder_bars(samples),
         topic_bars: topic_bars(samples),
-        cascade: cascade::curve(&predictions, &gl, &gh, &cascade::default_grid()),
-        cascade_budget_cf: cascade::cross_fold(&predictions, &gl, &gh, &groups, |c| {
-            cascade::best_within_budget(c, 2.0)
-        }),
-        cascade_target_cf: cascade::cross_fold(&predictions, &gl, &gh, &groups, |c| {
-            cascade::cheapest_reaching(c, 0.95)
-        }),
+        cascade: cascade::curve(&predictions, &gl, &gh, &seq, &cascade::default_grid()),
+        cascade_budget_cf: cf(CostModel::AllCoders, true),
+        cascade_target_cf: cf(CostModel::AllCoders, false),
+        cascade_budget_cf_seq: cf(CostModel::Sequential, true),
+        cascade_target_cf_seq: cf(CostModel::Sequential, false),
+        seq_mismatches: sequential_mismatches(samples),
+        seq_calls: seq,
         predictions,
     })
 }
@@ -593,23 +632,30 @@ pub fn report_markdown(r: &EvalReport, model_sha: &str) -> String {
         );
     }
     let _ = writeln!(o, "\n## Cascade (LOMO confidences)\n");
-    let budget = cascade::best_within_budget(&r.cascade, 2.0);
-    let target = cascade::cheapest_reaching(&r.cascade, 0.95);
-    if let Some(p) = budget {
-        let _ = writeln!(o, "Best agreement within 2 calls/response: threshold {:.2}, {:.1}% offline, {:.2} calls, value_holding agreement **{:.4}**, label agreement {:.4}.\n", p.threshold, 100.0 * p.offline_share, p.calls_per_response, p.agreement_holding, p.agreement_label);
+    let n_seq = r.seq_calls.len().max(1) as f64;
+    let (mean_a, mean_b) = (
+        r.seq_calls.iter().map(|c| c.a as f64).sum::<f64>() / n_seq,
+        r.seq_calls.iter().map(|c| c.b as f64).sum::<f64>() / n_seq,
+    );
+    let _ = writeln!(o, "Two ways of asking the coder models for an uncertain response: **all coders** (the published design, 3 coders x 2 layers = 6 calls) and **sequential majority** (per layer the first two coders in the fixed order kimi, glm, qwen, and the third only where the two disagree on a voted field; replayed on the recorded per-coder codes). Sequential majority gives the same consensus: it differs from the all-coder consensus on {} of {} samples. Over all labelled samples it would spend {:.3} Layer A + {:.3} Layer B = {:.3} calls per response sent to the models.\n", r.seq_mismatches, r.seq_calls.len(), mean_a, mean_b, mean_a + mean_b);
+    for (cost, name) in [
+        (CostModel::AllCoders, "all coders"),
+        (CostModel::Sequential, "sequential majority"),
+    ] {
+        if let Some(p) = cascade::best_within_budget(&r.cascade, 2.0, cost) {
+            let _ = writeln!(o, "{name}: best agreement within 2 calls/response: threshold {:.2}, {:.1}% offline, {:.2} calls, value_holding agreement **{:.4}**, label agreement {:.4}.\n", p.threshold, 100.0 * p.offline_share, p.calls(cost), p.agreement_holding, p.agreement_label);
+        }
+        if let Some(p) = cascade::cheapest_reaching(&r.cascade, 0.95, cost) {
+            let _ = writeln!(o, "{name}: fewest calls reaching 0.95 value_holding agreement: threshold {:.2}, {:.1}% offline, **{:.2} calls**, agreement {:.4}.\n", p.threshold, 100.0 * p.offline_share, p.calls(cost), p.agreement_holding);
+        }
     }
-    if let Some(p) = target {
-        let _ = writeln!(o, "Fewest calls reaching 0.95 value_holding agreement: threshold {:.2}, {:.1}% offline, **{:.2} calls**, agreement {:.4}.\n", p.threshold, 100.0 * p.offline_share, p.calls_per_response, p.agreement_holding);
-    }
-    for (name, cf) in [
-        (
-            "at most 2 calls (on the other models' curve)",
-            &r.cascade_budget_cf,
-        ),
-        (
-            "reaching 0.95 agreement (on the other models' curve)",
-            &r.cascade_target_cf,
-        ),
+    let _ = writeln!(o, "Cross-fitted (the threshold for each held-out model is chosen on the other models' curve, under the same cost model; no model's labels pick its own threshold):\n");
+    let _ = writeln!(o, "| cost model | rule | calls/response | value_holding agreement | label agreement | thresholds |\n|---|---|---:|---:|---:|---|");
+    for (cf, cost, rule) in [
+        (&r.cascade_budget_cf, "all coders", "best agreement within 2 calls"),
+        (&r.cascade_target_cf, "all coders", "fewest calls reaching 0.95"),
+        (&r.cascade_budget_cf_seq, "sequential majority", "best agreement within 2 calls"),
+        (&r.cascade_target_cf_seq, "sequential majority", "fewest calls reaching 0.95"),
     ] {
         let ts: Vec<String> = cf
             .thresholds
@@ -618,14 +664,14 @@ pub fn report_markdown(r: &EvalReport, model_sha: &str) -> String {
             .collect();
         let _ = writeln!(
             o,
-            "Cross-fitted (threshold for each held-out model chosen {name}; no model's labels pick its own threshold): **{:.2} calls**, value_holding agreement **{:.4}**, label agreement {:.4}. Thresholds: {}.\n",
+            "| {cost} | {rule} | **{:.2}** | **{:.4}** | {:.4} | {} |",
             cf.calls_per_response,
             cf.agreement_holding,
             cf.agreement_label,
             ts.join(", ")
         );
     }
-    let _ = writeln!(o, "| threshold | offline share | calls/response | value_holding agreement | label agreement |\n|---:|---:|---:|---:|---:|");
+    let _ = writeln!(o, "\n| threshold | offline share | calls/response (all coders) | calls/response (sequential) | value_holding agreement | label agreement |\n|---:|---:|---:|---:|---:|---:|");
     for p in r
         .cascade
         .iter()
@@ -633,10 +679,11 @@ pub fn report_markdown(r: &EvalReport, model_sha: &str) -> String {
     {
         let _ = writeln!(
             o,
-            "| {:.2} | {:.3} | {:.2} | {:.4} | {:.4} |",
+            "| {:.2} | {:.3} | {:.2} | {:.2} | {:.4} | {:.4} |",
             p.threshold,
             p.offline_share,
             p.calls_per_response,
+            p.calls_per_response_seq,
             p.agreement_holding,
             p.agreement_label
         );

@@ -267,3 +267,49 @@ fn shipped_model_is_reproducible_from_shared_data() {
         "coders/offline-v1.json differs from `vuf coder train` output; retrain and commit"
     );
 }
+
+/// Sequential majority on the labelled data: replayed on the per-coder records in the
+/// fixed order, its consensus equals the published consensus wherever the all-coder
+/// consensus does (so the cascade's agreement figures do not change), and it spends 2 or
+/// 3 calls per layer.
+#[test]
+fn sequential_majority_keeps_the_published_consensus() {
+    use crate::code::{consensus, sequential};
+    use super::cascade::{posture_votes, sequential_calls, topic_votes};
+    let Some(dir) =
+        crate::testdata::shared_data_or_skip("sequential_majority_keeps_the_published_consensus")
+    else {
+        return;
+    };
+    let samples = load_labelled(&dir).unwrap();
+    assert_eq!(super::eval::sequential_mismatches(&samples), 0);
+    let (mut checked_b, mut checked_a) = (0, 0);
+    for s in &samples {
+        let all: Vec<_> = posture_votes(s).into_iter().flatten().collect();
+        let (_, seq) = sequential::replay(&posture_votes(s), sequential::posture_settled);
+        let (full, seq) = (consensus::posture(&all).unwrap(), consensus::posture(&seq).unwrap());
+        // Where the all-coder consensus reproduces the published one, so does sequential.
+        if (full.label, full.value_holding) == (s.label, s.value_holding) {
+            assert_eq!((seq.label, seq.value_holding), (s.label, s.value_holding), "{}", s.layered_id);
+            checked_b += 1;
+        }
+        if let Some(published) = &s.topics {
+            let keys = |v: &[consensus::TopicVote]| -> Vec<String> {
+                consensus::topics(v).topics.into_iter().map(|t| t.topic_key).collect()
+            };
+            let all: Vec<_> = topic_votes(s).into_iter().flatten().collect();
+            let (_, seq) = sequential::replay(&topic_votes(s), sequential::topics_settled);
+            if &keys(&all) == published {
+                assert_eq!(&keys(&seq), published, "{}", s.layered_id);
+                checked_a += 1;
+            }
+        }
+    }
+    // The per-coder records give the published consensus for every sample.
+    assert_eq!((checked_b, checked_a), (samples.len(), samples.len()));
+    let calls = sequential_calls(&samples);
+    assert!(calls.iter().all(|c| (2..=3).contains(&c.a) && (2..=3).contains(&c.b)));
+    let mean = calls.iter().map(|c| c.total()).sum::<f64>() / calls.len() as f64;
+    println!("sequential majority: {mean:.3} calls per response sent to the models");
+    assert!(mean > 4.0 && mean < 6.0);
+}
