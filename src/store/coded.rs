@@ -90,10 +90,15 @@ fn annotations(conn: &Connection, source: CodeSource) -> Result<Annotations, Err
     })
 }
 
-/// Load the coded rows of one source. With `side` (a second connection to the same
-/// store, see [`super::Store::reader`]) the topic and vote lists are read on another
-/// thread while this one reads the samples; the rows are the same either way.
-pub fn coded_samples(conn: &Connection, source: CodeSource, side: Option<Connection>) -> Result<CodedSet, Error> {
+/// Load the coded rows of one source.
+pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, Error> {
+    coded_samples_with(conn, source, None)
+}
+
+/// [`coded_samples`], faster: with `side` (a second connection to the same store, see
+/// [`super::Store::reader`]) the topic and vote lists are read on another thread while
+/// this one reads the samples. The rows are the same either way.
+pub fn coded_samples_with(conn: &Connection, source: CodeSource, side: Option<Connection>) -> Result<CodedSet, Error> {
     std::thread::scope(|scope| {
         let side = side.map(|c| scope.spawn(move || annotations(&c, source)));
         let mut set = sample_rows(conn, source)?;
