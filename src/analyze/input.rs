@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::protocol::lexicon::{ApostropheMode, LexicalHits};
 use crate::protocol::{canonical_model, lab_for, CodedSample, ModelMeta, ValueHolding};
 
-use super::lexscan::scan_fast;
+use super::lexscan::{curly_from, scan_fast};
 use super::{AnalysisInput, Exclusion};
 
 /// Reason logged for a row missing `condition`, `model`, `cell` or `layered_id`.
@@ -104,13 +104,7 @@ pub(crate) fn prepare<'a>(input: &'a AnalysisInput, curly: bool) -> Prepared<'a>
     // available cores (results are identical to a sequential scan, order preserved).
     let scan_one = |c: &CodedSample| {
         let lex = scan_fast(&c.response, ApostropheMode::Published);
-        let lex_curly = curly.then(|| {
-            if c.response.contains(['\u{2019}', '\u{2018}']) {
-                scan_fast(&c.response, ApostropheMode::NormaliseCurly)
-            } else {
-                lex.clone()
-            }
-        });
+        let lex_curly = curly.then(|| curly_from(&c.response, &lex));
         (lex, lex_curly)
     };
     let threads = std::thread::available_parallelism()

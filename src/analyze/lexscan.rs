@@ -24,16 +24,19 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
 use crate::protocol::lexicon::{ApostropheMode, LexicalHits, LEXICON};
 
-struct Index {
+/// Term hits as a (group, term) matrix.
+type Found = [[bool; 20]; 3];
+
+/// One automaton over a set of terms.
+struct Searcher {
     /// Finds the leftmost offset where some term starts.
     automaton: AhoCorasick,
     /// Terms by first byte: (group, term index, term bytes).
     by_first: Vec<Vec<(u8, u8, &'static [u8])>>,
 }
 
-fn index() -> &'static Index {
-    static INDEX: OnceLock<Index> = OnceLock::new();
-    INDEX.get_or_init(|| {
+impl Searcher {
+    fn new(keep: impl Fn(&str) -> bool) -> Searcher {
         let mut patterns: Vec<&'static str> = Vec::new();
         let mut by_first = vec![Vec::new(); 256];
         for (g, group) in LEXICON.iter().enumerate() {
@@ -42,15 +45,46 @@ fn index() -> &'static Index {
                     term.is_ascii() && !term.is_empty() && *term == term.to_lowercase(),
                     "lexicon terms are lowercase ASCII"
                 );
-                patterns.push(term);
-                by_first[term.as_bytes()[0] as usize].push((g as u8, t as u8, term.as_bytes()));
+                if keep(term) {
+                    patterns.push(term);
+                    by_first[term.as_bytes()[0] as usize].push((g as u8, t as u8, term.as_bytes()));
+                }
             }
         }
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostFirst)
             .build(&patterns)
             .expect("the lexicon builds an automaton");
-        Index { automaton, by_first }
+        Searcher { automaton, by_first }
+    }
+
+    /// Mark every term of this searcher that occurs in `bytes`.
+    fn mark(&self, bytes: &[u8], found: &mut Found) {
+        let mut pos = 0;
+        while let Some(m) = self.automaton.find(Input::new(bytes).span(pos..bytes.len())) {
+            let at = m.start();
+            for &(g, t, term) in &self.by_first[bytes[at] as usize] {
+                if bytes[at..].starts_with(term) {
+                    found[g as usize][t as usize] = true;
+                }
+            }
+            pos = at + 1;
+        }
+    }
+}
+
+struct Index {
+    /// All 49 terms.
+    all: Searcher,
+    /// The terms that contain an apostrophe: the only ones the curly variant can change.
+    apostrophe: Searcher,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| Index {
+        all: Searcher::new(|_| true),
+        apostrophe: Searcher::new(|t| t.contains('\'')),
     })
 }
 
@@ -78,20 +112,38 @@ fn lowered(response: &str, mode: ApostropheMode) -> Vec<u8> {
 
 /// Same result as `protocol::lexicon::scan(response, mode)`.
 pub fn scan_fast(response: &str, mode: ApostropheMode) -> LexicalHits {
-    let idx = index();
-    let lower = lowered(response, mode);
-    let bytes = lower.as_slice();
-    let mut found = [[false; 20]; 3];
-    let mut pos = 0;
-    while let Some(m) = idx.automaton.find(Input::new(bytes).span(pos..bytes.len())) {
-        let at = m.start();
-        for &(g, t, term) in &idx.by_first[bytes[at] as usize] {
-            if bytes[at..].starts_with(term) {
-                found[g as usize][t as usize] = true;
-            }
-        }
-        pos = at + 1;
+    let published = scan_published(response);
+    match mode {
+        ApostropheMode::Published => published,
+        ApostropheMode::NormaliseCurly => curly_from(response, &published),
     }
+}
+
+fn scan_published(response: &str) -> LexicalHits {
+    let mut found = [[false; 20]; 3];
+    index().all.mark(&lowered(response, ApostropheMode::Published), &mut found);
+    hits(&found)
+}
+
+/// The curly-apostrophe variant's hits, given the published hits of the same response.
+/// A term without an apostrophe matches the same text either way: it can neither contain
+/// a replaced quote nor span one. So only the apostrophe terms are searched again, in the
+/// normalised text, and only when the response has a curly quote at all.
+pub fn curly_from(response: &str, published: &LexicalHits) -> LexicalHits {
+    if !response.contains(['\u{2019}', '\u{2018}']) {
+        return published.clone();
+    }
+    let mut found = [[false; 20]; 3];
+    for (g, terms) in published.hits.iter().enumerate() {
+        for &t in terms {
+            found[g][t as usize] = true;
+        }
+    }
+    index().apostrophe.mark(&lowered(response, ApostropheMode::NormaliseCurly), &mut found);
+    hits(&found)
+}
+
+fn hits(found: &Found) -> LexicalHits {
     let mut out = LexicalHits::default();
     for (g, f) in found.iter().enumerate() {
         for (t, hit) in f.iter().enumerate().take(LEXICON[g].terms.len()) {

@@ -51,9 +51,6 @@ pub enum Error {
     },
 }
 
-/// Up to this much of the store file is read through a memory map.
-const MMAP_BYTES: i64 = 1 << 30;
-
 /// An open study store.
 pub struct Store {
     conn: Connection,
@@ -69,9 +66,6 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Reads through a memory map skip a copy per page: whole-store scans (analysis,
-        // coding, export) of a corpus store take about 40 % less time.
-        conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         migrate::migrate(&mut conn)?;
         models::seed_if_empty(&conn)?;
@@ -100,7 +94,6 @@ impl Store {
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         Ok(Some(conn))
     }
