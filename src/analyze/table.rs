@@ -129,7 +129,18 @@ impl Table {
         if self.rows.is_empty() && self.empty_without_header {
             return String::new();
         }
-        let mut out = String::new();
+        // Sized up front: the tidy sample table is ~18 MB, and growing by doubling would
+        // copy it several times over.
+        let text: usize = self
+            .rows
+            .iter()
+            .flatten()
+            .map(|v| match v {
+                Value::Str(s) => s.len() + 3,
+                _ => 24,
+            })
+            .sum();
+        let mut out = String::with_capacity(text + text / 64 + 1024);
         write_record(&mut out, self.columns.iter().map(|c| c.as_str()));
         // Text cells are written straight from the row (no per-cell copy): the tidy sample
         // table carries every response, so copying would double the work of this file.

@@ -103,7 +103,9 @@ struct SampleLine<'a> {
 /// `samples.jsonl`: one line per analysed sample.
 pub(crate) fn build_samples(a: &Analysis, prep: &Prepared) -> String {
     debug_assert_eq!(LEXICON[0].key, "service_assistant_role");
-    let mut out: Vec<u8> = Vec::new();
+    // Sized up front (about 25 MB for the corpus) instead of grown by doubling.
+    let text: usize = prep.samples.iter().map(|s| s.c.response.len() + s.c.prompt.len()).sum();
+    let mut out: Vec<u8> = Vec::with_capacity(text + text / 16 + 640 * prep.samples.len());
     for s in &prep.samples {
         let m = &a.models[s.model];
         let c = s.c;
