@@ -48,12 +48,16 @@ pub fn cell_bootstrap(cells: &[[f64; 5]], replicates: usize, seed: u64) -> Optio
             let u = rng.next_u64();
             *d = ((u as u128 * k as u128) >> 64) as usize;
         }
-        for (h, s) in stats.iter_mut().enumerate() {
-            let mut sum = 0.0;
-            for &d in &draws {
-                sum += cells[d][h];
+        // Each holding's sum still runs left to right in draw order (same bits as five
+        // separate loops); one pass over the draws just does the five at once.
+        let mut sum = [0.0f64; 5];
+        for &d in &draws {
+            for (acc, v) in sum.iter_mut().zip(&cells[d]) {
+                *acc += v;
             }
-            s.push(sum / k as f64);
+        }
+        for (s, acc) in stats.iter_mut().zip(sum) {
+            s.push(acc / k as f64);
         }
     }
     let mut out = [Interval {
