@@ -59,7 +59,11 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
         problems += report.errors.len() + report.conflicts.len();
     }
     if problems > 0 {
-        eprintln!("vuf import: {problems} problem(s) reported above; everything else was imported");
+        let what = if problems == 1 { "1 problem" } else { &format!("{problems} problems") };
+        return Err(super::Problems(format!(
+            "import: {what} reported above; everything else was imported"
+        ))
+        .into());
     }
     Ok(())
 }

@@ -107,9 +107,19 @@ pub fn main() -> i32 {
     };
     match result {
         Ok(()) => 0,
+        Err(e) if e.downcast_ref::<Problems>().is_some() => {
+            eprintln!("vuf: {e:#}");
+            1
+        }
         Err(e) => {
             eprintln!("vuf: error: {e:#}");
             2
         }
     }
 }
+
+/// A command that finished its work but met problems it reported along the way (exit
+/// code 1, so scripts notice; a hard error is exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Problems(pub String);

@@ -40,11 +40,23 @@ impl Study {
     }
 
     /// Run `vuf <args>`, assert success, return (stdout, stderr).
+    #[track_caller]
     pub fn ok<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> (String, String) {
         let out = self.run(args);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "vuf failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+        (stdout, stderr)
+    }
+
+    /// Run `vuf <args>`, assert it finished with problems reported (exit code 1), return
+    /// (stdout, stderr).
+    #[track_caller]
+    pub fn problems<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> (String, String) {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "expected exit code 1\nstdout:\n{stdout}\nstderr:\n{stderr}");
         (stdout, stderr)
     }
 

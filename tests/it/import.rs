@@ -243,7 +243,7 @@ fn imports_every_format_with_counts_worked_out_by_hand() {
     let study = Study::new();
     write_corpus(study.root());
     write_extras(study.root());
-    let (stdout, stderr) = study.ok(&import_args(&good_paths(&study)));
+    let (stdout, stderr) = study.problems(&import_args(&good_paths(&study)));
     assert!(stdout.contains("[traces]: read 9, inserted 9"), "{stdout}");
     assert!(
         stdout.contains("[website]: read 1, inserted 1, unchanged 0, replaced 0, ids attached 0, skipped 1"),
@@ -301,7 +301,7 @@ fn imports_every_format_with_counts_worked_out_by_hand() {
 
     // Idempotent: the same imports again change nothing at all.
     let before = (stored_rows(&study), payloads(&study), s.clone());
-    let (stdout2, _) = study.ok(&import_args(&good_paths(&study)));
+    let (stdout2, _) = study.problems(&import_args(&good_paths(&study)));
     assert!(stdout2.contains("[traces]: read 9, inserted 0, unchanged 9"), "{stdout2}");
     assert!(stdout2.contains("[manifest]: read 2, inserted 0, unchanged 2"), "{stdout2}");
     assert_eq!(before, (stored_rows(&study), payloads(&study), study.status_json()));
@@ -349,7 +349,7 @@ fn broken_files_are_reported_and_skipped_and_touch_nothing_stored() {
     let empty = study.root().join("empty.json");
     write(&empty, "");
 
-    let (stdout, stderr) = study.ok(&[
+    let (stdout, stderr) = study.problems(&[
         "import".to_string(),
         study.root().join("broken").display().to_string(),
         empty.display().to_string(),
@@ -409,7 +409,7 @@ fn error_trace_is_topped_up_by_a_valid_one_but_never_the_reverse() {
     let s = study.status_json();
     assert_eq!((s["valid"].as_u64(), s["invalid"].as_u64()), (Some(9), Some(0)));
     // Re-importing the old error trace does not undo the top-up.
-    let (_, stderr) = study.ok(&["import".to_string(), study.root().join("corpus").display().to_string()]);
+    let (_, stderr) = study.problems(&["import".to_string(), study.root().join("corpus").display().to_string()]);
     assert!(stderr.contains("an invalid trace never replaces it"), "{stderr}");
     assert_eq!(study.status_json()["valid"], 9);
 }
@@ -419,7 +419,7 @@ fn export_traces_round_trips() {
     let study = Study::new();
     write_corpus(study.root());
     write_extras(study.root());
-    study.ok(&import_args(&good_paths(&study)));
+    study.problems(&import_args(&good_paths(&study)));
     let out = study.root().join("exported");
     let (stdout, _) = study.ok(&["export".to_string(), "traces".into(), out.display().to_string()]);
     assert!(stdout.contains("wrote 11 trace files in 8 cells"), "{stdout}");
@@ -459,7 +459,7 @@ fn unknown_and_missing_inputs_are_reported_not_fatal() {
     let odd = study.root().join("notes.txt");
     write(&odd, "hello");
     let missing = study.root().join("missing-dir");
-    let (_, stderr) = study.ok(&["import".to_string(), odd.display().to_string(), missing.display().to_string()]);
+    let (_, stderr) = study.problems(&["import".to_string(), odd.display().to_string(), missing.display().to_string()]);
     assert!(stderr.contains("notes.txt: unrecognised format"), "{stderr}");
     assert!(stderr.contains("missing-dir: cannot read"), "{stderr}");
     assert_eq!(study.status_json()["valid"], 0);
