@@ -91,6 +91,12 @@ enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let g = &cli.global;
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Collect(_) | Command::Code(_) | Command::Import(_) | Command::ImportCodes(_)
+    ) {
+        report_interrupts(g.study_dir.clone());
+    }
     let result: anyhow::Result<()> = match cli.command {
         Command::Import(args) => import::run(g, args),
         Command::Status(args) => status::run(g, args),
@@ -116,6 +122,31 @@ pub fn main() -> i32 {
             2
         }
     }
+}
+
+/// Ctrl-C during a long command: say that nothing finished is lost and how to go on,
+/// instead of dying silently. Every stage commits as it goes, so exiting at once is safe.
+fn report_interrupts(study_dir: PathBuf) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().build() else {
+            return;
+        };
+        if rt.block_on(tokio::signal::ctrl_c()).is_err() {
+            return;
+        }
+        let stored = vuf::store::Store::open_read_only(&study_dir)
+            .ok()
+            .flatten()
+            .and_then(|s| vuf::store::samples::counts(s.conn()).ok())
+            .map(|c| format!(" ({} valid and {} invalid samples)", c.valid, c.invalid))
+            .unwrap_or_default();
+        eprintln!(
+            "\nvuf: interrupted. Everything finished so far is stored in {}{stored}; rerun the same \
+             command to continue where it stopped.",
+            study_dir.display()
+        );
+        std::process::exit(130);
+    });
 }
 
 /// A command that finished its work but met problems it reported along the way (exit

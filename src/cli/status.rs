@@ -23,7 +23,10 @@ pub struct StatusArgs {
 pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
     // A study that does not exist yet has all-zero counts; looking must not create it.
     let store = if global.study_dir.join(vuf::store::STORE_FILE).is_file() {
-        global.existing_store()?
+        match Store::open_read_only(&global.study_dir)? {
+            Some(s) => s,
+            None => global.existing_store()?,
+        }
     } else {
         if global.study_dir.exists() && !global.study_dir.is_dir() {
             anyhow::bail!("--study-dir {} is a file, not a study directory", global.study_dir.display());

@@ -72,6 +72,29 @@ impl Store {
         Ok(Store { conn, path: Some(path) })
     }
 
+    /// Open an existing store for reading only: no pragma that writes, no migration, so
+    /// looking (`vuf status`, the interrupt report) works on a read-only file and never
+    /// changes it. `None` when the store needs a migration first (any writing command
+    /// does that) or cannot be opened this way.
+    pub fn open_read_only(study_dir: &Path) -> Result<Option<Store>, Error> {
+        let path = study_dir.join(STORE_FILE);
+        let Ok(conn) = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ) else {
+            return Ok(None);
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let Ok(version) = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)) else {
+            return Ok(None);
+        };
+        let latest = migrate::MIGRATIONS.len() as i64;
+        if version > latest {
+            return Err(Error::SchemaTooNew { found: version, supported: latest });
+        }
+        Ok((version == latest).then_some(Store { conn, path: Some(path) }))
+    }
+
     /// A throw-away in-memory store (tests).
     pub fn open_in_memory() -> Result<Store, Error> {
         let mut conn = Connection::open_in_memory()?;

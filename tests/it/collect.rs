@@ -516,6 +516,55 @@ fn retry_after_from_a_real_socket_is_honoured() {
 }
 
 #[test]
+fn ctrl_c_says_what_is_stored_and_how_to_go_on() {
+    let rt = rt();
+    // Slow enough that the collector is mid-run when the signal comes.
+    let server = rt
+        .block_on(FaultServer::start(FaultConfig {
+            latency: Duration::from_millis(300),
+            ..FaultConfig::default()
+        }))
+        .expect("server");
+    let dir = tempfile::tempdir().expect("tmp");
+    let study_path = dir.path().join("study.toml");
+    std::fs::write(&study_path, study_text(&server.base_url(), &["intr-a"], 20, "global_concurrency = 2\n"))
+        .expect("write study");
+    let child = Command::new(env!("CARGO_BIN_EXE_vuf"))
+        .arg("--study-dir")
+        .arg(dir.path())
+        .args(["collect", "--progress", "plain"])
+        .arg(&study_path)
+        .env("VUF_TEST_FAULT_KEY", "sk-intr")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vuf");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("vuf: interrupted."), "{stderr}");
+    assert!(stderr.contains("rerun the same command to continue"), "{stderr}");
+    // The count it names is what the store holds (give or take the two calls in flight,
+    // which may commit between the count and the exit).
+    let said: u64 = stderr
+        .split(" (")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stderr}"));
+    let store = Store::open(dir.path()).expect("store");
+    let valid = vuf::store::samples::counts(store.conn()).expect("counts").valid;
+    assert!(valid > 0 && valid < 120, "{valid}");
+    assert!(said <= valid && valid <= said + 2, "said {said}, stored {valid}: {stderr}");
+}
+
+#[test]
 fn sigkill_at_random_points_then_resume_gives_exactly_the_expected_set() {
     let rt = rt();
     let server = rt
