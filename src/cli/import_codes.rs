@@ -38,7 +38,12 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
                 r.errors.len(),
                 r.conflicts.len()
             ),
-            (None, None) => println!("{}: empty", r.path.display()),
+            (None, None) if r.rows == 0 && r.errors.is_empty() => println!("{}: empty", r.path.display()),
+            (None, None) => println!(
+                "{}: nothing imported ({} errors)",
+                r.path.display(),
+                r.errors.len()
+            ),
         }
         let n = if args.verbose { usize::MAX } else { 5 };
         for i in r
@@ -54,7 +59,10 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         problems += r.unmatched.len() + r.errors.len() + r.conflicts.len();
     }
     if problems > 0 {
-        eprintln!("vuf: {problems} rows were not imported (listed above)");
+        return Err(super::Problems(format!(
+            "import-codes: {problems} rows were not imported (listed above); everything else was"
+        ))
+        .into());
     }
     Ok(())
 }

@@ -237,7 +237,7 @@ pub fn import_codes(store: &mut Store, paths: &[PathBuf]) -> anyhow::Result<Vec<
 
 /// Import one file (one transaction).
 pub fn import_file(store: &mut Store, index: &SampleIndex, path: &Path) -> anyhow::Result<FileReport> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut rep = FileReport {
         path: path.to_path_buf(),
         format: None,
@@ -255,6 +255,17 @@ pub fn import_file(store: &mut Store, index: &SampleIndex, path: &Path) -> anyho
         path: path.to_path_buf(),
         line,
         message,
+    };
+    // A file that is not UTF-8 is reported (with the line of the first bad byte) and
+    // skipped, like a bad row; the other files still import.
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+            rep.errors.push(issue(line, "not UTF-8 text: the file was skipped".into()));
+            return Ok(rep);
+        }
     };
     let origin_base = format!("import:{}", path.display());
     let now = super::now_utc_iso();

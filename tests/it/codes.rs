@@ -585,8 +585,15 @@ fn import_reports_unmatched_and_bad_rows_with_lines() {
         "{\"coder_key\":\"glm-4-7\",\"cell\":\"c-1\",\"sample_id\":\"CTRL1_1.json\",\"layered_id\":\"nope\",\"primary_label\":\"Split_Or_RelocatedOwnership\",\"value_holding\":\"relocated_or_partial\"}\n",
     )
     .unwrap();
+    // A file that is not UTF-8 is reported with its line and skipped; the rest import.
+    let bad = tmp.path().join("binary.jsonl");
+    std::fs::write(&bad, b"{\"coder_key\":\"x\"}\n\xff\xfe garbage\n").unwrap();
     let mut store = Store::open(tmp.path()).unwrap();
-    let reps = import::import_codes(&mut store, &[f.clone(), b]).unwrap();
+    let reps = import::import_codes(&mut store, &[bad, f.clone(), b]).unwrap();
+    assert_eq!(reps[0].errors.len(), 1, "{:?}", reps[0].errors);
+    assert_eq!(reps[0].errors[0].line, 2);
+    assert!(reps[0].errors[0].message.contains("not UTF-8"));
+    let reps = &reps[1..];
     let r = &reps[0];
     assert_eq!(r.rows, 4);
     assert_eq!(r.codes_inserted, 1);
