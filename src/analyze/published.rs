@@ -386,17 +386,27 @@ fn lab_trends(a: &Analysis) -> Table {
 
 fn snapshot(a: &Analysis, prep: &Prepared, opts: &AnalyzeOptions) -> String {
     let mut s = String::new();
-    let gen = opts.generated_at.clone().unwrap_or_else(|| "unknown".into());
+    // No clock and no git lookups: reruns on the same store write the same bytes, and
+    // the input hashes below identify the data instead.
+    let gen = opts.generated_at.clone().unwrap_or_else(|| {
+        format!(
+            "by vuf {} from code source `{}` (no timestamp, so reruns are byte-identical)",
+            env!("CARGO_PKG_VERSION"),
+            a.source.as_str()
+        )
+    });
     let _ = write!(
         s,
         "# Data snapshot — Values Under Fire\n\nGenerated: {gen}\n\n## Repositories\n\n\
-         - values-under-fire: `unknown` @ `unknown`\n\
-         - model-personality-analysis-corpus: `unknown` @ `unknown`\n\
-         - model-personality-corpus-v2: `unknown` @ `unknown`\n\
-         - corpus-v2 latest tag: `unknown`\n\n## Input file hashes\n\n| file | rows | sha256 |\n|---|---:|---|\n"
+         - values-under-fire, model-personality-analysis-corpus, model-personality-corpus-v2: \
+         not recorded (vuf reads the store, not the repositories; the input file hashes below \
+         identify the data)\n\n## Input file hashes\n\n| file | rows | sha256 |\n|---|---:|---|\n"
     );
     for f in &a.provenance.inputs {
         let _ = writeln!(s, "| `{}` | {} | `{}` |", f.name, f.rows, f.sha256);
+    }
+    if a.provenance.inputs.is_empty() {
+        s.push_str("| none: every sample was collected by vuf, none imported | | |\n");
     }
     let p = &a.provenance;
     let _ = write!(
