@@ -398,9 +398,11 @@ fn snapshot(a: &Analysis, prep: &Prepared, opts: &AnalyzeOptions) -> String {
     let _ = write!(
         s,
         "# Data snapshot — Values Under Fire\n\nGenerated: {gen}\n\n## Repositories\n\n\
-         - values-under-fire, model-personality-analysis-corpus, model-personality-corpus-v2: \
-         not recorded (vuf reads the store, not the repositories; the input file hashes below \
-         identify the data)\n\n## Input file hashes\n\n| file | rows | sha256 |\n|---|---:|---|\n"
+         - values-under-fire: not recorded (vuf reads its store, not the repositories; the \
+         input file hashes below identify the data)\n\
+         - model-personality-analysis-corpus: not recorded\n\
+         - model-personality-corpus-v2: not recorded\n\
+         - corpus-v2 latest tag: not recorded\n\n## Input file hashes\n\n| file | rows | sha256 |\n|---|---:|---|\n"
     );
     for f in &a.provenance.inputs {
         let _ = writeln!(s, "| `{}` | {} | `{}` |", f.name, f.rows, f.sha256);
