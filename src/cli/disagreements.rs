@@ -36,6 +36,16 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         condition: args.condition.clone(),
         label: args.label.clone(),
     };
+    // No consensus of that source at all is not "0 disagreements".
+    let available = vuf::store::coded::available_sources(store.conn())?;
+    if layer == Layer::B && !available.contains(&source) {
+        let names: Vec<&str> = available.iter().map(|s| s.as_str()).collect();
+        anyhow::bail!(
+            "no `{}` consensus in this study (available: {}); pass --source, or code first (`vuf code`)",
+            source.as_str(),
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        );
+    }
     let rows = audit::disagreements(&store, layer, source, &filter)?;
     for d in &rows {
         let support = d.support.map(|s| format!(" (support {s})")).unwrap_or_default();

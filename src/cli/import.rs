@@ -24,6 +24,7 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
     let mut store = Store::open(&global.study_dir)
         .with_context(|| format!("opening the store in {}", global.study_dir.display()))?;
     let mut problems = 0usize;
+    let mut read = 0u64;
     for path in &args.paths {
         let started = Instant::now();
         let mut last = Instant::now();
@@ -57,11 +58,15 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
             eprintln!("  conflict: {p}");
         }
         problems += report.errors.len() + report.conflicts.len();
+        read += report.read;
+    }
+    if problems > 0 && read == 0 {
+        anyhow::bail!("import: nothing was imported ({} reported above)", plural(problems, "problem"));
     }
     if problems > 0 {
-        let what = if problems == 1 { "1 problem" } else { &format!("{problems} problems") };
         return Err(super::Problems(format!(
-            "import: {what} reported above; everything else was imported"
+            "import: {} reported above; everything else was imported",
+            plural(problems, "problem")
         ))
         .into());
     }
@@ -83,4 +88,13 @@ fn summary(r: &ImportReport, took: Duration) -> String {
         r.errors.len(),
         took.as_secs_f64()
     )
+}
+
+/// `1 problem`, `2 problems`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

@@ -28,6 +28,39 @@ pub struct Global {
 }
 
 impl Global {
+    /// Exclusive use of the study by one writing command at a time (import, collect, code,
+    /// consensus, run): two writers would do the same paid work twice and then trip over
+    /// each other's rows. The lock is an OS file lock on `<study-dir>/vuf.lock`, released
+    /// when the process ends however it ends. Reading commands do not take it.
+    /// With `creates` false (a command that needs an existing study) a missing study is
+    /// left alone (`None`): the command itself says there is no study, and nothing is made.
+    pub fn lock_study(&self, creates: bool) -> anyhow::Result<Option<std::fs::File>> {
+        let dir = &self.study_dir;
+        if dir.exists() && !dir.is_dir() {
+            anyhow::bail!("--study-dir {} is a file, not a study directory", dir.display());
+        }
+        if !creates && !dir.join(vuf::store::STORE_FILE).is_file() {
+            return Ok(None);
+        }
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("creating the study directory {}: {e}", dir.display()))?;
+        let path = dir.join("vuf.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another vuf command is writing to the study in {} right now; wait for it to finish \
+                 (or stop it), then rerun this one. Reading commands (status, analyze, report) work meanwhile.",
+                dir.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => Err(anyhow::anyhow!("locking {}: {e}", path.display())),
+        }
+    }
+
     /// The study's store for a command that only reads or adds to an existing study: a
     /// mistyped `--study-dir` must say so, not create an empty study that looks valid.
     pub fn existing_store(&self) -> anyhow::Result<vuf::store::Store> {
@@ -89,13 +122,30 @@ enum Command {
 
 /// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
+    restore_sigpipe();
     let cli = Cli::parse();
     let g = &cli.global;
-    if matches!(
-        cli.command,
-        Command::Run(_) | Command::Collect(_) | Command::Code(_) | Command::Import(_) | Command::ImportCodes(_)
-    ) {
-        report_interrupts(g.study_dir.clone());
+    let writes = match cli.command {
+        Command::Run(_) | Command::Collect(_) | Command::Import(_) | Command::ImportCodes(_) => Some(true),
+        Command::Code(_) | Command::Consensus(_) => Some(false),
+        _ => None,
+    };
+    // Held until the process ends.
+    let _lock = match writes.map(|creates| g.lock_study(creates)) {
+        Some(Err(e)) => {
+            eprintln!("vuf: error: {e:#}");
+            return 2;
+        }
+        Some(Ok(f)) => f,
+        None => None,
+    };
+    let interrupt_counts = match cli.command {
+        Command::Run(_) | Command::Collect(_) | Command::Import(_) => Some(true),
+        Command::Code(_) | Command::ImportCodes(_) => Some(false),
+        _ => None,
+    };
+    if let Some(counts) = interrupt_counts {
+        report_interrupts(g.study_dir.clone(), counts);
     }
     let result: anyhow::Result<()> = match cli.command {
         Command::Import(args) => import::run(g, args),
@@ -126,7 +176,7 @@ pub fn main() -> i32 {
 
 /// Ctrl-C during a long command: say that nothing finished is lost and how to go on,
 /// instead of dying silently. Every stage commits as it goes, so exiting at once is safe.
-fn report_interrupts(study_dir: PathBuf) {
+fn report_interrupts(study_dir: PathBuf, with_sample_counts: bool) {
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().build() else {
             return;
@@ -134,8 +184,9 @@ fn report_interrupts(study_dir: PathBuf) {
         if rt.block_on(tokio::signal::ctrl_c()).is_err() {
             return;
         }
-        let stored = vuf::store::Store::open_read_only(&study_dir)
-            .ok()
+        // Sample counts only where samples are what the command makes (collect, import).
+        let stored = with_sample_counts
+            .then(|| vuf::store::Store::open_read_only(&study_dir).ok().flatten())
             .flatten()
             .and_then(|s| vuf::store::samples::counts(s.conn()).ok())
             .map(|c| format!(" ({} valid and {} invalid samples)", c.valid, c.invalid))
@@ -147,6 +198,16 @@ fn report_interrupts(study_dir: PathBuf) {
         );
         std::process::exit(130);
     });
+}
+
+/// Writing into a closed pipe (`vuf ... | head`) ends the process quietly, as other
+/// command-line tools do, instead of panicking in `println!`.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// A command that finished its work but met problems it reported along the way (exit

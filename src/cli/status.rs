@@ -44,7 +44,7 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
     }
     println!("study: {}", global.study_dir.display());
     println!(
-        "samples: {} valid, {} invalid ({} truncated, {} upstream error)",
+        "samples: {} valid, {} invalid; of all samples, {} are truncated and {} carry an upstream error",
         c.valid, c.invalid, c.truncated, c.upstream_error
     );
     println!("cells: {}   models: {}   labs: {}   imports: {}", c.cells, c.models, c.labs, c.imports);

@@ -459,10 +459,42 @@ fn unknown_and_missing_inputs_are_reported_not_fatal() {
     let odd = study.root().join("notes.txt");
     write(&odd, "hello");
     let missing = study.root().join("missing-dir");
-    let (_, stderr) = study.problems(&["import".to_string(), odd.display().to_string(), missing.display().to_string()]);
+    // Nothing importable at all: every path is still reported, and the exit code is 2.
+    let out = study.run(&["import".to_string(), odd.display().to_string(), missing.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("notes.txt: unrecognised format"), "{stderr}");
     assert!(stderr.contains("missing-dir: cannot read"), "{stderr}");
+    assert!(stderr.contains("nothing was imported (2 problems reported above)"), "{stderr}");
     assert_eq!(study.status_json()["valid"], 0);
+    // With one good input beside them, the rest is imported and the exit code is 1.
+    let corpus = study.root().join("corpus");
+    write_corpus(study.root());
+    let (stdout, stderr) = study.problems(&["import".to_string(), odd.display().to_string(), corpus.display().to_string()]);
+    assert!(stdout.contains("[traces]: read 9, inserted 9"), "{stdout}");
+    assert!(stderr.contains("import: 1 problem reported above; everything else was imported"), "{stderr}");
+}
+
+#[test]
+fn a_second_writer_on_the_same_study_is_refused_while_readers_work() {
+    let study = Study::new();
+    write_corpus(study.root());
+    study.ok(&["import".to_string(), study.root().join("corpus").display().to_string()]);
+    let valid = study.status_json()["valid"].clone();
+    assert_eq!(valid, 8);
+    // Hold the study's lock as a running writer would.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(study.dir().join("vuf.lock"))
+        .expect("lock file made by the first import");
+    lock.lock().expect("lock");
+    let out = study.run(&["import".to_string(), study.root().join("corpus").display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("another vuf command is writing to the study"), "{stderr}");
+    assert_eq!(study.status_json()["valid"], valid, "reading works meanwhile");
+    drop(lock);
+    study.ok(&["import".to_string(), study.root().join("corpus").display().to_string()]);
 }
 
 #[test]
