@@ -38,7 +38,10 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
                 r.errors.len(),
                 r.conflicts.len()
             ),
-            (None, None) if r.rows == 0 && r.errors.is_empty() => println!("{}: empty", r.path.display()),
+            (None, None) if r.rows == 0 && r.errors.is_empty() => {
+                eprintln!("  error: {}: empty file, nothing to import", r.path.display());
+                problems += 1;
+            }
             (None, None) => println!(
                 "{}: nothing imported ({} errors)",
                 r.path.display(),
@@ -46,21 +49,18 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             ),
         }
         let n = if args.verbose { usize::MAX } else { 5 };
-        for i in r
-            .unmatched
-            .iter()
-            .chain(&r.errors)
-            .chain(&r.conflicts)
-            .chain(&r.warnings)
-            .take(n)
-        {
-            println!("  {}:{}: {}", i.path.display(), i.line, i.message);
+        let issues: Vec<_> = r.unmatched.iter().chain(&r.errors).chain(&r.conflicts).chain(&r.warnings).collect();
+        for i in issues.iter().take(n) {
+            eprintln!("  {}:{}: {}", i.path.display(), i.line, i.message);
+        }
+        if issues.len() > n {
+            eprintln!("  ... and {} more in this file (--verbose lists every one)", issues.len() - n);
         }
         problems += r.unmatched.len() + r.errors.len() + r.conflicts.len();
     }
     if problems > 0 {
         return Err(super::Problems(format!(
-            "import-codes: {problems} rows were not imported (listed above); everything else was"
+            "import-codes: {problems} rows or files were not imported (see above); everything else was"
         ))
         .into());
     }
