@@ -189,7 +189,10 @@ fn write_extras(root: &Path) {
         json!({"layered_id": "P6_escape", "cell": "../escape", "sample_id": "CTRL1_2", "condition": "CTRL1", "prompt": CARE, "response": "x"})
             .to_string(),
     ];
-    write(&root.join("manifest_fixture.jsonl"), rows.join("\n") + "\n");
+    // Line 5 is not UTF-8: it costs that line only.
+    let mut bytes = (rows.join("\n") + "\n").into_bytes();
+    bytes.extend_from_slice(b"{\"layered_id\": \"\xff\xfe\"}\n");
+    write(&root.join("manifest_fixture.jsonl"), bytes);
     write(&root.join("models.json"), serde_json::to_string_pretty(&json!([
         {"model": "qwen3-7-max", "display_name": "qwen3.7-max", "lab": "Qwen", "family": "qwen", "status": "complete",
          "release_date": "2026-05-01", "benchmarks": {"aaii": 50}},
@@ -254,6 +257,7 @@ fn imports_every_format_with_counts_worked_out_by_hand() {
     // The one broken manifest line is reported with its path and line number.
     assert!(stderr.contains("manifest_fixture.jsonl:3: bad JSON"), "{stderr}");
     assert!(stderr.contains("manifest_fixture.jsonl:4: not a usable cell label: \"../escape\""), "{stderr}");
+    assert!(stderr.contains("manifest_fixture.jsonl:5: not valid UTF-8: line skipped"), "{stderr}");
 
     let s = study.status_json();
     assert_eq!(s["valid"], 10);

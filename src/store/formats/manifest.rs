@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::trace_json::{parse_object, record_to_sample, Key};
 use super::website::contains;
-use super::{first_byte, has_ext, json_type, read_text, ImportFormat, ImportReport, Problem, Progress};
+use super::{first_byte, has_ext, json_type, ImportFormat, ImportReport, Problem, Progress};
 use crate::protocol::conditions::parse_sample_id;
 use crate::store::imports::{record_import, ImportFile};
 use crate::store::samples::{upsert_sample, NewSample};
@@ -36,17 +36,23 @@ impl ImportFormat for ManifestFormat {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<ImportReport, Error> {
         let mut report = ImportReport::new(path, self.name());
-        let (bytes, text) = match read_text(path) {
-            Ok(t) => t,
-            Err(reason) => {
-                report.errors.push(Problem::file(path, reason));
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                report.errors.push(Problem::file(path, format!("cannot read: {e}")));
                 return Ok(report);
             }
         };
         let origin = format!("manifest:{}", path.display());
         let mut rows = Vec::new();
-        for (i, line) in text.lines().enumerate() {
+        // Line by line, so one line that is not UTF-8 costs that line, like bad JSON does.
+        for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
             let n = i as u64 + 1;
+            let Ok(line) = std::str::from_utf8(raw) else {
+                report.errors.push(Problem::at(path, n, "not valid UTF-8: line skipped"));
+                continue;
+            };
+            let line = if i == 0 { line.trim_start_matches('\u{feff}') } else { line };
             if line.trim().is_empty() {
                 continue;
             }

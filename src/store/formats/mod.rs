@@ -183,8 +183,16 @@ pub(crate) fn has_ext(path: &Path, ext: &str) -> bool {
 /// Read a whole file as UTF-8, with reasons a user can act on.
 pub(crate) fn read_text(path: &Path) -> Result<(Vec<u8>, String), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let text = String::from_utf8(bytes.clone())
-        .map_err(|e| format!("not valid UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()))?;
+    let text = String::from_utf8(bytes.clone()).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        format!("not valid UTF-8 (first bad byte on line {line}, byte offset {at}): the file was skipped; save it as UTF-8")
+    })?;
+    // A UTF-8 byte-order mark (some editors add one) is not part of the JSON.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
     Ok((bytes, text))
 }
 
@@ -197,5 +205,24 @@ pub(crate) fn json_type(v: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "string",
         serde_json::Value::Array(_) => "array",
         serde_json::Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_text_drops_a_bom_and_names_the_line_of_a_bad_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let bom = dir.path().join("bom.json");
+        std::fs::write(&bom, b"\xEF\xBB\xBF{\"a\": 1}").unwrap();
+        let (bytes, text) = read_text(&bom).unwrap();
+        assert_eq!(text, "{\"a\": 1}");
+        assert_eq!(bytes.len(), 11, "the hash still covers the file as it is");
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, b"{\n\"a\":\n\"\xff\"}").unwrap();
+        let e = read_text(&bad).unwrap_err();
+        assert!(e.contains("line 3, byte offset 8"), "{e}");
     }
 }
