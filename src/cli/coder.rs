@@ -52,7 +52,29 @@ enum CoderCmd {
 }
 
 /// Run `vuf coder ...`.
+/// Fail before the work, not after it, when an output cannot be written: the defaults
+/// (`coders/...`) are the repository's shipped files, so outside the repository they do
+/// not exist.
+fn check_writable(paths: &[&PathBuf]) -> anyhow::Result<()> {
+    for p in paths {
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        if !parent.is_dir() {
+            anyhow::bail!(
+                "cannot write {}: the directory {} does not exist. The defaults are the \
+                 repository's own coders/ files: run from the repository root, or pass --out (and --csv)",
+                p.display(),
+                parent.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn run(_global: &super::Global, args: CoderArgs) -> anyhow::Result<()> {
+    match &args.cmd {
+        CoderCmd::Train { out, .. } | CoderCmd::CheckCorpus { out, .. } => check_writable(&[out])?,
+        CoderCmd::Eval { out, csv, .. } => check_writable(&[out, csv])?,
+    }
     match args.cmd {
         CoderCmd::Train { data, out } => {
             let samples = data::load_labelled(&data)
