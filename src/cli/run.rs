@@ -13,10 +13,11 @@ use vuf::protocol::CodeSource;
 use vuf::providers::ProviderKind;
 use vuf::store::Store;
 
-/// Samples per condition of the default local study: 30 answers, under a minute on two
-/// cores (BENCHMARKS.md). Five per condition gives each family its 10 rows, so the family rates are
-/// computed (PROTOCOL 7's >= 10 rule); `--samples 10` fills the per-condition rates too.
-pub const DEFAULT_SAMPLES: u32 = 5;
+/// Samples per condition of the default local study: 60 answers, about a minute and a
+/// half on two idle cores (BENCHMARKS.md). Ten is the smallest number for which every
+/// per-condition rate of the report is computed (PROTOCOL 7's >= 10 rows per cell); with
+/// fewer, the report is mostly dashes.
+pub const DEFAULT_SAMPLES: u32 = 10;
 /// Output-token cap of the default local study (SmolLM2's answers are mostly shorter).
 pub const DEFAULT_MAX_TOKENS: u32 = 200;
 
