@@ -77,7 +77,17 @@ impl Global {
                 vuf::store::STORE_FILE
             );
         }
-        vuf::store::Store::open(dir).map_err(|e| anyhow::anyhow!("opening the study in {}: {e}", dir.display()))
+        vuf::store::Store::open(dir).map_err(|e| {
+            let hint = if e.to_string().contains("not a database") {
+                format!(
+                    " ({} is not a vuf store; move it away, or pass another --study-dir)",
+                    dir.join(vuf::store::STORE_FILE).display()
+                )
+            } else {
+                String::new()
+            };
+            anyhow::anyhow!("opening the study in {}: {e}{hint}", dir.display())
+        })
     }
 }
 
@@ -133,7 +143,7 @@ pub fn main() -> i32 {
     // Held until the process ends.
     let _lock = match writes.map(|creates| g.lock_study(creates)) {
         Some(Err(e)) => {
-            eprintln!("vuf: error: {e:#}");
+            eprintln!("vuf: error: {}", message(&e));
             return 2;
         }
         Some(Ok(f)) => f,
@@ -164,14 +174,30 @@ pub fn main() -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) if e.downcast_ref::<Problems>().is_some() => {
-            eprintln!("vuf: {e:#}");
+            eprintln!("vuf: {}", message(&e));
             1
         }
         Err(e) => {
-            eprintln!("vuf: error: {e:#}");
+            eprintln!("vuf: error: {}", message(&e));
             2
         }
     }
+}
+
+/// An error and its causes, each cause once: most error types here already quote their
+/// cause in their own message, so the plain chain would print it twice.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// Ctrl-C during a long command: say that nothing finished is lost and how to go on,
