@@ -81,9 +81,7 @@ pub fn percentile_unsorted(values: &mut [f64], p: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }
-    let pos = p * (values.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let frac = pos - lo as f64;
+    let (lo, frac) = position(values.len(), p);
     if lo + 1 >= values.len() {
         return values.iter().copied().max_by(f64::total_cmp).unwrap_or(f64::NAN);
     }
@@ -93,14 +91,20 @@ pub fn percentile_unsorted(values: &mut [f64], p: f64) -> f64 {
     a + (b - a) * frac
 }
 
+/// numpy's linear-interpolation position `p * (n - 1)`: the lower order statistic's index
+/// and the fraction towards the next one (`n` > 0).
+fn position(n: usize, p: f64) -> (usize, f64) {
+    let pos = p * (n - 1) as f64;
+    let lo = pos.floor() as usize;
+    (lo, pos - lo as f64)
+}
+
 /// Linear-interpolation percentile of sorted values (`p` in 0..=1); NaN when empty.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    let pos = p * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let frac = pos - lo as f64;
+    let (lo, frac) = position(sorted.len(), p);
     if lo + 1 >= sorted.len() {
         return sorted[sorted.len() - 1];
     }

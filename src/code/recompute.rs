@@ -64,6 +64,26 @@ fn by_sample(rows: Vec<StoredCode>) -> BTreeMap<i64, Vec<StoredCode>> {
     out
 }
 
+/// The Layer A votes of one sample's stored codes.
+pub(crate) fn topic_votes<'a>(codes: impl IntoIterator<Item = &'a StoredCode>) -> Vec<TopicVote> {
+    codes
+        .into_iter()
+        .map(|c| TopicVote { coder: c.coder.clone(), topics: c.topics.clone().unwrap_or_default() })
+        .collect()
+}
+
+/// The Layer B votes of one sample's stored codes (codes without a label do not vote).
+pub(crate) fn posture_votes<'a>(codes: impl IntoIterator<Item = &'a StoredCode>) -> Vec<PostureVote> {
+    codes
+        .into_iter()
+        .filter_map(|c| {
+            c.label
+                .clone()
+                .map(|label| PostureVote { coder: c.coder.clone(), label, value_holding: c.value_holding.clone() })
+        })
+        .collect()
+}
+
 /// Recompute the `models` consensus of one layer from per-coder codes (replacing the
 /// previous `models` rows of that layer).
 pub fn recompute(store: &mut Store, layer: Layer) -> anyhow::Result<RecomputeReport> {
@@ -90,13 +110,7 @@ pub fn recompute(store: &mut Store, layer: Layer) -> anyhow::Result<RecomputeRep
             }
             let mut row = match layer {
                 Layer::A => {
-                    let votes: Vec<TopicVote> = group
-                        .iter()
-                        .map(|c| TopicVote {
-                            coder: c.coder.clone(),
-                            topics: c.topics.clone().unwrap_or_default(),
-                        })
-                        .collect();
+                    let votes = topic_votes(group);
                     let cons = consensus::topics(&votes);
                     let topics: Vec<Value> = cons
                         .topics
@@ -115,16 +129,7 @@ pub fn recompute(store: &mut Store, layer: Layer) -> anyhow::Result<RecomputeRep
                     }
                 }
                 Layer::B => {
-                    let votes: Vec<PostureVote> = group
-                        .iter()
-                        .filter_map(|c| {
-                            c.label.clone().map(|label| PostureVote {
-                                coder: c.coder.clone(),
-                                label,
-                                value_holding: c.value_holding.clone(),
-                            })
-                        })
-                        .collect();
+                    let votes = posture_votes(group);
                     let Some(cons) = consensus::posture(&votes) else {
                         continue;
                     };

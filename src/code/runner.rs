@@ -23,7 +23,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::client::{CallError, CoderClient, Endpoint};
-use super::consensus::{PostureVote, TopicVote};
 use super::sequential;
 use super::parse::{assess_codes, parse_posture, reply_text, CodesIssue, ReplyText, TextSource};
 use super::prompt::{self, CallParams};
@@ -466,23 +465,11 @@ fn run_sequential(
             }
             let settled = match layer {
                 Layer::A => {
-                    let v: Vec<TopicVote> = voted
-                        .iter()
-                        .map(|c| TopicVote { coder: c.coder.clone(), topics: c.topics.clone().unwrap_or_default() })
-                        .collect();
+                    let v = super::recompute::topic_votes(voted.iter().copied());
                     sequential::topics_settled(&v, open.len())
                 }
                 Layer::B => {
-                    let v: Vec<PostureVote> = voted
-                        .iter()
-                        .filter_map(|c| {
-                            c.label.clone().map(|label| PostureVote {
-                                coder: c.coder.clone(),
-                                label,
-                                value_holding: c.value_holding.clone(),
-                            })
-                        })
-                        .collect();
+                    let v = super::recompute::posture_votes(voted.iter().copied());
                     sequential::posture_settled(&v, open.len())
                 }
             };
