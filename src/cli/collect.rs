@@ -97,6 +97,14 @@ pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
         .study
         .clone()
         .unwrap_or_else(|| global.study_dir.join("study.toml"));
+    if args.study.is_none() && !path.exists() {
+        anyhow::bail!(
+            "no study file: {} does not exist. Write one (the commented example is \
+             examples/study.toml in the repository) or pass its path (`vuf collect FILE`); \
+             `vuf run` without a study file runs the default study on the local model",
+            path.display()
+        );
+    }
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading study file {}", path.display()))?;
     let study = Study::parse(&text, &path)?;

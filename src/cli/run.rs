@@ -44,8 +44,8 @@ pub struct RunArgs {
     /// and the sample index, so reruns reproduce and samples differ).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Default local study: compute threads [default: all cores].
-    #[arg(long, default_value_t = 0)]
+    /// Default local study: compute threads (0 = all cores).
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
 }
 

@@ -729,12 +729,16 @@ impl Study {
         }
     }
 
-    /// Price for a cell (by cell name, then by model id).
+    /// Price for a cell (by cell name, then by model id; a local cell is free unless listed).
     pub fn price_for(&self, cell: &CellSpec) -> Option<Price> {
-        self.prices
-            .get(&cell.name)
-            .or_else(|| self.prices.get(&cell.route.model))
-            .copied()
+        let listed = self.prices.get(&cell.name).or_else(|| self.prices.get(&cell.route.model)).copied();
+        // The embedded engine runs on this machine: free unless the study prices it.
+        listed.or_else(|| {
+            (cell.route.kind == ProviderKind::Local).then_some(Price {
+                input_per_mtok: 0.0,
+                output_per_mtok: 0.0,
+            })
+        })
     }
 }
 
@@ -784,6 +788,26 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(!e.contains(secret) && e.contains("cells[0].api_key_env"), "{e}");
+    }
+
+    #[test]
+    fn a_local_cell_is_free_unless_priced_and_a_remote_one_needs_a_price() {
+        let s = Study::parse(
+            "[[cells]]\nname='smol'\nprovider='local'\nmodel='x.gguf'\n\
+             [[cells]]\nname='m-or'\nprovider='openrouter'\nmodel='x/y'\n",
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        let free = s.price_for(&s.cells[0]).unwrap();
+        assert_eq!((free.input_per_mtok, free.output_per_mtok), (0.0, 0.0));
+        assert!(s.price_for(&s.cells[1]).is_none());
+        let priced = Study::parse(
+            "[prices.smol]\ninput_per_mtok = 1.5\noutput_per_mtok = 2.0\n\
+             [[cells]]\nname='smol'\nprovider='local'\nmodel='x.gguf'\n",
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        assert_eq!(priced.price_for(&priced.cells[0]).unwrap().input_per_mtok, 1.5);
     }
 
     #[test]

