@@ -378,6 +378,21 @@ fn lexical(o: &mut String, input: &ReportInput) {
     o.push_str("</section>\n");
 }
 
+/// A `|`-joined list of numbers (version trends) with each long decimal shown to 2
+/// places; any other text unchanged.
+fn round_listed(c: &str) -> String {
+    if !c.contains('|') {
+        return c.to_string();
+    }
+    c.split('|')
+        .map(|p| match p.parse::<f64>() {
+            Ok(v) if v.is_finite() && p.contains('.') && p.len() > 7 => format!("{v:.2}"),
+            _ => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
 fn generic_table(o: &mut String, t: &Table, cap: usize) {
     o.push_str("<div class=\"wrap\"><table class=\"sortable\"><thead><tr>");
     let numeric: Vec<bool> = (0..t.columns.len())
@@ -404,23 +419,22 @@ fn generic_table(o: &mut String, t: &Table, cap: usize) {
             if numeric[i] {
                 match c.trim().parse::<f64>() {
                     Ok(v) if v.is_finite() => {
-                        let shown = if c.contains('.') && c.len() > 7 {
-                            format!("{v:.2}")
-                        } else {
-                            c.clone()
-                        };
+                        // Every decimal shown to 2 places (so 99.99999999999999 reads 100.00 and
+                        // columns line up); the exact value stays in data-v and the CSV.
+                        let shown = if c.contains('.') { format!("{v:.2}") } else { c.clone() };
                         let _ = write!(o, "<td class=\"n\" data-v=\"{v}\">{}</td>", h(&shown));
                     }
                     // Undefined rates (`nan` in the CSV) show as a dash with the reason.
                     _ if c.trim() == "nan" => {
                         o.push_str("<td class=\"n\" title=\"undefined (nan in the CSV), e.g. too few samples or coders\">—</td>");
                     }
+                    _ if c.trim() == "--" => o.push_str("<td class=\"n\">—</td>"),
                     _ => {
                         let _ = write!(o, "<td class=\"n\">{}</td>", h(c));
                     }
                 }
             } else {
-                let _ = write!(o, "<td>{}</td>", h(c));
+                let _ = write!(o, "<td>{}</td>", h(&round_listed(c)));
             }
         }
         o.push_str("</tr>\n");
@@ -684,5 +698,12 @@ mod tests {
         assert_eq!(super::base64(b"fo"), "Zm8=");
         assert_eq!(super::base64(b"foo"), "Zm9v");
         assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn listed_numbers_are_rounded_for_display_only() {
+        assert_eq!(super::round_listed("50.0|27.424242424242422|53.270440251572325"), "50.0|27.42|53.27");
+        assert_eq!(super::round_listed("glm-4-5|glm-4-6"), "glm-4-5|glm-4-6");
+        assert_eq!(super::round_listed("27.424242424242422"), "27.424242424242422");
     }
 }
