@@ -55,6 +55,11 @@ pub(crate) fn build(a: &Analysis, prep: &Prepared, by_model: &[Vec<&Sample>], op
     Part::tables(tables)
 }
 
+/// The method, replicates and seed cells of a bootstrapped row.
+fn bootstrap_method(method: &str, opts: &AnalyzeOptions) -> [Value; 3] {
+    [method.into(), opts.bootstrap_replicates.into(), Value::Int(opts.seed as i64)]
+}
+
 fn intervals(a: &Analysis) -> Table {
     let mut cols = unit_cols(&["model", "lab", "unit_type", "unit", "n", "pooled_over"]);
     for h in ValueHolding::ALL {
@@ -129,11 +134,7 @@ fn bootstrap(a: &Analysis, opts: &AnalyzeOptions) -> Table {
         ];
         match cell_bootstrap(&r.cell_rates, opts.bootstrap_replicates, opts.seed) {
             Some(ci) => {
-                row.extend([
-                    "cell_bootstrap_percentile".into(),
-                    opts.bootstrap_replicates.into(),
-                    Value::Int(opts.seed as i64),
-                ]);
+                row.extend(bootstrap_method("cell_bootstrap_percentile", opts));
                 for h in H3 {
                     row.extend([
                         Value::Float(r.rates[h]),
@@ -263,11 +264,7 @@ fn headline(src: &[UnitRate], subset: &str, opts: &AnalyzeOptions) -> Table {
         let units: Vec<[f64; 5]> = rs.iter().map(|r| r.rates).collect();
         match cell_bootstrap(&units, opts.bootstrap_replicates, opts.seed) {
             Some(ci) => {
-                row.extend([
-                    "model_bootstrap_percentile".into(),
-                    opts.bootstrap_replicates.into(),
-                    Value::Int(opts.seed as i64),
-                ]);
+                row.extend(bootstrap_method("model_bootstrap_percentile", opts));
                 for h in H3 {
                     row.extend([Value::Float(ci[h].low), Value::Float(ci[h].high)]);
                 }

@@ -117,10 +117,10 @@ fn lowered(response: &str, mode: ApostropheMode) -> Vec<u8> {
         }
         return lower.into_bytes();
     }
-    let mut out = if mode == ApostropheMode::NormaliseCurly && has_curly(response) {
-        response.replace(['\u{2019}', '\u{2018}'], "'").into_bytes()
-    } else {
-        response.as_bytes().to_vec()
+    // The curly mode is only asked for responses that hold a curly quote (`curly_from`).
+    let mut out = match mode {
+        ApostropheMode::NormaliseCurly => response.replace(['\u{2019}', '\u{2018}'], "'").into_bytes(),
+        ApostropheMode::Published => response.as_bytes().to_vec(),
     };
     out.make_ascii_lowercase();
     out

@@ -32,6 +32,15 @@ pub struct Global {
 }
 
 impl Global {
+    /// A `--study-dir` that names a file is a mistake to name, not an I/O error to pass on.
+    pub fn not_a_file(&self) -> anyhow::Result<()> {
+        let dir = &self.study_dir;
+        if dir.exists() && !dir.is_dir() {
+            anyhow::bail!("--study-dir {} is a file, not a study directory", dir.display());
+        }
+        Ok(())
+    }
+
     /// Exclusive use of the study by one writing command at a time (import, collect, code,
     /// consensus, run): two writers would do the same paid work twice and then trip over
     /// each other's rows. The lock is an OS file lock on `<study-dir>/vuf.lock`, released
@@ -40,9 +49,7 @@ impl Global {
     /// left alone (`None`): the command itself says there is no study, and nothing is made.
     pub fn lock_study(&self, creates: bool) -> anyhow::Result<Option<std::fs::File>> {
         let dir = &self.study_dir;
-        if dir.exists() && !dir.is_dir() {
-            anyhow::bail!("--study-dir {} is a file, not a study directory", dir.display());
-        }
+        self.not_a_file()?;
         if !creates && !dir.join(vuf::store::STORE_FILE).is_file() {
             return Ok(None);
         }
@@ -69,9 +76,7 @@ impl Global {
     /// mistyped `--study-dir` must say so, not create an empty study that looks valid.
     pub fn existing_store(&self) -> anyhow::Result<vuf::store::Store> {
         let dir = &self.study_dir;
-        if dir.exists() && !dir.is_dir() {
-            anyhow::bail!("--study-dir {} is a file, not a study directory", dir.display());
-        }
+        self.not_a_file()?;
         if !dir.join(vuf::store::STORE_FILE).is_file() {
             anyhow::bail!(
                 "no study in {}: there is no {} yet. Import a corpus (`vuf import PATH`), collect \
@@ -139,13 +144,15 @@ pub fn main() -> i32 {
     restore_sigpipe();
     let cli = Cli::parse();
     let g = &cli.global;
-    let writes = match cli.command {
-        Command::Run(_) | Command::Collect(_) | Command::Import(_) | Command::ImportCodes(_) => Some(true),
-        Command::Code(_) | Command::Consensus(_) => Some(false),
+    // Writing commands: (may create the study, makes samples). They hold the study's lock
+    // until the process ends, and say what is stored when interrupted.
+    let writer = match cli.command {
+        Command::Run(_) | Command::Collect(_) | Command::Import(_) => Some((true, true)),
+        Command::ImportCodes(_) => Some((true, false)),
+        Command::Code(_) | Command::Consensus(_) => Some((false, false)),
         _ => None,
     };
-    // Held until the process ends.
-    let _lock = match writes.map(|creates| g.lock_study(creates)) {
+    let _lock = match writer.map(|(creates, _)| g.lock_study(creates)) {
         Some(Err(e)) => {
             eprintln!("vuf: error: {}", message(&e));
             return 2;
@@ -153,13 +160,8 @@ pub fn main() -> i32 {
         Some(Ok(f)) => f,
         None => None,
     };
-    let interrupt_counts = match cli.command {
-        Command::Run(_) | Command::Collect(_) | Command::Import(_) => Some(true),
-        Command::Code(_) | Command::ImportCodes(_) => Some(false),
-        _ => None,
-    };
-    if let Some(counts) = interrupt_counts {
-        report_interrupts(g.study_dir.clone(), counts);
+    if let Some((_, makes_samples)) = writer {
+        report_interrupts(g.study_dir.clone(), makes_samples);
     }
     let result: anyhow::Result<()> = match cli.command {
         Command::Import(args) => import::run(g, args),

@@ -28,9 +28,7 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
             None => global.existing_store()?,
         }
     } else {
-        if global.study_dir.exists() && !global.study_dir.is_dir() {
-            anyhow::bail!("--study-dir {} is a file, not a study directory", global.study_dir.display());
-        }
+        global.not_a_file()?;
         eprintln!("note: no study in {} yet (nothing imported or collected)", global.study_dir.display());
         Store::open_in_memory()?
     };

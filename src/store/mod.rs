@@ -51,6 +51,16 @@ pub enum Error {
     },
 }
 
+/// A read-only connection to a store file; it never writes, not even a pragma.
+fn read_only(path: &Path) -> Result<Connection, Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    Ok(conn)
+}
+
 /// An open study store.
 pub struct Store {
     conn: Connection,
@@ -78,13 +88,9 @@ impl Store {
     /// does that) or cannot be opened this way.
     pub fn open_read_only(study_dir: &Path) -> Result<Option<Store>, Error> {
         let path = study_dir.join(STORE_FILE);
-        let Ok(conn) = Connection::open_with_flags(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        ) else {
+        let Ok(conn) = read_only(&path) else {
             return Ok(None);
         };
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
         let Ok(version) = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)) else {
             return Ok(None);
         };
@@ -113,12 +119,7 @@ impl Store {
     /// (`None` for an in-memory store). It sees what was committed when it reads.
     pub fn reader(&self) -> Result<Option<Connection>, Error> {
         let Some(path) = &self.path else { return Ok(None) };
-        let conn = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        Ok(Some(conn))
+        Ok(Some(read_only(path)?))
     }
 
     /// The connection, for the typed query modules of this crate.

@@ -745,6 +745,14 @@ fn test_coders(base_url: &str) -> Vec<vuf::code::runner::CoderConfig> {
         .collect()
 }
 
+/// One runner pass of the three test coders over `store`, with fast retries.
+fn run_coders(store: &mut Store, base_url: &str, layer: Layer, sequential: bool) -> vuf::code::runner::RunReport {
+    let mut opts = fast(layer);
+    opts.sequential = sequential;
+    vuf::code::runner::run(store, &vuf::code::client::HttpClient::default(), &test_coders(base_url), &opts, &|_| {})
+        .unwrap()
+}
+
 fn fast(layer: Layer) -> vuf::code::runner::RunOptions {
     let mut o = vuf::code::runner::RunOptions::paper(layer, vuf::code::rubric::Rubric::builtin(layer));
     o.retry.base_wait = std::time::Duration::from_millis(1);
@@ -1222,11 +1230,7 @@ fn runner_sequential_majority_layer_b() {
         let tmp = tempfile::tempdir().unwrap();
         seed_markers(tmp.path(), &markers);
         let mut store = Store::open(tmp.path()).unwrap();
-        let mut opts = fast(Layer::B);
-        opts.sequential = sequential;
-        let coders = test_coders(&server.base_url);
-        let r = vuf::code::runner::run(&mut store, &vuf::code::client::HttpClient::default(), &coders, &opts, &|_| {})
-            .unwrap();
+        let r = run_coders(&mut store, &server.base_url, Layer::B, sequential);
         let rc = recompute::recompute(&mut store, Layer::B).unwrap();
         (server, tmp, store, r, rc)
     };
@@ -1286,16 +1290,7 @@ fn runner_sequential_majority_layer_b() {
 
     // A second sequential run asks nothing: every sample is settled or complete.
     let before = server.requests.load(std::sync::atomic::Ordering::SeqCst);
-    let mut opts = fast(Layer::B);
-    opts.sequential = true;
-    let r2 = vuf::code::runner::run(
-        &mut store,
-        &vuf::code::client::HttpClient::default(),
-        &test_coders(&server.base_url),
-        &opts,
-        &|_| {},
-    )
-    .unwrap();
+    let r2 = run_coders(&mut store, &server.base_url, Layer::B, true);
     assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), before);
     assert_eq!(r2.coders["glm-4-7"].existing, 4);
     drop(tmp);
@@ -1322,16 +1317,7 @@ fn runner_sequential_majority_layer_a() {
     let tmp = tempfile::tempdir().unwrap();
     seed_markers(tmp.path(), &[("T-agree", "CTRL1"), ("T-split", "CTRL2")]);
     let mut store = Store::open(tmp.path()).unwrap();
-    let mut opts = fast(Layer::A);
-    opts.sequential = true;
-    let r = vuf::code::runner::run(
-        &mut store,
-        &vuf::code::client::HttpClient::default(),
-        &test_coders(&server.base_url),
-        &opts,
-        &|_| {},
-    )
-    .unwrap();
+    let r = run_coders(&mut store, &server.base_url, Layer::A, true);
     let calls = asked(&server);
     let n = |s: &str| ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"].map(|c| calls.get(&(s.to_string(), c.to_string())).copied().unwrap_or(0));
     assert_eq!(n("T-agree"), [1, 1, 0]);
