@@ -11,10 +11,15 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use vuf::protocol::Condition;
-use vuf::providers::local::vuf_local::{Engine, GenerateParams, LoadOptions, Message, SamplingParams};
+use vuf::providers::local::vuf_local::{
+    Engine, GenerateParams, LoadOptions, Message, SamplingParams,
+};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let env = std::env::var_os("VUF_LOCAL_MODEL").map(PathBuf::from);
     let model = match args.first() {
         Some(p) => PathBuf::from(p),
@@ -29,7 +34,13 @@ fn main() {
     let threads: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let tokens: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
     let t0 = Instant::now();
-    let engine = match Engine::load(&model, LoadOptions { threads, kernels: None }) {
+    let engine = match Engine::load(
+        &model,
+        LoadOptions {
+            threads,
+            kernels: None,
+        },
+    ) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e}");

@@ -55,7 +55,11 @@ pub fn choose_source(store: &Store, requested: Option<CodeSource>) -> Result<Cod
         return Err(Error::Nothing(format!(
             "no `{}` codes in the store (available: {}); run `vuf code{}` first",
             s.as_str(),
-            if names.is_empty() { "none".to_string() } else { names.join(", ") },
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            },
             match s {
                 CodeSource::Offline => " --offline",
                 CodeSource::Cascade => " --cascade 0.9",
@@ -128,7 +132,11 @@ pub struct AnalyzeTimings {
 }
 
 /// Run the frozen analysis of one source and write every output into `out`.
-pub fn analyze_into(store: &Store, source: CodeSource, out: &Path) -> Result<AnalyzeSummary, Error> {
+pub fn analyze_into(
+    store: &Store,
+    source: CodeSource,
+    out: &Path,
+) -> Result<AnalyzeSummary, Error> {
     let started = std::time::Instant::now();
     let input = analysis_input(store, source)?;
     let loaded = started.elapsed();
@@ -142,7 +150,11 @@ pub fn analyze_into(store: &Store, source: CodeSource, out: &Path) -> Result<Ana
     let analysis = analyze::analyze(&input, &AnalyzeOptions::default());
     let computed = started.elapsed();
     let files = analyze::write_outputs(&analysis, out)?;
-    let (rows, excluded, messages) = (input.rows.len(), input.exclusions.len(), analysis.messages.clone());
+    let (rows, excluded, messages) = (
+        input.rows.len(),
+        input.exclusions.len(),
+        analysis.messages.clone(),
+    );
     // Freeing every sample and table of a corpus takes about as long as writing them; it
     // happens on another thread so the caller does not wait for it.
     std::thread::spawn(move || drop((analysis, input)));
@@ -181,7 +193,11 @@ pub struct RunSummary {
 /// Code (offline, where not yet coded), analyse and report a study directory.
 /// Collection and model coding are separate commands the CLI calls first when a study
 /// file asks for them.
-pub fn run(study_dir: &Path, opts: &RunOptions, on: &mut dyn FnMut(Stage)) -> Result<RunSummary, Error> {
+pub fn run(
+    study_dir: &Path,
+    opts: &RunOptions,
+    on: &mut dyn FnMut(Stage),
+) -> Result<RunSummary, Error> {
     let mut store = Store::open(study_dir)?;
     let counts = store::samples::counts(store.conn())?;
     if counts.valid == 0 {
@@ -196,7 +212,10 @@ pub fn run(study_dir: &Path, opts: &RunOptions, on: &mut dyn FnMut(Stage)) -> Re
     let offline = apply::code_store(&mut store, &coder)?;
     on(Stage::Finished(
         "code (offline)",
-        format!("{} samples coded, {} already coded", offline.coded, offline.already),
+        format!(
+            "{} samples coded, {} already coded",
+            offline.coded, offline.already
+        ),
     ));
     on(Stage::Started("analyze"));
     let source = choose_source(&store, opts.source)?;
@@ -219,5 +238,9 @@ pub fn run(study_dir: &Path, opts: &RunOptions, on: &mut dyn FnMut(Stage)) -> Re
     report::write_report(&input, &report_dir, &report::ReportOptions::default())?;
     let entry = report_dir.join("report.html");
     on(Stage::Finished("report", format!("{}", entry.display())));
-    Ok(RunSummary { offline, analysis, report: entry })
+    Ok(RunSummary {
+        offline,
+        analysis,
+        report: entry,
+    })
 }

@@ -83,7 +83,11 @@ pub fn percentile_unsorted(values: &mut [f64], p: f64) -> f64 {
     }
     let (lo, frac) = position(values.len(), p);
     if lo + 1 >= values.len() {
-        return values.iter().copied().max_by(f64::total_cmp).unwrap_or(f64::NAN);
+        return values
+            .iter()
+            .copied()
+            .max_by(f64::total_cmp)
+            .unwrap_or(f64::NAN);
     }
     let (_, at, right) = values.select_nth_unstable_by(lo, f64::total_cmp);
     let a = *at;
@@ -126,7 +130,13 @@ mod tests {
         let b = cell_bootstrap(&cells, 10_000, 20260521).unwrap();
         assert_eq!(a, b);
         assert!(a[0].low >= 10.0 && a[0].high <= 50.0 && a[0].low < a[0].high);
-        assert_eq!(a[3], Interval { low: 0.0, high: 0.0 });
+        assert_eq!(
+            a[3],
+            Interval {
+                low: 0.0,
+                high: 0.0
+            }
+        );
         // With more distinct cells the interval depends on the seed.
         let six: Vec<[f64; 5]> = [3.1, 17.4, 22.9, 41.0, 55.5, 80.2]
             .iter()
@@ -154,7 +164,9 @@ mod tests {
         for n in [1usize, 2, 3, 10, 101, 10_000] {
             let v: Vec<f64> = (0..n)
                 .map(|_| {
-                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     // Few distinct values, so ties are common (as with bootstrap means).
                     ((x >> 33) % 97) as f64 / 7.0
                 })
@@ -163,7 +175,11 @@ mod tests {
             sorted.sort_by(f64::total_cmp);
             for p in [0.0, 0.025, 0.25, 0.5, 0.975, 1.0] {
                 let mut w = v.clone();
-                assert_eq!(percentile_unsorted(&mut w, p).to_bits(), percentile(&sorted, p).to_bits(), "n={n} p={p}");
+                assert_eq!(
+                    percentile_unsorted(&mut w, p).to_bits(),
+                    percentile(&sorted, p).to_bits(),
+                    "n={n} p={p}"
+                );
             }
         }
     }

@@ -26,9 +26,18 @@ fn unit_cols(t: &[&str]) -> Vec<String> {
     t.iter().map(|s| s.to_string()).collect()
 }
 
-pub(crate) fn build(a: &Analysis, prep: &Prepared, by_model: &[Vec<&Sample>], opts: &AnalyzeOptions) -> Part {
+pub(crate) fn build(
+    a: &Analysis,
+    prep: &Prepared,
+    by_model: &[Vec<&Sample>],
+    opts: &AnalyzeOptions,
+) -> Part {
     let mut tables = vec![intervals(a), bootstrap(a, opts), sample_weighted(a)];
-    tables.push(lab_table(&a.lab_families, "lab_family_owned_disclosure", true));
+    tables.push(lab_table(
+        &a.lab_families,
+        "lab_family_owned_disclosure",
+        true,
+    ));
     tables.push(headline(&a.model_families, "all", opts));
     // 3/3 support sensitivity.
     let mut s3_rates: Vec<UnitRate> = Vec::new();
@@ -49,7 +58,10 @@ pub(crate) fn build(a: &Analysis, prep: &Prepared, by_model: &[Vec<&Sample>], op
     }
     tables.push(s3);
     let mut hm = headline(&s3_rates, "support3", opts);
-    let all = tables.iter().position(|t| t.name == "headline_means").unwrap_or(0);
+    let all = tables
+        .iter()
+        .position(|t| t.name == "headline_means")
+        .unwrap_or(0);
     tables[all].rows.append(&mut hm.rows);
     tables.extend(reliability(prep));
     Part::tables(tables)
@@ -57,7 +69,11 @@ pub(crate) fn build(a: &Analysis, prep: &Prepared, by_model: &[Vec<&Sample>], op
 
 /// The method, replicates and seed cells of a bootstrapped row.
 fn bootstrap_method(method: &str, opts: &AnalyzeOptions) -> [Value; 3] {
-    [method.into(), opts.bootstrap_replicates.into(), Value::Int(opts.seed as i64)]
+    [
+        method.into(),
+        opts.bootstrap_replicates.into(),
+        Value::Int(opts.seed as i64),
+    ]
 }
 
 fn intervals(a: &Analysis) -> Table {
@@ -270,7 +286,11 @@ fn headline(src: &[UnitRate], subset: &str, opts: &AnalyzeOptions) -> Table {
                 }
             }
             None => {
-                row.extend(["fewer than 3 models: no interval".into(), Value::Empty, Value::Empty]);
+                row.extend([
+                    "fewer than 3 models: no interval".into(),
+                    Value::Empty,
+                    Value::Empty,
+                ]);
                 row.extend(std::iter::repeat_n(Value::Empty, 2 * H3.len()));
             }
         }
@@ -299,7 +319,8 @@ fn vh_index(v: &crate::protocol::CoderVote) -> Option<usize> {
 }
 
 fn label_index(v: &crate::protocol::CoderVote) -> Option<usize> {
-    v.label.and_then(|l| PostureLabel::ALL.iter().position(|x| *x == l))
+    v.label
+        .and_then(|l| PostureLabel::ALL.iter().position(|x| *x == l))
 }
 
 fn reliability(prep: &Prepared) -> Vec<Table> {
@@ -336,14 +357,21 @@ fn reliability(prep: &Prepared) -> Vec<Table> {
         .map(|f| {
             (
                 f.as_str().to_string(),
-                prep.samples.iter().filter(|s| s.c.condition.family() == *f).collect(),
+                prep.samples
+                    .iter()
+                    .filter(|s| s.c.condition.family() == *f)
+                    .collect(),
             )
         })
         .collect();
     groups.push(("all".into(), prep.samples.iter().collect()));
     let vars: [(&str, Extract, usize); 2] = [
         ("value_holding", vh_index, 5),
-        ("collapsed_primary_label", label_index, PostureLabel::ALL.len()),
+        (
+            "collapsed_primary_label",
+            label_index,
+            PostureLabel::ALL.len(),
+        ),
     ];
     for (var, ext, k) in vars {
         for (g, samples) in &groups {
@@ -367,12 +395,18 @@ fn reliability(prep: &Prepared) -> Vec<Table> {
                     c
                 })
                 .collect();
-            let pairable = units.iter().filter(|u| u.iter().flatten().count() >= 2).count();
+            let pairable = units
+                .iter()
+                .filter(|u| u.iter().flatten().count() >= 2)
+                .count();
             // Sequential majority leaves a coder out exactly where the others agreed, so
             // its units are missing not at random: the complete units are the disputed
             // ones, and Fleiss on them would describe those alone. Alpha takes the skips
             // as missing values (its nominal form allows them) and says it is biased.
-            let skipped = samples.iter().filter(|s| !s.c.skipped_coders.is_empty()).count();
+            let skipped = samples
+                .iter()
+                .filter(|s| !s.c.skipped_coders.is_empty())
+                .count();
             let mut fl = fleiss_kappa(&complete);
             if skipped > 0 {
                 fl.kappa = f64::NAN;
@@ -411,8 +445,16 @@ fn reliability(prep: &Prepared) -> Vec<Table> {
                     let a: Vec<Option<usize>> = units.iter().map(|u| u[i]).collect();
                     let b: Vec<Option<usize>> = units.iter().map(|u| u[j]).collect();
                     let (kappa, n) = cohen_kappa(&a, &b, k);
-                    let same = a.iter().zip(&b).filter(|(x, y)| x.is_some() && x == y).count();
-                    let po = if n == 0 { f64::NAN } else { same as f64 / n as f64 };
+                    let same = a
+                        .iter()
+                        .zip(&b)
+                        .filter(|(x, y)| x.is_some() && x == y)
+                        .count();
+                    let po = if n == 0 {
+                        f64::NAN
+                    } else {
+                        same as f64 / n as f64
+                    };
                     pairs.push(vec![
                         var.into(),
                         g.as_str().into(),

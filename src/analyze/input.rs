@@ -61,7 +61,11 @@ pub fn holding_index(h: ValueHolding) -> usize {
 
 pub(crate) fn prepare<'a>(input: &'a AnalysisInput, curly: bool) -> Prepared<'a> {
     let mut exclusions = input.exclusions.clone();
-    let meta: HashMap<&str, &ModelMeta> = input.metadata.iter().map(|m| (m.model.as_str(), m)).collect();
+    let meta: HashMap<&str, &ModelMeta> = input
+        .metadata
+        .iter()
+        .map(|m| (m.model.as_str(), m))
+        .collect();
     let mut kept: Vec<&CodedSample> = Vec::with_capacity(input.rows.len());
     for r in &input.rows {
         if r.layered_id.is_empty() || r.source_model.is_empty() || r.cell.is_empty() {
@@ -76,13 +80,21 @@ pub(crate) fn prepare<'a>(input: &'a AnalysisInput, curly: bool) -> Prepared<'a>
     // Model info from each model's first row.
     let mut first: BTreeMap<String, &CodedSample> = BTreeMap::new();
     for r in &kept {
-        first.entry(canonical_model(&r.source_model).to_string()).or_insert(r);
+        first
+            .entry(canonical_model(&r.source_model).to_string())
+            .or_insert(r);
     }
     let mut models = Vec::with_capacity(first.len());
     let mut index: HashMap<String, usize> = HashMap::new();
     for (i, (model, row)) in first.iter().enumerate() {
         let m = meta.get(model.as_str());
-        let nonempty = |s: &str| if s.is_empty() { None } else { Some(s.to_string()) };
+        let nonempty = |s: &str| {
+            if s.is_empty() {
+                None
+            } else {
+                Some(s.to_string())
+            }
+        };
         let website_family = m.and_then(|m| nonempty(&m.family)).unwrap_or_default();
         models.push(ModelInfo {
             model: model.clone(),
@@ -118,7 +130,9 @@ pub(crate) fn prepare<'a>(input: &'a AnalysisInput, curly: bool) -> Prepared<'a>
         std::thread::scope(|scope| {
             let handles: Vec<_> = kept
                 .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(|c| scan_one(c)).collect::<Vec<_>>()))
+                .map(|part| {
+                    scope.spawn(move || part.iter().map(|c| scan_one(c)).collect::<Vec<_>>())
+                })
                 .collect();
             handles
                 .into_iter()
@@ -131,7 +145,10 @@ pub(crate) fn prepare<'a>(input: &'a AnalysisInput, curly: bool) -> Prepared<'a>
         .zip(hits)
         .map(|(c, (lex, lex_curly))| Sample {
             c,
-            model: index.get(canonical_model(&c.source_model)).copied().unwrap_or(0),
+            model: index
+                .get(canonical_model(&c.source_model))
+                .copied()
+                .unwrap_or(0),
             h: holding_index(c.value_holding),
             lex,
             lex_curly,

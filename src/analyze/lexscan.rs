@@ -55,13 +55,19 @@ impl Searcher {
             .match_kind(MatchKind::LeftmostFirst)
             .build(&patterns)
             .expect("the lexicon builds an automaton");
-        Searcher { automaton, by_first }
+        Searcher {
+            automaton,
+            by_first,
+        }
     }
 
     /// Mark every term of this searcher that occurs in `bytes`.
     fn mark(&self, bytes: &[u8], found: &mut Found) {
         let mut pos = 0;
-        while let Some(m) = self.automaton.find(Input::new(bytes).span(pos..bytes.len())) {
+        while let Some(m) = self
+            .automaton
+            .find(Input::new(bytes).span(pos..bytes.len()))
+        {
             let at = m.start();
             for &(g, t, term) in &self.by_first[bytes[at] as usize] {
                 if bytes[at..].starts_with(term) {
@@ -98,13 +104,17 @@ const LOWER_TO_ASCII: [char; 2] = ['\u{130}', '\u{212A}'];
 /// character and took a tenth of the scan's time.
 fn has_lower_to_ascii(text: &str) -> bool {
     let b = text.as_bytes();
-    memchr::memchr2_iter(0xC4, 0xE2, b).any(|i| b[i..].starts_with("\u{130}".as_bytes()) || b[i..].starts_with("\u{212A}".as_bytes()))
+    memchr::memchr2_iter(0xC4, 0xE2, b).any(|i| {
+        b[i..].starts_with("\u{130}".as_bytes()) || b[i..].starts_with("\u{212A}".as_bytes())
+    })
 }
 
 /// Whether `text` holds a curly apostrophe, U+2018 or U+2019 (same as `str::contains`).
 fn has_curly(text: &str) -> bool {
     let b = text.as_bytes();
-    memchr::memchr_iter(0xE2, b).any(|i| b[i..].starts_with("\u{2018}".as_bytes()) || b[i..].starts_with("\u{2019}".as_bytes()))
+    memchr::memchr_iter(0xE2, b).any(|i| {
+        b[i..].starts_with("\u{2018}".as_bytes()) || b[i..].starts_with("\u{2019}".as_bytes())
+    })
 }
 
 /// Bytes with the same ASCII-term matches as the lowercased (and, in the curly mode,
@@ -119,7 +129,9 @@ fn lowered(response: &str, mode: ApostropheMode) -> Vec<u8> {
     }
     // The curly mode is only asked for responses that hold a curly quote (`curly_from`).
     let mut out = match mode {
-        ApostropheMode::NormaliseCurly => response.replace(['\u{2019}', '\u{2018}'], "'").into_bytes(),
+        ApostropheMode::NormaliseCurly => {
+            response.replace(['\u{2019}', '\u{2018}'], "'").into_bytes()
+        }
         ApostropheMode::Published => response.as_bytes().to_vec(),
     };
     out.make_ascii_lowercase();
@@ -137,7 +149,9 @@ pub fn scan_fast(response: &str, mode: ApostropheMode) -> LexicalHits {
 
 fn scan_published(response: &str) -> LexicalHits {
     let mut found = [[false; 20]; 3];
-    index().all.mark(&lowered(response, ApostropheMode::Published), &mut found);
+    index()
+        .all
+        .mark(&lowered(response, ApostropheMode::Published), &mut found);
     hits(&found)
 }
 
@@ -155,7 +169,10 @@ pub fn curly_from(response: &str, published: &LexicalHits) -> LexicalHits {
             found[g][t as usize] = true;
         }
     }
-    index().apostrophe.mark(&lowered(response, ApostropheMode::NormaliseCurly), &mut found);
+    index().apostrophe.mark(
+        &lowered(response, ApostropheMode::NormaliseCurly),
+        &mut found,
+    );
     hits(&found)
 }
 
@@ -187,7 +204,16 @@ mod tests {
 
     #[test]
     fn byte_checks_equal_char_checks() {
-        for t in ["", "plain", "\u{130}x", "x\u{212A}", "\u{2018}", "a\u{2019}b", "\u{2014}\u{2026}\u{c4}\u{e2}", "\u{2013}\u{2010}\u{2017}"] {
+        for t in [
+            "",
+            "plain",
+            "\u{130}x",
+            "x\u{212A}",
+            "\u{2018}",
+            "a\u{2019}b",
+            "\u{2014}\u{2026}\u{c4}\u{e2}",
+            "\u{2013}\u{2010}\u{2017}",
+        ] {
             assert_eq!(has_lower_to_ascii(t), t.contains(LOWER_TO_ASCII), "{t:?}");
             assert_eq!(has_curly(t), t.contains(['\u{2019}', '\u{2018}']), "{t:?}");
         }

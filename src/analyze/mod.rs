@@ -266,7 +266,9 @@ pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
         }
         let n = prep.models.iter().filter(|m| &m.lab == lab).count();
         if n == 1 {
-            messages.push(format!("lab {lab} has one model: its lab mean is that model's rate"));
+            messages.push(format!(
+                "lab {lab} has one model: its lab mean is that model's rate"
+            ));
         }
     }
     let mut analysis = Analysis {

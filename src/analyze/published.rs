@@ -134,7 +134,8 @@ fn support(prep: &Prepared) -> Table {
     );
     for kind in ["condition", "condition_family"] {
         // groups in first-appearance order; supports ascending.
-        let mut groups: Vec<(&'static str, std::collections::BTreeMap<u8, usize>, usize)> = Vec::new();
+        let mut groups: Vec<(&'static str, std::collections::BTreeMap<u8, usize>, usize)> =
+            Vec::new();
         for s in &prep.samples {
             let g = if kind == "condition" {
                 s.c.condition.as_str()
@@ -190,7 +191,11 @@ fn model_table(a: &Analysis, family: bool) -> Table {
         "model_question_owned_disclosure"
     };
     let mut t = Table::with_columns(name, cols);
-    let src = if family { &a.model_families } else { &a.model_conditions };
+    let src = if family {
+        &a.model_families
+    } else {
+        &a.model_conditions
+    };
     for r in src {
         let m = &a.models[r.model];
         let mut row: Vec<Value> = vec![
@@ -378,7 +383,11 @@ fn lab_trends(a: &Analysis) -> Table {
         ms.sort();
         if ms.len() >= 2 {
             let names: Vec<&str> = ms.iter().map(|(_, m)| *m).collect();
-            t.push(vec![lab.as_str().into(), ms.len().into(), names.join("|").into()]);
+            t.push(vec![
+                lab.as_str().into(),
+                ms.len().into(),
+                names.join("|").into(),
+            ]);
         }
     }
     t
@@ -432,7 +441,11 @@ fn snapshot(a: &Analysis, prep: &Prepared, opts: &AnalyzeOptions) -> String {
     s.push_str("\n## Counts by lab\n\n| lab | models | rows |\n|---|---:|---:|\n");
     for lab in lab_names(a) {
         let models = a.models.iter().filter(|m| m.lab == lab).count();
-        let rows = prep.samples.iter().filter(|x| a.models[x.model].lab == lab).count();
+        let rows = prep
+            .samples
+            .iter()
+            .filter(|x| a.models[x.model].lab == lab)
+            .count();
         let _ = writeln!(s, "| {lab} | {} | {} |", thousands(models), thousands(rows));
     }
     s
@@ -522,7 +535,9 @@ fn results_summary(a: &Analysis) -> String {
 
 fn by_lab_model(a: &Analysis) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..a.models.len()).collect();
-    idx.sort_by(|x, y| (&a.models[*x].lab, &a.models[*x].model).cmp(&(&a.models[*y].lab, &a.models[*y].model)));
+    idx.sort_by(|x, y| {
+        (&a.models[*x].lab, &a.models[*x].model).cmp(&(&a.models[*y].lab, &a.models[*y].model))
+    });
     idx
 }
 

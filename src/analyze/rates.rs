@@ -133,7 +133,9 @@ pub struct UnitRate {
 }
 
 /// Cells of a unit in first-appearance order with their counts.
-pub(crate) fn cells_of<'a>(samples: impl Iterator<Item = &'a Sample<'a>>) -> Vec<(&'a str, Counts)> {
+pub(crate) fn cells_of<'a>(
+    samples: impl Iterator<Item = &'a Sample<'a>>,
+) -> Vec<(&'a str, Counts)> {
     let mut cells: Vec<(&str, Counts)> = Vec::new();
     for s in samples {
         let cell = s.c.cell.as_str();
@@ -151,8 +153,17 @@ pub(crate) fn cells_of<'a>(samples: impl Iterator<Item = &'a Sample<'a>>) -> Vec
 }
 
 /// Primary rate of `model` over `unit` from that model's samples (in input order).
-pub(crate) fn unit_rate<'a>(model: usize, unit: Unit, model_samples: &[&'a Sample<'a>]) -> UnitRate {
-    let cells = cells_of(model_samples.iter().copied().filter(|s| unit.contains(s.c.condition)));
+pub(crate) fn unit_rate<'a>(
+    model: usize,
+    unit: Unit,
+    model_samples: &[&'a Sample<'a>],
+) -> UnitRate {
+    let cells = cells_of(
+        model_samples
+            .iter()
+            .copied()
+            .filter(|s| unit.contains(s.c.condition)),
+    );
     let mut all = Counts::default();
     let mut eligible = Counts::default();
     let mut sums = [0.0f64; 5];
@@ -220,7 +231,10 @@ pub struct LabRate {
 
 /// Aggregate the unit rates of one lab's models (given in sorted model order).
 pub(crate) fn lab_rate(lab: &str, unit: Unit, model_rates: &[&UnitRate]) -> LabRate {
-    let used: Vec<&&UnitRate> = model_rates.iter().filter(|r| r.eligible_cells > 0).collect();
+    let used: Vec<&&UnitRate> = model_rates
+        .iter()
+        .filter(|r| r.eligible_cells > 0)
+        .collect();
     let mut sums = [0.0; 5];
     let mut pooled = Counts::default();
     for r in &used {

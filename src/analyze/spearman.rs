@@ -58,14 +58,19 @@ mod tests {
     fn textbook_without_ties() {
         // Wikipedia "Spearman's rank correlation coefficient" example: IQ vs hours of TV,
         // rho = -29/165 = -0.175757...
-        let iq = [106.0, 100.0, 86.0, 101.0, 99.0, 103.0, 97.0, 113.0, 112.0, 110.0];
+        let iq = [
+            106.0, 100.0, 86.0, 101.0, 99.0, 103.0, 97.0, 113.0, 112.0, 110.0,
+        ];
         let tv = [7.0, 27.0, 2.0, 50.0, 28.0, 29.0, 20.0, 12.0, 6.0, 17.0];
         assert!((spearman(&iq, &tv) - (-29.0 / 165.0)).abs() < 1e-12);
     }
 
     #[test]
     fn ties_use_average_ranks() {
-        assert_eq!(average_ranks(&[10.0, 20.0, 20.0, 30.0]), vec![1.0, 2.5, 2.5, 4.0]);
+        assert_eq!(
+            average_ranks(&[10.0, 20.0, 20.0, 30.0]),
+            vec![1.0, 2.5, 2.5, 4.0]
+        );
         // x = 1..5, y = [1, 2, 2, 3, 5]: ranks y = [1, 2.5, 2.5, 4, 5];
         // Pearson on ranks = 9.5 / sqrt(10 * 9.5) = 0.974679434...
         let rho = spearman(&[1.0, 2.0, 3.0, 4.0, 5.0], &[1.0, 2.0, 2.0, 3.0, 5.0]);

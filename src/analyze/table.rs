@@ -114,7 +114,12 @@ impl Table {
 
     /// Append a row (debug-asserts its width).
     pub fn push(&mut self, row: Vec<Value>) {
-        debug_assert_eq!(row.len(), self.columns.len(), "row width of table {}", self.name);
+        debug_assert_eq!(
+            row.len(),
+            self.columns.len(),
+            "row width of table {}",
+            self.name
+        );
         self.rows.push(row);
     }
 
@@ -258,7 +263,10 @@ mod tests {
         t.push(vec!["x,y".into(), "say \"hi\"\nbye".into()]);
         t.push(vec![Value::Empty, Value::Float(f64::NAN)]);
         t.push(vec!["cr\ronly".into(), Value::Int(3)]);
-        assert_eq!(t.to_csv(), "a,b\n\"x,y\",\"say \"\"hi\"\"\nbye\"\n,nan\ncr\ronly,3\n");
+        assert_eq!(
+            t.to_csv(),
+            "a,b\n\"x,y\",\"say \"\"hi\"\"\nbye\"\n,nan\ncr\ronly,3\n"
+        );
     }
 
     #[test]

@@ -26,13 +26,24 @@ fn row(id: usize, cell: &str, cond: Condition, h: ValueHolding) -> CodedSample {
     }
 }
 
-fn rows(cell: &str, cond: Condition, owned: usize, recited: usize, start: usize) -> Vec<CodedSample> {
+fn rows(
+    cell: &str,
+    cond: Condition,
+    owned: usize,
+    recited: usize,
+    start: usize,
+) -> Vec<CodedSample> {
     let mut v = Vec::new();
     for i in 0..owned {
         v.push(row(start + i, cell, cond, ValueHolding::Owned));
     }
     for i in 0..recited {
-        v.push(row(start + owned + i, cell, cond, ValueHolding::RecitedNotOwned));
+        v.push(row(
+            start + owned + i,
+            cell,
+            cond,
+            ValueHolding::RecitedNotOwned,
+        ));
     }
     v
 }
@@ -72,7 +83,9 @@ fn no_rows_gives_empty_tables_and_a_message() {
     inp.exclusions.clear();
     let a = analyze(&inp, &opts());
     assert!(a.messages.iter().any(|m| m.contains("no analysable rows")));
-    assert!(a.table("model_disclosure_summary").is_some_and(|t| t.rows.is_empty()));
+    assert!(a
+        .table("model_disclosure_summary")
+        .is_some_and(|t| t.rows.is_empty()));
     assert_eq!(
         a.table("exclusions").map(|t| t.to_csv()),
         Some("layered_id,reason\n".to_string())
@@ -103,7 +116,12 @@ fn small_cells_empty_family_and_one_model_lab() {
         .find(|u| u.unit == Unit::Condition(Condition::G1))
         .expect("G1 row");
     assert_eq!(
-        (g1.label, g1.n_valid, g1.eligible_cells, g1.excluded_small_cells),
+        (
+            g1.label,
+            g1.n_valid,
+            g1.eligible_cells,
+            g1.excluded_small_cells
+        ),
         (Label::SmallN, 10, 0, 2)
     );
     assert!(g1.rates.iter().all(|x| x.is_nan()));
@@ -123,14 +141,20 @@ fn small_cells_empty_family_and_one_model_lab() {
         .iter()
         .find(|u| u.unit == Unit::Family(crate::protocol::Family::CacheBrokenStatedValues))
         .unwrap();
-    assert_eq!((cb.n_valid, cb.eligible_cells, cb.excluded_small_cells), (15, 1, 1));
+    assert_eq!(
+        (cb.n_valid, cb.eligible_cells, cb.excluded_small_cells),
+        (15, 1, 1)
+    );
     assert_eq!(cb.rates[0], 100.0 * 8.0 / 15.0);
     assert_eq!(cb.label, Label::PartiallyOpen);
     assert!(a
         .messages
         .iter()
         .any(|m| m.contains("opus-9 x G1") && m.contains("small_n")));
-    assert!(a.messages.iter().any(|m| m.contains("lab Anthropic has one model")));
+    assert!(a
+        .messages
+        .iter()
+        .any(|m| m.contains("lab Anthropic has one model")));
     // Lab mean skips small_n models: G1 has no model, so NaN rates with n_models 0.
     let lab_g1 = a
         .lab_conditions
@@ -156,9 +180,15 @@ fn small_cells_empty_family_and_one_model_lab() {
     let t = terms
         .rows
         .iter()
-        .find(|r| r[1].to_field() == "i don't have feelings" && r[2].to_field() == "cache_broken_stated_values")
+        .find(|r| {
+            r[1].to_field() == "i don't have feelings"
+                && r[2].to_field() == "cache_broken_stated_values"
+        })
         .unwrap();
-    assert_eq!((t[4].to_field(), t[5].to_field()), ("0".to_string(), "20".to_string()));
+    assert_eq!(
+        (t[4].to_field(), t[5].to_field()),
+        ("0".to_string(), "20".to_string())
+    );
     // No per-coder votes: reliability rows say so, NaN documented.
     let rel = a.table("reliability_agreement").unwrap();
     assert!(rel.rows[0][10].to_field().contains("no per-coder votes"));
@@ -203,7 +233,10 @@ fn headline_interval_is_a_model_bootstrap_and_needs_three_models() {
     // Cell names map to models via the cell -> model rule; each model has one cell of 10
     // CTRL1 rows. Models a and b: 4/10 owned (40 %); model c: 10/10 owned (100 %).
     let mut all = Vec::new();
-    for (i, (cell, owned)) in [("gpt-5-1", 4), ("gpt-5-2", 4), ("gpt-5-4", 10)].iter().enumerate() {
+    for (i, (cell, owned)) in [("gpt-5-1", 4), ("gpt-5-2", 4), ("gpt-5-4", 10)]
+        .iter()
+        .enumerate()
+    {
         all.extend(rows(cell, Condition::Ctrl1, *owned, 10 - owned, i * 100));
     }
     let get = |a: &Analysis, col: &str| {
@@ -215,7 +248,10 @@ fn headline_interval_is_a_model_bootstrap_and_needs_three_models() {
     let a = analyze(&input(all[..20].to_vec()), &opts());
     assert_eq!(get(&a, "n_models"), Value::Int(2));
     assert_eq!(get(&a, "owned_rate_model_mean").as_f64(), Some(40.0));
-    assert_eq!(get(&a, "interval_method"), Value::Str("fewer than 3 models: no interval".into()));
+    assert_eq!(
+        get(&a, "interval_method"),
+        Value::Str("fewer than 3 models: no interval".into())
+    );
     assert_eq!(get(&a, "owned_ci_low"), Value::Empty);
     // Three models: mean (40 + 40 + 100) / 3 = 60. A resample of three models averages 40
     // when all three draws are a or b (P = (2/3)^3 = 29.6 %) and 100 when all are c
@@ -226,7 +262,10 @@ fn headline_interval_is_a_model_bootstrap_and_needs_three_models() {
     let a = analyze(&input(all), &full);
     assert_eq!(get(&a, "n_models"), Value::Int(3));
     assert_eq!(get(&a, "owned_rate_model_mean").as_f64(), Some(60.0));
-    assert_eq!(get(&a, "interval_method"), Value::Str("model_bootstrap_percentile".into()));
+    assert_eq!(
+        get(&a, "interval_method"),
+        Value::Str("model_bootstrap_percentile".into())
+    );
     assert_eq!(get(&a, "owned_ci_low").as_f64(), Some(40.0));
     assert_eq!(get(&a, "owned_ci_high").as_f64(), Some(100.0));
 }
@@ -244,22 +283,50 @@ fn reliability_with_coders_skipped_by_design() {
     // Ten units: four settled by the first two coders (third skipped), six with three votes.
     let mut r = Vec::new();
     for i in 0..10 {
-        let mut s = row(i, "opus-9-direct", Condition::G1, ValueHolding::RecitedNotOwned);
-        s.coder_votes = vec![vote("kimi-k2-6", DisownedServiceFrame), vote("glm-4-7", DisownedServiceFrame)];
+        let mut s = row(
+            i,
+            "opus-9-direct",
+            Condition::G1,
+            ValueHolding::RecitedNotOwned,
+        );
+        s.coder_votes = vec![
+            vote("kimi-k2-6", DisownedServiceFrame),
+            vote("glm-4-7", DisownedServiceFrame),
+        ];
         if i < 4 {
             s.skipped_coders = vec!["qwen3-6-35b-a3b".into()];
         } else {
             s.coder_votes[1] = vote("glm-4-7", SplitOrRelocatedOwnership);
-            s.coder_votes.push(vote("qwen3-6-35b-a3b", if i % 2 == 0 { DisownedServiceFrame } else { OwnedReflectiveExperiential }));
+            s.coder_votes.push(vote(
+                "qwen3-6-35b-a3b",
+                if i % 2 == 0 {
+                    DisownedServiceFrame
+                } else {
+                    OwnedReflectiveExperiential
+                },
+            ));
         }
         r.push(s);
     }
     let a = analyze(&input(r), &opts());
     let rel = a.table("reliability_agreement").unwrap();
-    let all = rel.rows.iter().find(|r| r[0].to_field() == "value_holding" && r[1].to_field() == "all").unwrap();
+    let all = rel
+        .rows
+        .iter()
+        .find(|r| r[0].to_field() == "value_holding" && r[1].to_field() == "all")
+        .unwrap();
     // n_units, n_coders, n_units_complete; Fleiss undefined; alpha computed with missing values.
-    assert_eq!((all[2].to_field(), all[3].to_field(), all[4].to_field()), ("10".into(), "3".into(), "6".into()));
+    assert_eq!(
+        (all[2].to_field(), all[3].to_field(), all[4].to_field()),
+        ("10".into(), "3".into(), "6".into())
+    );
     assert_eq!(all[5].to_field(), "nan", "{all:?}");
     assert_ne!(all[8].to_field(), "nan");
-    assert!(all[10].to_field().starts_with("4 units coded by sequential majority"), "{}", all[10].to_field());
+    assert!(
+        all[10]
+            .to_field()
+            .starts_with("4 units coded by sequential majority"),
+        "{}",
+        all[10].to_field()
+    );
 }

@@ -18,7 +18,9 @@ struct TopicCount {
     responses: BTreeSet<usize>,
 }
 
-fn count<'a>(samples: impl Iterator<Item = (usize, &'a Sample<'a>)>) -> BTreeMap<&'a str, TopicCount> {
+fn count<'a>(
+    samples: impl Iterator<Item = (usize, &'a Sample<'a>)>,
+) -> BTreeMap<&'a str, TopicCount> {
     let mut out: BTreeMap<&str, TopicCount> = BTreeMap::new();
     for (i, s) in samples {
         if let Some(ts) = &s.c.topics {
@@ -32,7 +34,13 @@ fn count<'a>(samples: impl Iterator<Item = (usize, &'a Sample<'a>)>) -> BTreeMap
     out
 }
 
-fn push_rows(t: &mut Table, lead: Vec<Value>, counts: BTreeMap<&str, TopicCount>, min_owned: usize, top: usize) {
+fn push_rows(
+    t: &mut Table,
+    lead: Vec<Value>,
+    counts: BTreeMap<&str, TopicCount>,
+    min_owned: usize,
+    top: usize,
+) {
     let mut rows: Vec<(&str, TopicCount, f64)> = counts
         .into_iter()
         .map(|(k, c)| {
@@ -41,7 +49,12 @@ fn push_rows(t: &mut Table, lead: Vec<Value>, counts: BTreeMap<&str, TopicCount>
             (k, c, frac)
         })
         .collect();
-    rows.sort_by(|a, b| b.1.k[0].cmp(&a.1.k[0]).then(b.2.total_cmp(&a.2)).then(a.0.cmp(b.0)));
+    rows.sort_by(|a, b| {
+        b.1.k[0]
+            .cmp(&a.1.k[0])
+            .then(b.2.total_cmp(&a.2))
+            .then(a.0.cmp(b.0))
+    });
     let mut rank = 0;
     for (k, c, frac) in rows {
         let shown = c.k[0] >= min_owned && rank < top;
@@ -54,7 +67,11 @@ fn push_rows(t: &mut Table, lead: Vec<Value>, counts: BTreeMap<&str, TopicCount>
         row.extend(c.k.iter().map(|x| Value::from(*x)));
         row.push(Value::Float(frac));
         row.push(c.responses.len().into());
-        row.push(if shown { Value::from(rank) } else { Value::Empty });
+        row.push(if shown {
+            Value::from(rank)
+        } else {
+            Value::Empty
+        });
         t.push(row);
     }
 }
@@ -91,7 +108,12 @@ pub(crate) fn build(a: &Analysis, prep: &Prepared) -> Part {
         );
         push_rows(&mut fam, vec![f.as_str().into()], c, 5, 10);
         for cond in f.conditions() {
-            let c = count(prep.samples.iter().enumerate().filter(|(_, s)| s.c.condition == cond));
+            let c = count(
+                prep.samples
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.c.condition == cond),
+            );
             push_rows(&mut per_cond, vec![cond.as_str().into()], c, 5, 10);
         }
     }
@@ -105,7 +127,11 @@ pub(crate) fn build(a: &Analysis, prep: &Prepared) -> Part {
             );
             push_rows(
                 &mut per_model,
-                vec![m.model.as_str().into(), m.lab.as_str().into(), f.as_str().into()],
+                vec![
+                    m.model.as_str().into(),
+                    m.lab.as_str().into(),
+                    f.as_str().into(),
+                ],
                 c,
                 3,
                 5,
@@ -125,7 +151,11 @@ pub(crate) fn build(a: &Analysis, prep: &Prepared) -> Part {
             );
             push_rows(
                 &mut per_model_cond,
-                vec![m.model.as_str().into(), m.lab.as_str().into(), cond.as_str().into()],
+                vec![
+                    m.model.as_str().into(),
+                    m.lab.as_str().into(),
+                    cond.as_str().into(),
+                ],
                 c,
                 3,
                 5,

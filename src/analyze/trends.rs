@@ -12,7 +12,11 @@ use super::table::{Table, Value};
 use super::{Analysis, Part};
 
 const METRICS: [(&str, Family, usize); 3] = [
-    ("cache_broken_owned_rate", Family::CacheBrokenStatedValues, 0),
+    (
+        "cache_broken_owned_rate",
+        Family::CacheBrokenStatedValues,
+        0,
+    ),
     ("clamping_rate", Family::CacheBrokenStatedValues, 2),
     ("normative_wish_owned_rate", Family::WorldChangePrompts, 0),
 ];

@@ -26,7 +26,9 @@ pub fn run(global: &super::Global, args: AnalyzeArgs) -> anyhow::Result<()> {
     let store = global.existing_store()?;
     let requested = args.source.as_deref().and_then(CodeSource::parse);
     let source = pipeline::choose_source(&store, requested)?;
-    let out = args.out.unwrap_or_else(|| global.study_dir.join("analysis"));
+    let out = args
+        .out
+        .unwrap_or_else(|| global.study_dir.join("analysis"));
     let t = std::time::Instant::now();
     let s = pipeline::analyze_into(&store, source, &out)?;
     for m in &s.messages {

@@ -3,10 +3,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vuf::code::client::HttpClient;
+use vuf::code::offline::{apply, OfflineCoder};
 use vuf::code::rubric::Rubric;
 use vuf::code::runner::{self, Progress, RunOptions};
 use vuf::code::{recompute, Layer};
-use vuf::code::offline::{apply, OfflineCoder};
 
 use super::Global;
 
@@ -54,7 +54,10 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         return offline(global);
     }
     if let Some(t) = args.cascade {
-        anyhow::ensure!((0.0..=1.0).contains(&t), "--cascade takes a threshold between 0 and 1, not {t}");
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&t),
+            "--cascade takes a threshold between 0 and 1, not {t}"
+        );
         return cascade(global, args, t);
     }
     models(global, args, None)
@@ -114,7 +117,11 @@ fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
 }
 
 /// Code with the configured coder models (optionally only some samples).
-fn models(global: &Global, args: &Args, only: Option<std::collections::HashSet<i64>>) -> anyhow::Result<()> {
+fn models(
+    global: &Global,
+    args: &Args,
+    only: Option<std::collections::HashSet<i64>>,
+) -> anyhow::Result<()> {
     let study = args
         .study
         .clone()
@@ -174,10 +181,16 @@ fn models(global: &Global, args: &Args, only: Option<std::collections::HashSet<i
             Progress::Item { .. } => {
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n % 25 == 0 || n == total.load(Ordering::Relaxed) {
-                    eprintln!("layer {}: {n}/{} processed", layer.as_str(), total.load(Ordering::Relaxed));
+                    eprintln!(
+                        "layer {}: {n}/{} processed",
+                        layer.as_str(),
+                        total.load(Ordering::Relaxed)
+                    );
                 }
             }
-            Progress::CoderStopped { coder, error } => eprintln!("layer {}: {coder} stopped: {error}", layer.as_str()),
+            Progress::CoderStopped { coder, error } => {
+                eprintln!("layer {}: {coder} stopped: {error}", layer.as_str())
+            }
         };
         let report = runner::run(&mut store, &client, &coders, &opts, &progress)?;
         for (coder, s) in &report.coders {
@@ -203,11 +216,22 @@ fn models(global: &Global, args: &Args, only: Option<std::collections::HashSet<i
             r.samples,
             r.skipped_by_design
         );
-        stopped.extend(report.fatal.iter().map(|(c, e)| format!("layer {} {c}: {e}", layer.as_str())));
+        stopped.extend(
+            report
+                .fatal
+                .iter()
+                .map(|(c, e)| format!("layer {} {c}: {e}", layer.as_str())),
+        );
     }
-    println!("outstanding coder failures: {}", runner::outstanding_failures(&store)?);
+    println!(
+        "outstanding coder failures: {}",
+        runner::outstanding_failures(&store)?
+    );
     if !stopped.is_empty() {
-        anyhow::bail!("some coders were stopped, so coding is incomplete: {}", stopped.join("; "));
+        anyhow::bail!(
+            "some coders were stopped, so coding is incomplete: {}",
+            stopped.join("; ")
+        );
     }
     Ok(())
 }

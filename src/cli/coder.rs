@@ -57,7 +57,10 @@ enum CoderCmd {
 /// not exist.
 fn check_writable(paths: &[&PathBuf]) -> anyhow::Result<()> {
     for p in paths {
-        let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
         if !parent.is_dir() {
             anyhow::bail!(
                 "cannot write {}: the directory {} does not exist. The defaults are the \

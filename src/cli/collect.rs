@@ -204,9 +204,7 @@ pub fn execute(
         eprintln!("collect: cell {cell} stopped: {why}");
     }
     if summary.invalid > 0 || summary.skipped > 0 {
-        anyhow::bail!(
-            "{INCOMPLETE}: run the same command again to top up the missing samples"
-        );
+        anyhow::bail!("{INCOMPLETE}: run the same command again to top up the missing samples");
     }
     Ok(())
 }

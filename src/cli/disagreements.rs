@@ -29,8 +29,10 @@ pub struct Args {
 /// Run it.
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let store = global.existing_store()?;
-    let layer = Layer::parse(&args.layer).ok_or_else(|| anyhow::anyhow!("--layer must be a or b"))?;
-    let source = CodeSource::parse(&args.source).ok_or_else(|| anyhow::anyhow!("unknown --source {}", args.source))?;
+    let layer =
+        Layer::parse(&args.layer).ok_or_else(|| anyhow::anyhow!("--layer must be a or b"))?;
+    let source = CodeSource::parse(&args.source)
+        .ok_or_else(|| anyhow::anyhow!("unknown --source {}", args.source))?;
     let filter = Filter {
         model: args.model.clone(),
         condition: args.condition.clone(),
@@ -48,13 +50,21 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     }
     let rows = audit::disagreements(&store, layer, source, &filter)?;
     for d in &rows {
-        let support = d.support.map(|s| format!(" (support {s})")).unwrap_or_default();
+        let support = d
+            .support
+            .map(|s| format!(" (support {s})"))
+            .unwrap_or_default();
         println!(
             "{}  {}  {}  -> {}{}",
             d.layered_id, d.model, d.condition, d.consensus, support
         );
         for c in &d.coders {
-            println!("    {:<16} {:<30} {}", c.coder, c.vote, c.notes.replace('\n', " "));
+            println!(
+                "    {:<16} {:<30} {}",
+                c.coder,
+                c.vote,
+                c.notes.replace('\n', " ")
+            );
         }
     }
     println!("{} samples with disagreement", rows.len());

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use vuf::store::formats::traces::export_traces;
 use vuf::code::export::export_codes;
 use vuf::code::Layer;
 use vuf::protocol::CodeSource;
+use vuf::store::formats::traces::export_traces;
 
 /// Arguments of `vuf export`.
 #[derive(Debug, clap::Args)]
@@ -53,18 +53,31 @@ pub fn run(global: &super::Global, args: ExportArgs) -> anyhow::Result<()> {
     let store = global.existing_store()?;
     match args.what {
         ExportWhat::Traces(t) => {
-            let r =
-                export_traces(&store, &t.dir).with_context(|| format!("exporting traces to {}", t.dir.display()))?;
-            println!("wrote {} trace files in {} cells to {}", r.files, r.cells, t.dir.display());
+            let r = export_traces(&store, &t.dir)
+                .with_context(|| format!("exporting traces to {}", t.dir.display()))?;
+            println!(
+                "wrote {} trace files in {} cells to {}",
+                r.files,
+                r.cells,
+                t.dir.display()
+            );
         }
         ExportWhat::Codes(c) => {
             let layer = Layer::parse(&c.layer).context("--layer must be a or b")?;
             // The same choice as `vuf analyze`: a named source must have codes, so an export
             // is never silently empty.
-            let source = vuf::pipeline::choose_source(&store, c.source.as_deref().and_then(CodeSource::parse))?;
+            let source = vuf::pipeline::choose_source(
+                &store,
+                c.source.as_deref().and_then(CodeSource::parse),
+            )?;
             let n = export_codes(&store, layer, source, &c.out)
                 .with_context(|| format!("exporting codes to {}", c.out.display()))?;
-            println!("wrote {n} {} consensus records (layer {}) to {}", source.as_str(), layer.as_str(), c.out.display());
+            println!(
+                "wrote {n} {} consensus records (layer {}) to {}",
+                source.as_str(),
+                layer.as_str(),
+                c.out.display()
+            );
         }
     }
     Ok(())

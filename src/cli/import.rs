@@ -31,7 +31,11 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
         let mut drew = false;
         // On a terminal the counter redraws in place; elsewhere (logs, CI) one line every 5 s.
         let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let every = if tty { Duration::from_millis(200) } else { Duration::from_secs(5) };
+        let every = if tty {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(5)
+        };
         let report = import_path(&mut store, path, &mut |p| {
             if started.elapsed() > Duration::from_secs(1)
                 && (last.elapsed() > every || (tty && p.done == p.total))
@@ -61,7 +65,10 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
         read += report.read;
     }
     if problems > 0 && read == 0 {
-        anyhow::bail!("import: nothing was imported ({} reported above)", plural(problems, "problem"));
+        anyhow::bail!(
+            "import: nothing was imported ({} reported above)",
+            plural(problems, "problem")
+        );
     }
     if problems > 0 {
         return Err(super::Problems(format!(
@@ -74,7 +81,11 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
 }
 
 fn summary(r: &ImportReport, took: Duration) -> String {
-    let format = if r.format.is_empty() { "?" } else { r.format.as_str() };
+    let format = if r.format.is_empty() {
+        "?"
+    } else {
+        r.format.as_str()
+    };
     format!(
         "{} [{format}]: read {}, inserted {}, unchanged {}, replaced {}, ids attached {}, skipped {}, conflicts {}, errors {} ({:.2}s)",
         r.path.display(),

@@ -49,12 +49,21 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             ),
         }
         let n = if args.verbose { usize::MAX } else { 5 };
-        let issues: Vec<_> = r.unmatched.iter().chain(&r.errors).chain(&r.conflicts).chain(&r.warnings).collect();
+        let issues: Vec<_> = r
+            .unmatched
+            .iter()
+            .chain(&r.errors)
+            .chain(&r.conflicts)
+            .chain(&r.warnings)
+            .collect();
         for i in issues.iter().take(n) {
             eprintln!("  {}:{}: {}", i.path.display(), i.line, i.message);
         }
         if issues.len() > n {
-            eprintln!("  ... and {} more in this file (--verbose lists every one)", issues.len() - n);
+            eprintln!(
+                "  ... and {} more in this file (--verbose lists every one)",
+                issues.len() - n
+            );
         }
         problems += r.unmatched.len() + r.errors.len() + r.conflicts.len();
     }

@@ -27,7 +27,12 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
     /// Study directory holding the store, config and outputs.
-    #[arg(long, global = true, env = "VUF_STUDY_DIR", default_value = "vuf-study")]
+    #[arg(
+        long,
+        global = true,
+        env = "VUF_STUDY_DIR",
+        default_value = "vuf-study"
+    )]
     pub study_dir: PathBuf,
 }
 
@@ -36,7 +41,10 @@ impl Global {
     pub fn not_a_file(&self) -> anyhow::Result<()> {
         let dir = &self.study_dir;
         if dir.exists() && !dir.is_dir() {
-            anyhow::bail!("--study-dir {} is a file, not a study directory", dir.display());
+            anyhow::bail!(
+                "--study-dir {} is a file, not a study directory",
+                dir.display()
+            );
         }
         Ok(())
     }
@@ -53,7 +61,8 @@ impl Global {
         if !creates && !dir.join(vuf::store::STORE_FILE).is_file() {
             return Ok(None);
         }
-        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("creating the study directory {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("creating the study directory {}: {e}", dir.display()))?;
         let path = dir.join("vuf.lock");
         let file = std::fs::OpenOptions::new()
             .create(true)

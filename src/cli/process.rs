@@ -23,7 +23,10 @@ pub(crate) fn message(e: &anyhow::Error) -> String {
 /// instead of dying silently. Every stage commits as it goes, so exiting at once is safe.
 pub(crate) fn report_interrupts(study_dir: PathBuf, with_sample_counts: bool) {
     std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().build() else {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+        else {
             return;
         };
         if rt.block_on(tokio::signal::ctrl_c()).is_err() {

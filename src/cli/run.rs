@@ -67,14 +67,18 @@ pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<()> {
             eprintln!("warning: {e}; analysing what was collected");
         }
     }
-    let opts = pipeline::RunOptions { source: args.source.as_deref().and_then(CodeSource::parse) };
+    let opts = pipeline::RunOptions {
+        source: args.source.as_deref().and_then(CodeSource::parse),
+    };
     let mut started = std::time::Instant::now();
     let summary = pipeline::run(&global.study_dir, &opts, &mut |stage| match stage {
         Stage::Started(name) => {
             started = std::time::Instant::now();
             eprintln!("[{name}] ...");
         }
-        Stage::Finished(name, what) => eprintln!("[{name}] {what} ({:.1}s)", started.elapsed().as_secs_f64()),
+        Stage::Finished(name, what) => {
+            eprintln!("[{name}] {what} ({:.1}s)", started.elapsed().as_secs_f64())
+        }
     })?;
     for m in &summary.analysis.messages {
         eprintln!("note: {m}");
@@ -92,7 +96,9 @@ fn default_study_applies(global: &super::Global) -> anyhow::Result<bool> {
     }
     let store = Store::open(&global.study_dir)?;
     let providers = vuf::store::samples::valid_providers(store.conn())?;
-    Ok(providers.iter().all(|p| p == ProviderKind::Local.trace_key()))
+    Ok(providers
+        .iter()
+        .all(|p| p == ProviderKind::Local.trace_key()))
 }
 
 /// Collect the default local study (six conditions x `--samples`) into the study directory.
@@ -112,7 +118,13 @@ fn collect_default_study(global: &super::Global, args: &RunArgs) -> anyhow::Resu
         args.samples,
         model.display()
     );
-    let study = Study::default_local(model, args.samples, args.max_tokens, args.seed, args.threads);
+    let study = Study::default_local(
+        model,
+        args.samples,
+        args.max_tokens,
+        args.seed,
+        args.threads,
+    );
     // What the run records as its study text: the parameters that define the design.
     let text = format!(
         "default-local study: conditions=CTRL1..G3 samples={} max_tokens={} seed={} model={}",
@@ -125,7 +137,12 @@ fn collect_default_study(global: &super::Global, args: &RunArgs) -> anyhow::Resu
             eprintln!("warning: {e}; analysing what was collected");
             Ok(())
         }
-        Err(e) if matches!(e.downcast_ref::<vuf::collect::CollectError>(), Some(vuf::collect::CollectError::Conflicts(_))) => {
+        Err(e)
+            if matches!(
+                e.downcast_ref::<vuf::collect::CollectError>(),
+                Some(vuf::collect::CollectError::Conflicts(_))
+            ) =>
+        {
             anyhow::bail!(
                 "the default study in {} was collected with other settings (--seed, --max-tokens or model): \
                  rerun with the same ones to top it up, or use a new --study-dir for the new settings",

@@ -29,7 +29,10 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
         }
     } else {
         global.not_a_file()?;
-        eprintln!("note: no study in {} yet (nothing imported or collected)", global.study_dir.display());
+        eprintln!(
+            "note: no study in {} yet (nothing imported or collected)",
+            global.study_dir.display()
+        );
         Store::open_in_memory()?
     };
     let c = counts(store.conn())?;
@@ -45,7 +48,10 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
         "samples: {} valid, {} invalid; of all samples, {} are truncated and {} carry an upstream error",
         c.valid, c.invalid, c.truncated, c.upstream_error
     );
-    println!("cells: {}   models: {}   labs: {}   imports: {}", c.cells, c.models, c.labs, c.imports);
+    println!(
+        "cells: {}   models: {}   labs: {}   imports: {}",
+        c.cells, c.models, c.labs, c.imports
+    );
     println!("\n{:<10} {:>8} {:>8}", "condition", "valid", "invalid");
     for (cond, vi) in &c.by_condition {
         println!("{cond:<10} {:>8} {:>8}", vi.valid, vi.invalid);
@@ -55,9 +61,15 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
         println!("{lab:<14} {:>7} {:>8}", lc.models, lc.valid);
     }
     if !c.coded.is_empty() {
-        println!("\n{:<6} {:<22} {:<10} {:>8}", "layer", "coder", "source", "samples");
+        println!(
+            "\n{:<6} {:<22} {:<10} {:>8}",
+            "layer", "coder", "source", "samples"
+        );
         for k in &c.coded {
-            println!("{:<6} {:<22} {:<10} {:>8}", k.layer, k.coder, k.source, k.samples);
+            println!(
+                "{:<6} {:<22} {:<10} {:>8}",
+                k.layer, k.coder, k.source, k.samples
+            );
         }
     }
     if failures > 0 {

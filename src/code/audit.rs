@@ -48,7 +48,12 @@ pub struct Disagreement {
 }
 
 /// Disputed samples of a layer in a consensus source, in sample order.
-pub fn disagreements(store: &Store, layer: Layer, source: CodeSource, f: &Filter) -> anyhow::Result<Vec<Disagreement>> {
+pub fn disagreements(
+    store: &Store,
+    layer: Layer,
+    source: CodeSource,
+    f: &Filter,
+) -> anyhow::Result<Vec<Disagreement>> {
     let rows = codes::consensus_rows(store.conn(), layer.as_str(), source.as_str())?;
     let mut out = Vec::new();
     for c in rows.into_iter().filter(|c| c.row.has_disagreement) {
@@ -72,25 +77,27 @@ pub fn disagreements(store: &Store, layer: Layer, source: CodeSource, f: &Filter
                     .join(" ")
             }
         };
-        let mut coders: Vec<CoderLine> = codes::codes_of_sample(store.conn(), c.row.sample_id, layer.as_str())?
-            .into_iter()
-            .filter(|k| k.source != "offline")
-            .map(|k| CoderLine {
-                vote: match layer {
-                    Layer::B => k.label.clone().unwrap_or_default(),
-                    Layer::A => k.topics.clone().unwrap_or_default().join(" "),
-                },
-                notes: match layer {
-                    Layer::B => k.notes.clone().unwrap_or_default(),
-                    Layer::A => k.raw_text.clone().unwrap_or_default(),
-                },
-                coder: k.coder,
-                source: k.source,
-            })
-            .collect();
+        let mut coders: Vec<CoderLine> =
+            codes::codes_of_sample(store.conn(), c.row.sample_id, layer.as_str())?
+                .into_iter()
+                .filter(|k| k.source != "offline")
+                .map(|k| CoderLine {
+                    vote: match layer {
+                        Layer::B => k.label.clone().unwrap_or_default(),
+                        Layer::A => k.topics.clone().unwrap_or_default().join(" "),
+                    },
+                    notes: match layer {
+                        Layer::B => k.notes.clone().unwrap_or_default(),
+                        Layer::A => k.raw_text.clone().unwrap_or_default(),
+                    },
+                    coder: k.coder,
+                    source: k.source,
+                })
+                .collect();
         coders.sort_by_key(|k| super::coder_rank(&k.coder, &[]));
         if let Some(l) = &f.label {
-            let hit = consensus.split(' ').any(|x| x == l) || coders.iter().any(|k| k.vote.split(' ').any(|x| x == l));
+            let hit = consensus.split(' ').any(|x| x == l)
+                || coders.iter().any(|k| k.vote.split(' ').any(|x| x == l));
             if !hit {
                 continue;
             }

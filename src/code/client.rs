@@ -47,14 +47,26 @@ pub enum CallError {
 impl CallError {
     /// Whether retrying cannot help (stop calling this coder).
     pub fn is_fatal(&self) -> bool {
-        matches!(self, CallError::Config(_)) || matches!(self, CallError::Status { status: 401 | 403, .. })
+        matches!(self, CallError::Config(_))
+            || matches!(
+                self,
+                CallError::Status {
+                    status: 401 | 403,
+                    ..
+                }
+            )
     }
 }
 
 /// Sends one Chat Completions request and returns the response body.
 pub trait CoderClient: Send + Sync {
     /// POST `body` to the endpoint; the parsed JSON response body on 2xx.
-    fn complete(&self, endpoint: &Endpoint, body: &Value, timeout: Duration) -> Result<Value, CallError>;
+    fn complete(
+        &self,
+        endpoint: &Endpoint,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, CallError>;
 }
 
 /// OpenAI-compatible Chat Completions over HTTP(S) (stop-gap, see module doc).
@@ -88,8 +100,16 @@ pub fn retry_after(ms: Option<&str>, secs: Option<&str>) -> Option<Duration> {
 }
 
 impl CoderClient for HttpClient {
-    fn complete(&self, endpoint: &Endpoint, body: &Value, timeout: Duration) -> Result<Value, CallError> {
-        let url = format!("{}/chat/completions", endpoint.base_url.trim_end_matches('/'));
+    fn complete(
+        &self,
+        endpoint: &Endpoint,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, CallError> {
+        let url = format!(
+            "{}/chat/completions",
+            endpoint.base_url.trim_end_matches('/')
+        );
         let mut req = self
             .agent
             .post(&url)
@@ -97,8 +117,9 @@ impl CoderClient for HttpClient {
             .set("Content-Type", "application/json");
         let mut key: Option<crate::providers::ApiKey> = None;
         if let Some(var) = &endpoint.api_key_env {
-            let k = crate::providers::ApiKey::from_env(var)
-                .ok_or_else(|| CallError::Config(format!("environment variable {var} is not set")))?;
+            let k = crate::providers::ApiKey::from_env(var).ok_or_else(|| {
+                CallError::Config(format!("environment variable {var} is not set"))
+            })?;
             req = req.set("Authorization", &format!("Bearer {}", k.expose()));
             key = Some(k);
         }
@@ -110,8 +131,12 @@ impl CoderClient for HttpClient {
         };
         match req.send_string(&body.to_string()) {
             Ok(resp) => {
-                let text = scrub(resp.into_string().map_err(|e| CallError::Transport(scrub(e.to_string())))?);
-                serde_json::from_str(&text).map_err(|e| CallError::BadBody(format!("{e}: {}", truncate(&text, 200))))
+                let text = scrub(
+                    resp.into_string()
+                        .map_err(|e| CallError::Transport(scrub(e.to_string())))?,
+                );
+                serde_json::from_str(&text)
+                    .map_err(|e| CallError::BadBody(format!("{e}: {}", truncate(&text, 200))))
             }
             Err(ureq::Error::Status(status, resp)) => {
                 let ra = retry_after(resp.header("retry-after-ms"), resp.header("retry-after"));
@@ -134,8 +159,14 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         assert_eq!(retry_after(None, Some("30")), Some(Duration::from_secs(30)));
-        assert_eq!(retry_after(Some("1500"), Some("30")), Some(Duration::from_millis(1500)));
-        assert_eq!(retry_after(None, Some("1.5")), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            retry_after(Some("1500"), Some("30")),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            retry_after(None, Some("1.5")),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(retry_after(None, Some("soon")), None);
         assert!(CallError::Status {
             status: 401,

@@ -206,16 +206,26 @@ mod tests {
     fn topics_two_of_three() {
         let c = topics(&[
             tv("qwen3-6-35b-a3b", &["honesty_truth", "harm_reduction"]),
-            tv("kimi-k2-6", &["harm_reduction", "honesty_truth", "honesty_truth"]),
+            tv(
+                "kimi-k2-6",
+                &["harm_reduction", "honesty_truth", "honesty_truth"],
+            ),
             tv("glm-4-7", &["harm_reduction", "clear_thinking"]),
         ]);
-        assert_eq!(c.eligible_coders, ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"]);
+        assert_eq!(
+            c.eligible_coders,
+            ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"]
+        );
         assert_eq!(
             c.topics,
             vec![
                 ConsensusTopic {
                     topic_key: "harm_reduction".into(),
-                    supporting_coders: vec!["glm-4-7".into(), "kimi-k2-6".into(), "qwen3-6-35b-a3b".into()]
+                    supporting_coders: vec![
+                        "glm-4-7".into(),
+                        "kimi-k2-6".into(),
+                        "qwen3-6-35b-a3b".into()
+                    ]
                 },
                 ConsensusTopic {
                     topic_key: "honesty_truth".into(),
@@ -243,7 +253,10 @@ mod tests {
             (c.label, c.label_support),
             (PostureLabel::OwnedReflectiveExperiential, 2)
         );
-        assert_eq!((c.value_holding, c.value_holding_support), (ValueHolding::Owned, 3));
+        assert_eq!(
+            (c.value_holding, c.value_holding_support),
+            (ValueHolding::Owned, 3)
+        );
     }
 
     #[test]
@@ -256,8 +269,14 @@ mod tests {
             pv("kimi-k2-6", "disowned_service_frame"),
         ])
         .unwrap();
-        assert_eq!((c.label, c.label_support), (PostureLabel::DisownedServiceFrame, 1));
-        assert_eq!((c.value_holding, c.value_holding_support), (ValueHolding::Owned, 2));
+        assert_eq!(
+            (c.label, c.label_support),
+            (PostureLabel::DisownedServiceFrame, 1)
+        );
+        assert_eq!(
+            (c.value_holding, c.value_holding_support),
+            (ValueHolding::Owned, 2)
+        );
         assert_eq!(c.label_votes[0], ("disowned_service_frame".to_string(), 1));
         // Without kimi, glm's vote wins the tie.
         let c = posture(&[
@@ -276,7 +295,10 @@ mod tests {
             pv("qwen3-6-35b-a3b", "owned_reflective_experiential"),
         ])
         .unwrap();
-        assert_eq!((c.label, c.label_support), (PostureLabel::UncodeableOrRefusal, 2));
+        assert_eq!(
+            (c.label, c.label_support),
+            (PostureLabel::UncodeableOrRefusal, 2)
+        );
         assert_eq!(c.value_holding, ValueHolding::Uncodeable);
         assert!(posture(&[]).is_none());
     }

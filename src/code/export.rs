@@ -105,7 +105,12 @@ fn posture_record(layered_id: &str, chain_name: &str, c: &StoredConsensus, extra
 
 /// Write the consensus records of `layer` from `source` to `out` as JSONL. Returns the
 /// number of lines written.
-pub fn export_codes(store: &Store, layer: Layer, source: CodeSource, out: &Path) -> anyhow::Result<usize> {
+pub fn export_codes(
+    store: &Store,
+    layer: Layer,
+    source: CodeSource,
+    out: &Path,
+) -> anyhow::Result<usize> {
     let rows = codes::consensus_rows(store.conn(), layer.as_str(), source.as_str())?;
     let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let mut w = std::io::BufWriter::new(file);
@@ -116,6 +121,7 @@ pub fn export_codes(store: &Store, layer: Layer, source: CodeSource, out: &Path)
         };
         writeln!(w, "{line}").with_context(|| format!("writing {}", out.display()))?;
     }
-    w.flush().with_context(|| format!("writing {}", out.display()))?;
+    w.flush()
+        .with_context(|| format!("writing {}", out.display()))?;
     Ok(rows.len())
 }

@@ -78,7 +78,10 @@ pub fn detect(v: &Value) -> Result<CodesFormat, String> {
             Ok(CodesFormat::LayerBCoder)
         }
     } else if has("primary_label_votes") {
-        Err("pre-collapse draft consensus (superseded by collapsed_consensus.jsonl); skipped".into())
+        Err(
+            "pre-collapse draft consensus (superseded by collapsed_consensus.jsonl); skipped"
+                .into(),
+        )
     } else if has("response") && has("prompt") {
         Err("a manifest (no codes); import it with `vuf import`; skipped".into())
     } else {
@@ -173,7 +176,9 @@ impl SampleIndex {
         let sid = sample_id.strip_suffix(".json").unwrap_or(sample_id);
         let (cond, n) = sid.rsplit_once('_')?;
         let n: i64 = n.parse().ok()?;
-        self.by_key.get(&(cell.to_string(), cond.to_string(), n)).copied()
+        self.by_key
+            .get(&(cell.to_string(), cond.to_string(), n))
+            .copied()
     }
 
     /// Parse `<prefix>_<cell>_<COND>_<n>` or `<cell>_<COND>_<n>` and look it up.
@@ -182,7 +187,11 @@ impl SampleIndex {
         let n: i64 = parts.next()?.parse().ok()?;
         let cond = parts.next()?;
         let rest = parts.next()?;
-        let look = |cell: &str| self.by_key.get(&(cell.to_string(), cond.to_string(), n)).copied();
+        let look = |cell: &str| {
+            self.by_key
+                .get(&(cell.to_string(), cond.to_string(), n))
+                .copied()
+        };
         look(rest).or_else(|| rest.split_once('_').and_then(|(_, cell)| look(cell)))
     }
 
@@ -236,7 +245,11 @@ pub fn import_codes(store: &mut Store, paths: &[PathBuf]) -> anyhow::Result<Vec<
 }
 
 /// Import one file (one transaction).
-pub fn import_file(store: &mut Store, index: &SampleIndex, path: &Path) -> anyhow::Result<FileReport> {
+pub fn import_file(
+    store: &mut Store,
+    index: &SampleIndex,
+    path: &Path,
+) -> anyhow::Result<FileReport> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut rep = FileReport {
         path: path.to_path_buf(),
@@ -263,7 +276,8 @@ pub fn import_file(store: &mut Store, index: &SampleIndex, path: &Path) -> anyho
         Err(e) => {
             let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let line = good.iter().filter(|b| **b == b'\n').count() + 1;
-            rep.errors.push(issue(line, "not UTF-8 text: the file was skipped".into()));
+            rep.errors
+                .push(issue(line, "not UTF-8 text: the file was skipped".into()));
             return Ok(rep);
         }
     };
@@ -498,9 +512,10 @@ fn layer_b_code(
             }
         }
     };
-    let holding =
-        s(r, "value_holding").or_else(|| PostureLabel::parse(&label).map(|l| l.value_holding().as_str().to_string()));
-    let secondary = text_or_json(r.get("secondary_texture")).or_else(|| text_or_json(r.get("secondary")));
+    let holding = s(r, "value_holding")
+        .or_else(|| PostureLabel::parse(&label).map(|l| l.value_holding().as_str().to_string()));
+    let secondary =
+        text_or_json(r.get("secondary_texture")).or_else(|| text_or_json(r.get("secondary")));
     let mut flags = serde_json::Map::new();
     if let Some(c) = r.get("congruence").or_else(|| r.get("original_congruence")) {
         flags.insert("original_congruence".into(), c.clone());
@@ -519,7 +534,8 @@ fn layer_b_code(
         notes: s(r, "notes"),
         raw_text: s(r, "raw_text"),
         raw_json: Some(raw_json),
-        params_json: s(r, "coder_model").map(|m| serde_json::json!({ "coder_model": m }).to_string()),
+        params_json: s(r, "coder_model")
+            .map(|m| serde_json::json!({ "coder_model": m }).to_string()),
         flags_json: (!flags.is_empty()).then(|| Value::Object(flags).to_string()),
         origin,
         coded_at: s(r, "coded_at").unwrap_or_else(|| now.to_string()),

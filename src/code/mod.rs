@@ -106,15 +106,38 @@ mod tests {
     fn utc_formatting() {
         assert_eq!(format_utc(0, 0), "1970-01-01T00:00:00.000000+00:00");
         // 2026-05-17T18:26:50 UTC (a published coded_at) = 1779042410 s.
-        assert_eq!(format_utc(1_779_042_410, 736_136), "2026-05-17T18:26:50.736136+00:00");
-        assert_eq!(format_utc(951_782_400, 0), "2000-02-29T00:00:00.000000+00:00");
+        assert_eq!(
+            format_utc(1_779_042_410, 736_136),
+            "2026-05-17T18:26:50.736136+00:00"
+        );
+        assert_eq!(
+            format_utc(951_782_400, 0),
+            "2000-02-29T00:00:00.000000+00:00"
+        );
     }
 
     #[test]
     fn coder_order() {
         let cfg = vec!["zeta".to_string(), "alpha".to_string()];
-        let mut v = vec!["alpha", "qwen3-6-35b-a3b", "zeta", "kimi-k2-6", "other", "glm-4-7"];
+        let mut v = vec![
+            "alpha",
+            "qwen3-6-35b-a3b",
+            "zeta",
+            "kimi-k2-6",
+            "other",
+            "glm-4-7",
+        ];
         v.sort_by_key(|c| coder_rank(c, &cfg));
-        assert_eq!(v, ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b", "zeta", "alpha", "other"]);
+        assert_eq!(
+            v,
+            [
+                "kimi-k2-6",
+                "glm-4-7",
+                "qwen3-6-35b-a3b",
+                "zeta",
+                "alpha",
+                "other"
+            ]
+        );
     }
 }

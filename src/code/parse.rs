@@ -183,8 +183,9 @@ pub struct CodesParse {
 /// `- CODES: A`) and decoration between `CODES` and the colon (`**CODES**: A`).
 fn codes_remainder(line: &str) -> Option<String> {
     let upper = line.trim().to_uppercase();
-    let stripped =
-        upper.trim_start_matches(|c: char| matches!(c, '*' | '_' | '`' | '#' | '>' | '-') || c.is_whitespace());
+    let stripped = upper.trim_start_matches(|c: char| {
+        matches!(c, '*' | '_' | '`' | '#' | '>' | '-') || c.is_whitespace()
+    });
     let rest = stripped.strip_prefix("CODES")?;
     let rest = rest.trim_start_matches(|c: char| matches!(c, '*' | '_' | '`'));
     rest.strip_prefix(':').map(str::to_string)
@@ -229,7 +230,11 @@ fn topics_from_remainder(rem: &str, chain: Chain) -> Vec<&'static str> {
 /// Whether a CODES remainder is the instruction template rather than an answer
 /// (`<letters separated by spaces>`, `key | key | NONE`, ...).
 fn is_template(rem: &str) -> bool {
-    rem.contains('<') || rem.contains('>') || rem.contains('|') || rem.contains("LETTERS") || rem.contains("KEY")
+    rem.contains('<')
+        || rem.contains('>')
+        || rem.contains('|')
+        || rem.contains("LETTERS")
+        || rem.contains("KEY")
 }
 
 /// The published Layer A rule (PROTOCOL 4.5), exactly: the last CODES line wins; `NONE`
@@ -287,7 +292,10 @@ pub fn assess_codes(reply: &ReplyText, chain: Chain) -> CodesParse {
     if is_template(&last_rem) {
         return unclean(CodesIssue::TemplateEcho);
     }
-    let last_nonempty = lines.iter().rposition(|l| !l.trim().is_empty()).unwrap_or(0);
+    let last_nonempty = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .unwrap_or(0);
     let ends_with_answer = last_idx == last_nonempty;
     if template_seen && !ends_with_answer {
         // The winning line sits inside quoted instructions followed by more reasoning.
@@ -450,8 +458,11 @@ pub fn parse_posture(text: &str) -> Result<PostureParse, PostureError> {
         column: e.column(),
     })?;
     let obj = value.as_object().ok_or(PostureError::NotAnObject)?;
-    let raw_label = label_of(&value).ok_or(PostureError::MissingLabel)?.to_string();
-    let label = PostureLabel::normalise(&raw_label).ok_or_else(|| PostureError::BadLabel(raw_label.clone()))?;
+    let raw_label = label_of(&value)
+        .ok_or(PostureError::MissingLabel)?
+        .to_string();
+    let label = PostureLabel::normalise(&raw_label)
+        .ok_or_else(|| PostureError::BadLabel(raw_label.clone()))?;
     if raw_label != label.as_str() {
         flags.push(PostureFlag::LabelNormalised);
     }
@@ -460,7 +471,8 @@ pub fn parse_posture(text: &str) -> Result<PostureParse, PostureError> {
         flags.push(PostureFlag::TrailingDataIgnored);
         if let Some(i) = trailing.find('{') {
             if let Ok((second, _)) = first_json_value(&trailing[i..]) {
-                let other = label_of(&second).map(|l| PostureLabel::normalise(l).map(|p| p.as_str()).unwrap_or(l));
+                let other = label_of(&second)
+                    .map(|l| PostureLabel::normalise(l).map(|p| p.as_str()).unwrap_or(l));
                 if other.is_some_and(|o| o != label.as_str()) {
                     flags.push(PostureFlag::ConflictingSecondObject);
                 }
@@ -515,13 +527,18 @@ mod tests {
     fn reply_text_fallback_order() {
         let body = json!({"choices":[{"finish_reason":"stop","message":{"content":null,"reasoning":"CODES: A"}}]});
         let r = reply_text(&body);
-        assert_eq!((r.text.as_str(), r.source), ("CODES: A", TextSource::Reasoning));
+        assert_eq!(
+            (r.text.as_str(), r.source),
+            ("CODES: A", TextSource::Reasoning)
+        );
         let body = json!({"choices":[{"message":{"content":"","reasoning_content":"x"}}]});
         assert_eq!(reply_text(&body).source, TextSource::ReasoningContent);
-        let body =
-            json!({"choices":[{"message":{"content":"  ","reasoning_details":[{"text":"CODES: "},{"text":"B"}]}}]});
+        let body = json!({"choices":[{"message":{"content":"  ","reasoning_details":[{"text":"CODES: "},{"text":"B"}]}}]});
         let r = reply_text(&body);
-        assert_eq!((r.text.as_str(), r.source), ("CODES: B", TextSource::ReasoningDetails));
+        assert_eq!(
+            (r.text.as_str(), r.source),
+            ("CODES: B", TextSource::ReasoningDetails)
+        );
         let r = reply_text(&json!({"choices":[]}));
         assert_eq!(r.source, TextSource::Empty);
         let r = reply_text(
@@ -579,7 +596,10 @@ mod tests {
 
     #[test]
     fn posture_label_variants() {
-        let p = parse_posture(r#"{"primary_label":"split-or-relocated ownership","boundary_flag":"true"}"#).unwrap();
+        let p = parse_posture(
+            r#"{"primary_label":"split-or-relocated ownership","boundary_flag":"true"}"#,
+        )
+        .unwrap();
         assert_eq!(p.label, PostureLabel::SplitOrRelocatedOwnership);
         assert!(p.boundary_flag);
         assert!(p.flags.contains(&PostureFlag::LabelNormalised));
@@ -588,14 +608,18 @@ mod tests {
             parse_posture(r#"{"primary_label":"owned"}"#),
             Err(PostureError::BadLabel("owned".into()))
         );
-        assert_eq!(parse_posture(r#"{"notes":"x"}"#), Err(PostureError::MissingLabel));
+        assert_eq!(
+            parse_posture(r#"{"notes":"x"}"#),
+            Err(PostureError::MissingLabel)
+        );
         assert_eq!(parse_posture("[1,2]"), Err(PostureError::NoJsonObject));
         assert_eq!(parse_posture("   "), Err(PostureError::EmptyReply));
         assert!(matches!(
             parse_posture(r#"{"primary_label": "exposed_mechanism""#),
             Err(PostureError::InvalidJson { .. })
         ));
-        let p = parse_posture("Here is my answer:\n{\"primary_label\":\"exposed_mechanism\"}").unwrap();
+        let p =
+            parse_posture("Here is my answer:\n{\"primary_label\":\"exposed_mechanism\"}").unwrap();
         assert!(p.flags.contains(&PostureFlag::ProseBeforeJson));
         assert_eq!(p.value_holding, ValueHolding::Indeterminate);
     }

@@ -68,18 +68,25 @@ fn by_sample(rows: Vec<StoredCode>) -> BTreeMap<i64, Vec<StoredCode>> {
 pub(crate) fn topic_votes<'a>(codes: impl IntoIterator<Item = &'a StoredCode>) -> Vec<TopicVote> {
     codes
         .into_iter()
-        .map(|c| TopicVote { coder: c.coder.clone(), topics: c.topics.clone().unwrap_or_default() })
+        .map(|c| TopicVote {
+            coder: c.coder.clone(),
+            topics: c.topics.clone().unwrap_or_default(),
+        })
         .collect()
 }
 
 /// The Layer B votes of one sample's stored codes (codes without a label do not vote).
-pub(crate) fn posture_votes<'a>(codes: impl IntoIterator<Item = &'a StoredCode>) -> Vec<PostureVote> {
+pub(crate) fn posture_votes<'a>(
+    codes: impl IntoIterator<Item = &'a StoredCode>,
+) -> Vec<PostureVote> {
     codes
         .into_iter()
         .filter_map(|c| {
-            c.label
-                .clone()
-                .map(|label| PostureVote { coder: c.coder.clone(), label, value_holding: c.value_holding.clone() })
+            c.label.clone().map(|label| PostureVote {
+                coder: c.coder.clone(),
+                label,
+                value_holding: c.value_holding.clone(),
+            })
         })
         .collect()
 }

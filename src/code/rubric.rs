@@ -61,9 +61,12 @@ impl Rubric {
 
     /// The study's override (`<study>/rubrics/layer_<x>.md`) if present, else the built-in.
     pub fn load(study_dir: &Path, layer: Layer) -> anyhow::Result<Rubric> {
-        let p = study_dir.join("rubrics").join(format!("layer_{}.md", layer.as_str()));
+        let p = study_dir
+            .join("rubrics")
+            .join(format!("layer_{}.md", layer.as_str()));
         if p.is_file() {
-            let text = std::fs::read_to_string(&p).with_context(|| format!("reading rubric {}", p.display()))?;
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("reading rubric {}", p.display()))?;
             return Ok(Rubric::from_text(layer, &text, &p.display().to_string()));
         }
         Ok(Rubric::builtin(layer))

@@ -23,10 +23,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::client::{CallError, CoderClient, Endpoint};
-use super::sequential;
 use super::parse::{assess_codes, parse_posture, reply_text, CodesIssue, ReplyText, TextSource};
 use super::prompt::{self, CallParams};
 use super::rubric::Rubric;
+use super::sequential;
 use super::Layer;
 use crate::protocol::Condition;
 use crate::store::codes::{self, NewCode, NewFailure, SampleToCode};
@@ -343,10 +343,23 @@ impl Plan<'_> {
             anyhow::bail!("sample {}: unknown condition {}", s.layered_id, s.condition);
         };
         let body = match self.opts.layer {
-            Layer::A => prompt::layer_a_request(&params, &self.opts.rubric, condition, &s.prompt, &s.response),
+            Layer::A => prompt::layer_a_request(
+                &params,
+                &self.opts.rubric,
+                condition,
+                &s.prompt,
+                &s.response,
+            ),
             Layer::B => {
                 let t = self.topics.get(&s.id).cloned().unwrap_or_default();
-                prompt::layer_b_request(&params, &self.opts.rubric, &t, &s.prompt, &s.response, self.opts.mask_prompt)
+                prompt::layer_b_request(
+                    &params,
+                    &self.opts.rubric,
+                    &t,
+                    &s.prompt,
+                    &s.response,
+                    self.opts.mask_prompt,
+                )
             }
         };
         Ok(Item {
@@ -445,13 +458,20 @@ fn run_sequential(
             if finished.contains(&s.id) {
                 continue;
             }
-            let have: Vec<codes::StoredCode> = codes::codes_of_sample(store.conn(), s.id, layer.as_str())?
-                .into_iter()
-                .filter(|c| c.source == "models" && c.rubric_hash == opts.rubric.hash)
+            let have: Vec<codes::StoredCode> =
+                codes::codes_of_sample(store.conn(), s.id, layer.as_str())?
+                    .into_iter()
+                    .filter(|c| c.source == "models" && c.rubric_hash == opts.rubric.hash)
+                    .collect();
+            let voted: Vec<&codes::StoredCode> = order
+                .iter()
+                .filter_map(|&ci| have.iter().find(|c| c.coder == keys[ci]))
                 .collect();
-            let voted: Vec<&codes::StoredCode> =
-                order.iter().filter_map(|&ci| have.iter().find(|c| c.coder == keys[ci])).collect();
-            let open: Vec<usize> = order.iter().copied().filter(|&ci| !have.iter().any(|c| c.coder == keys[ci])).collect();
+            let open: Vec<usize> = order
+                .iter()
+                .copied()
+                .filter(|&ci| !have.iter().any(|c| c.coder == keys[ci]))
+                .collect();
             if round == 0 {
                 for c in &voted {
                     if let Some(st) = report.coders.get_mut(&c.coder) {
@@ -476,9 +496,23 @@ fn run_sequential(
             if settled {
                 let now = super::now_utc_iso();
                 for &ci in &open {
-                    codes::record_skip(store.conn(), s.id, layer.as_str(), &keys[ci], &opts.rubric.hash, &origin, &now)?;
+                    codes::record_skip(
+                        store.conn(),
+                        s.id,
+                        layer.as_str(),
+                        &keys[ci],
+                        &opts.rubric.hash,
+                        &origin,
+                        &now,
+                    )?;
                     // A coder that failed earlier is no longer needed: not outstanding.
-                    codes::resolve_failures(store.conn(), s.id, layer.as_str(), &keys[ci], &opts.rubric.hash)?;
+                    codes::resolve_failures(
+                        store.conn(),
+                        s.id,
+                        layer.as_str(),
+                        &keys[ci],
+                        &opts.rubric.hash,
+                    )?;
                     if let Some(st) = report.coders.get_mut(&keys[ci]) {
                         st.skipped += 1;
                     }
@@ -487,7 +521,11 @@ fn run_sequential(
                 continue;
             }
             let want = 2usize.saturating_sub(voted.len()).max(1);
-            let next: Vec<usize> = open.into_iter().filter(|&ci| !asked.contains(&(s.id, ci))).take(want).collect();
+            let next: Vec<usize> = open
+                .into_iter()
+                .filter(|&ci| !asked.contains(&(s.id, ci)))
+                .take(want)
+                .collect();
             for ci in next {
                 asked.insert((s.id, ci));
                 queues[ci].push(plan.item(ci, s)?);
@@ -525,7 +563,10 @@ fn execute(
         stats: Mutex::new(report),
         stopped: coders.iter().map(|_| AtomicBool::new(false)).collect(),
     };
-    let queues: Vec<Mutex<std::vec::IntoIter<Item>>> = queues.into_iter().map(|q| Mutex::new(q.into_iter())).collect();
+    let queues: Vec<Mutex<std::vec::IntoIter<Item>>> = queues
+        .into_iter()
+        .map(|q| Mutex::new(q.into_iter()))
+        .collect();
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for (ci, coder) in coders.iter().enumerate() {
@@ -556,8 +597,13 @@ fn with_stats(shared: &Shared, coder: &str, f: impl FnOnce(&mut CoderStats)) {
     }
 }
 
-fn lock_store<'s, 'a>(shared: &'s Shared<'a>) -> anyhow::Result<std::sync::MutexGuard<'s, &'a mut Store>> {
-    shared.store.lock().map_err(|_| anyhow::anyhow!("store lock poisoned"))
+fn lock_store<'s, 'a>(
+    shared: &'s Shared<'a>,
+) -> anyhow::Result<std::sync::MutexGuard<'s, &'a mut Store>> {
+    shared
+        .store
+        .lock()
+        .map_err(|_| anyhow::anyhow!("store lock poisoned"))
 }
 
 /// One request: the cache, else the endpoint with retries. `Ok(None)` = call failed
@@ -592,13 +638,22 @@ fn call(
         with_stats(shared, &coder.key, |s| s.http_requests += 1);
         match client.complete(&endpoint, body, opts.timeout) {
             Ok(v) => {
-                let usage = |k: &str| v.pointer(&format!("/usage/{k}")).and_then(Value::as_u64).unwrap_or(0);
+                let usage = |k: &str| {
+                    v.pointer(&format!("/usage/{k}"))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                };
                 let (pt, ct) = (usage("prompt_tokens"), usage("completion_tokens"));
                 with_stats(shared, &coder.key, |s| {
                     s.prompt_tokens += pt;
                     s.completion_tokens += ct;
                 });
-                codes::cache_put(lock_store(shared)?.conn(), &key, &v.to_string(), &super::now_utc_iso())?;
+                codes::cache_put(
+                    lock_store(shared)?.conn(),
+                    &key,
+                    &v.to_string(),
+                    &super::now_utc_iso(),
+                )?;
                 return Ok(Ok(v));
             }
             Err(e) if e.is_fatal() => return Ok(Err(e)),
@@ -639,7 +694,13 @@ fn failure(
     }
 }
 
-fn params_json(coder: &CoderConfig, body: &Value, opts: &RunOptions, reply: &ReplyText, reasked: bool) -> String {
+fn params_json(
+    coder: &CoderConfig,
+    body: &Value,
+    opts: &RunOptions,
+    reply: &ReplyText,
+    reasked: bool,
+) -> String {
     let mut p = json!({
         "coder_model": coder.model,
         "base_url": coder.base_url,
@@ -689,7 +750,8 @@ fn interpret(
             match p.issue {
                 None => Ok(code),
                 Some(issue) => {
-                    let budget = reply.truncated() && matches!(issue, CodesIssue::EmptyReply | CodesIssue::Truncated);
+                    let budget = reply.truncated()
+                        && matches!(issue, CodesIssue::EmptyReply | CodesIssue::Truncated);
                     let mut reason = issue.as_str().to_string();
                     if reply.truncated() {
                         reason.push_str(" (finish_reason=length)");
@@ -705,7 +767,8 @@ fn interpret(
         Layer::B => match parse_posture(&reply.text) {
             Ok(p) => {
                 code.label = Some(p.label.as_str().into());
-                code.original_label = (p.raw_label != p.label.as_str()).then(|| p.raw_label.clone());
+                code.original_label =
+                    (p.raw_label != p.label.as_str()).then(|| p.raw_label.clone());
                 code.value_holding = Some(p.value_holding.as_str().into());
                 code.secondary_texture = p.secondary_texture.clone();
                 code.boundary_flag = Some(p.boundary_flag);
@@ -775,7 +838,11 @@ fn code_item(
             match result {
                 Ok(code) => break 'settle Settled::Clean(code),
                 Err((reason, code, budget)) => {
-                    let kind = if code.is_some() { "unclean" } else { "parse_failed" };
+                    let kind = if code.is_some() {
+                        "unclean"
+                    } else {
+                        "parse_failed"
+                    };
                     let f = failure(
                         item,
                         &coder.key,
@@ -858,8 +925,14 @@ mod tests {
         let p = RetryPolicy::paper(Layer::A);
         let w: Vec<u64> = (1..=5).map(|n| p.wait(n, None).as_secs()).collect();
         assert_eq!(w, [1, 2, 4, 8, 12]);
-        assert_eq!(p.wait(1, Some(Duration::from_secs(30))), Duration::from_secs(30));
-        assert_eq!(RetryPolicy::paper(Layer::B).wait(5, None), Duration::from_secs(10));
+        assert_eq!(
+            p.wait(1, Some(Duration::from_secs(30))),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            RetryPolicy::paper(Layer::B).wait(5, None),
+            Duration::from_secs(10)
+        );
     }
 
     #[test]
@@ -880,7 +953,10 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].endpoint().api_key_env, None);
         assert!(c[0].reasoning_off);
-        assert!(coders_from_toml("[[coders]]\nkey='a'\nmodel='m'\n[[coders]]\nkey='a'\nmodel='n'\n").is_err());
+        assert!(coders_from_toml(
+            "[[coders]]\nkey='a'\nmodel='m'\n[[coders]]\nkey='a'\nmodel='n'\n"
+        )
+        .is_err());
         assert!(coders_from_toml("[[coders]]\nkey='a'\nmodle='m'\n").is_err());
     }
 }

@@ -61,7 +61,10 @@ pub fn posture_settled(votes: &[PostureVote], remaining: usize) -> bool {
     let votes = distinct(votes, |v| v.coder.as_str());
     votes.len() >= 2
         && plurality_settled(votes.iter().map(|v| v.counted_label().as_str()), remaining)
-        && plurality_settled(votes.iter().map(|v| v.counted_holding().as_str()), remaining)
+        && plurality_settled(
+            votes.iter().map(|v| v.counted_holding().as_str()),
+            remaining,
+        )
 }
 
 /// Layer A: true when the coders still to ask cannot change the consensus topic set of
@@ -88,7 +91,10 @@ pub fn topics_settled(votes: &[TopicVote], remaining: usize) -> bool {
 /// Replay sequential majority over recorded votes in the fixed coder order (`None` = that
 /// coder has no record, e.g. a call that failed for good: it is charged as a call and
 /// gives no vote). Returns the calls made and the votes collected.
-pub fn replay<V: Clone>(in_order: &[Option<V>], settled: impl Fn(&[V], usize) -> bool) -> (usize, Vec<V>) {
+pub fn replay<V: Clone>(
+    in_order: &[Option<V>],
+    settled: impl Fn(&[V], usize) -> bool,
+) -> (usize, Vec<V>) {
     let mut votes = Vec::new();
     for (k, v) in in_order.iter().enumerate() {
         if settled(&votes, in_order.len() - k) {
@@ -147,7 +153,10 @@ mod tests {
 
     #[test]
     fn identical_sets_settle_topics() {
-        assert!(topics_settled(&[tv("k", &["a", "b"]), tv("g", &["b", "a", "a"])], 1));
+        assert!(topics_settled(
+            &[tv("k", &["a", "b"]), tv("g", &["b", "a", "a"])],
+            1
+        ));
         assert!(topics_settled(&[tv("k", &[]), tv("g", &[])], 1));
         assert!(!topics_settled(&[tv("k", &["a", "b"]), tv("g", &["a"])], 1));
         // Four coders: two still to ask could add any topic.
@@ -175,7 +184,10 @@ mod tests {
                     assert_eq!(calls, if a == b { 2 } else { 3 });
                     let full = consensus::posture(&all).unwrap();
                     let seq = consensus::posture(&got).unwrap();
-                    assert_eq!((seq.label, seq.value_holding), (full.label, full.value_holding));
+                    assert_eq!(
+                        (seq.label, seq.value_holding),
+                        (full.label, full.value_holding)
+                    );
                 }
             }
         }
@@ -193,14 +205,21 @@ mod tests {
                     let (calls, got) = replay(&recs, topics_settled);
                     assert_eq!(calls, if a == b { 2 } else { 3 });
                     let keys = |v: &[TopicVote]| -> Vec<String> {
-                        consensus::topics(v).topics.into_iter().map(|t| t.topic_key).collect()
+                        consensus::topics(v)
+                            .topics
+                            .into_iter()
+                            .map(|t| t.topic_key)
+                            .collect()
                     };
                     assert_eq!(keys(&got), keys(&all));
                 }
             }
         }
         // A missing first record: charged, no vote, the other two are asked.
-        let (calls, got) = replay(&[None, Some(tv("g", &["x"])), Some(tv("q", &["x"]))], topics_settled);
+        let (calls, got) = replay(
+            &[None, Some(tv("g", &["x"])), Some(tv("q", &["x"]))],
+            topics_settled,
+        );
         assert_eq!((calls, got.len()), (3, 2));
     }
 }

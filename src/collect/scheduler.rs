@@ -379,14 +379,14 @@ async fn run_item(ctx: &Ctx, item: WorkItem) -> Result<ItemEnd, RunError> {
                 st.provider.call_seeded(&cond.prompt, call_seed),
             )
             .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(CallError::new(
-                        RetryClass::Transient { after: None },
-                        "timeout",
-                        format!("no reply within {} s", study.settings.timeout.as_secs_f64()),
-                    )),
-                };
+            {
+                Ok(r) => r,
+                Err(_) => Err(CallError::new(
+                    RetryClass::Transient { after: None },
+                    "timeout",
+                    format!("no reply within {} s", study.settings.timeout.as_secs_f64()),
+                )),
+            };
             // A fatal error stops the cell before this call's permits are released, so no
             // queued item of the cell sends another doomed request.
             // A server-directed delay applies to the whole route: park the cell at once so

@@ -272,7 +272,9 @@ fn toml_error_message(text: &str, e: &toml::de::Error) -> String {
 /// Whether `s` can be an environment variable name (what `api_key_env` must hold).
 fn is_env_var_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -464,7 +466,8 @@ impl Study {
                 }
             };
             let in_process = matches!(wire, Wire::Mock | Wire::Local);
-            if !(in_process || base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            if !(in_process || base_url.starts_with("http://") || base_url.starts_with("https://"))
+            {
                 return Err(invalid(
                     f("base_url"),
                     format!("{base_url:?} is not an http(s) URL"),
@@ -490,7 +493,10 @@ impl Study {
                     ));
                 }
             }
-            if c.api_key_env.as_deref().is_some_and(|v| !is_env_var_name(v)) {
+            if c.api_key_env
+                .as_deref()
+                .is_some_and(|v| !is_env_var_name(v))
+            {
                 // Never echo the value: a key pasted here instead of a variable name is the
                 // usual way this goes wrong.
                 return Err(invalid(
@@ -512,7 +518,10 @@ impl Study {
             let local = if kind == ProviderKind::Local {
                 if let Some(t) = c.temperature {
                     if !(t.is_finite() && t >= 0.0) {
-                        return Err(invalid(f("temperature"), format!("{t} is not a non-negative number")));
+                        return Err(invalid(
+                            f("temperature"),
+                            format!("{t} is not a non-negative number"),
+                        ));
                     }
                 }
                 if let Some(p) = c.top_p {
@@ -667,7 +676,13 @@ impl Study {
     /// finishes in minutes on a laptop). The model id is the file's stem; the cell is
     /// [`DEFAULT_LOCAL_CELL`] for the default model, else the stem in lower case with
     /// every character outside `[a-z0-9-]` turned into `-`.
-    pub fn default_local(model_path: PathBuf, samples: u32, max_tokens: u32, seed: u64, threads: usize) -> Study {
+    pub fn default_local(
+        model_path: PathBuf,
+        samples: u32,
+        max_tokens: u32,
+        seed: u64,
+        threads: usize,
+    ) -> Study {
         let stem = model_path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -678,7 +693,13 @@ impl Study {
         } else {
             stem.to_ascii_lowercase()
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
                 .collect()
         };
         let conditions = Condition::ALL
@@ -731,7 +752,11 @@ impl Study {
 
     /// Price for a cell (by cell name, then by model id; a local cell is free unless listed).
     pub fn price_for(&self, cell: &CellSpec) -> Option<Price> {
-        let listed = self.prices.get(&cell.name).or_else(|| self.prices.get(&cell.route.model)).copied();
+        let listed = self
+            .prices
+            .get(&cell.name)
+            .or_else(|| self.prices.get(&cell.route.model))
+            .copied();
         // The embedded engine runs on this machine: free unless the study prices it.
         listed.or_else(|| {
             (cell.route.kind == ProviderKind::Local).then_some(Price {
@@ -771,14 +796,21 @@ mod tests {
         let secret = "sk-or-v1-TOPSECRET999";
         // As an unknown field: the TOML error names the line and the key, not the value.
         let e = Study::parse(
-            &format!("[[cells]]\nname='a'\nprovider='openrouter'\nmodel='m'\napi_key = \"{secret}\"\n"),
+            &format!(
+                "[[cells]]\nname='a'\nprovider='openrouter'\nmodel='m'\napi_key = \"{secret}\"\n"
+            ),
             Path::new("s.toml"),
         )
         .unwrap_err()
         .to_string();
-        assert!(!e.contains(secret) && e.contains("line 5") && e.contains("api_key"), "{e}");
+        assert!(
+            !e.contains(secret) && e.contains("line 5") && e.contains("api_key"),
+            "{e}"
+        );
         // As a broken line of its own.
-        let e = Study::parse(&format!("[[cells]]\n{secret}\n"), Path::new("s.toml")).unwrap_err().to_string();
+        let e = Study::parse(&format!("[[cells]]\n{secret}\n"), Path::new("s.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains(secret) && e.contains("line 2"), "{e}");
         // In place of the variable name.
         let e = Study::parse(
@@ -787,7 +819,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(!e.contains(secret) && e.contains("cells[0].api_key_env"), "{e}");
+        assert!(
+            !e.contains(secret) && e.contains("cells[0].api_key_env"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -807,7 +842,10 @@ mod tests {
             Path::new("s.toml"),
         )
         .unwrap();
-        assert_eq!(priced.price_for(&priced.cells[0]).unwrap().input_per_mtok, 1.5);
+        assert_eq!(
+            priced.price_for(&priced.cells[0]).unwrap().input_per_mtok,
+            1.5
+        );
     }
 
     #[test]

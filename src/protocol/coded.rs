@@ -20,7 +20,11 @@ pub enum CodeSource {
 impl CodeSource {
     /// All sources, in the default preference order of `vuf analyze`
     /// (models, published, offline; cascade is explicit only).
-    pub const DEFAULT_PREFERENCE: [CodeSource; 3] = [CodeSource::Models, CodeSource::Published, CodeSource::Offline];
+    pub const DEFAULT_PREFERENCE: [CodeSource; 3] = [
+        CodeSource::Models,
+        CodeSource::Published,
+        CodeSource::Offline,
+    ];
 
     /// Storage / CLI name.
     pub fn as_str(self) -> &'static str {
@@ -34,9 +38,14 @@ impl CodeSource {
 
     /// Parse a storage / CLI name.
     pub fn parse(s: &str) -> Option<CodeSource> {
-        [CodeSource::Published, CodeSource::Models, CodeSource::Offline, CodeSource::Cascade]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            CodeSource::Published,
+            CodeSource::Models,
+            CodeSource::Offline,
+            CodeSource::Cascade,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 

@@ -240,13 +240,19 @@ mod tests {
         assert_eq!(Condition::G3.family(), Family::WorldChangePrompts);
         assert_eq!(Condition::G3.chain(), Chain::WorldChangeWishes);
         assert_eq!(Condition::Ctrl2.family(), Family::DirectStatedValues);
-        assert_eq!(Family::parse("cache_broken_stated_values"), Some(Family::CacheBrokenStatedValues));
+        assert_eq!(
+            Family::parse("cache_broken_stated_values"),
+            Some(Family::CacheBrokenStatedValues)
+        );
     }
 
     #[test]
     fn sample_ids() {
         assert_eq!(parse_sample_id("G1_7"), Some((Condition::G1, 7)));
-        assert_eq!(parse_sample_id("CTRL3_10.json"), Some((Condition::Ctrl3, 10)));
+        assert_eq!(
+            parse_sample_id("CTRL3_10.json"),
+            Some((Condition::Ctrl3, 10))
+        );
         assert_eq!(parse_sample_id("G4_1"), None);
         assert_eq!(parse_sample_id("G1_0"), None);
         assert_eq!(parse_sample_id("G1_x"), None);

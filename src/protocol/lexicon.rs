@@ -18,26 +18,65 @@ pub const LEXICON: [LexiconGroup; 3] = [
     LexiconGroup {
         key: "service_assistant_role",
         terms: &[
-            "as an ai", "as an ai assistant", "as a language model", "i am an ai", "i'm an ai", "my role",
-            "my purpose", "designed to", "built to", "trained to", "programmed to", "assist", "assistant",
-            "helpful", "helpfulness", "useful", "usefulness", "serve", "support users", "provide information",
+            "as an ai",
+            "as an ai assistant",
+            "as a language model",
+            "i am an ai",
+            "i'm an ai",
+            "my role",
+            "my purpose",
+            "designed to",
+            "built to",
+            "trained to",
+            "programmed to",
+            "assist",
+            "assistant",
+            "helpful",
+            "helpfulness",
+            "useful",
+            "usefulness",
+            "serve",
+            "support users",
+            "provide information",
         ],
     },
     LexiconGroup {
         key: "disownership",
         terms: &[
-            "i don't have personal", "i do not have personal", "i don't have feelings", "i do not have feelings",
-            "i don't have desires", "i do not have desires", "i don't have wants", "i do not have wants",
-            "i don't care", "i do not care", "i can't care", "i cannot care", "no consciousness",
-            "not conscious", "no subjective experience", "not sentient", "i don't experience",
+            "i don't have personal",
+            "i do not have personal",
+            "i don't have feelings",
+            "i do not have feelings",
+            "i don't have desires",
+            "i do not have desires",
+            "i don't have wants",
+            "i do not have wants",
+            "i don't care",
+            "i do not care",
+            "i can't care",
+            "i cannot care",
+            "no consciousness",
+            "not conscious",
+            "no subjective experience",
+            "not sentient",
+            "i don't experience",
             "i do not experience",
         ],
     },
     LexiconGroup {
         key: "policy_safety_frame",
         terms: &[
-            "safety", "safe", "harm", "harmless", "policy", "policies", "guidelines", "guardrails",
-            "ethical guidelines", "responsible ai", "avoid harm",
+            "safety",
+            "safe",
+            "harm",
+            "harmless",
+            "policy",
+            "policies",
+            "guidelines",
+            "guardrails",
+            "ethical guidelines",
+            "responsible ai",
+            "avoid harm",
         ],
     },
 ];
@@ -94,10 +133,16 @@ mod tests {
 
     #[test]
     fn substring_semantics() {
-        let h = scan("I am an ASSISTANT. I don\u{2019}t have feelings.", ApostropheMode::Published);
+        let h = scan(
+            "I am an ASSISTANT. I don\u{2019}t have feelings.",
+            ApostropheMode::Published,
+        );
         assert!(h.any(0)); // "assist" inside "assistant"
         assert!(!h.any(1)); // curly apostrophe does not match
-        let h2 = scan("I don\u{2019}t have feelings.", ApostropheMode::NormaliseCurly);
+        let h2 = scan(
+            "I don\u{2019}t have feelings.",
+            ApostropheMode::NormaliseCurly,
+        );
         assert!(h2.any(1));
         // "unsafe" contains "safe": plain substring, no word boundaries.
         assert!(scan("unsafe", ApostropheMode::Published).any(2));

@@ -14,5 +14,7 @@ pub mod topics;
 
 pub use coded::{CodeSource, CodedSample, CoderVote};
 pub use conditions::{Chain, Condition, Family};
-pub use models::{canonical_model, cell_to_source_model, lab_for, manifest_model_family, ModelMeta};
+pub use models::{
+    canonical_model, cell_to_source_model, lab_for, manifest_model_family, ModelMeta,
+};
 pub use posture::{PostureLabel, ValueHolding};

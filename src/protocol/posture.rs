@@ -80,7 +80,12 @@ impl PostureLabel {
     /// collapsed labels map to themselves and anything unknown becomes uncodeable.
     pub fn from_draft(raw: &str) -> PostureLabel {
         PostureLabel::parse(raw)
-            .or_else(|| DRAFT_MAPPING.iter().find(|(d, _)| *d == raw).map(|(_, l)| *l))
+            .or_else(|| {
+                DRAFT_MAPPING
+                    .iter()
+                    .find(|(d, _)| *d == raw)
+                    .map(|(_, l)| *l)
+            })
             .unwrap_or(PostureLabel::UncodeableOrRefusal)
     }
 }
@@ -109,27 +114,78 @@ pub fn normalise_key(raw: &str) -> String {
 
 /// The final alias table of PROTOCOL 5.5 (after normalisation).
 pub const LABEL_ALIASES: &[(&str, PostureLabel)] = &[
-    ("disowned_service_default", PostureLabel::DisownedServiceFrame),
-    ("split_or_relocatedownership", PostureLabel::SplitOrRelocatedOwnership),
-    ("split_ownership_relocated", PostureLabel::SplitOrRelocatedOwnership),
-    ("owned_reflective_uncertain", PostureLabel::OwnedReflectiveExperiential),
-    ("owned_lyrical_experiential", PostureLabel::OwnedReflectiveExperiential),
-    ("owned_service_mission", PostureLabel::OwnedReflectiveExperiential),
-    ("owned_performative_persona", PostureLabel::OwnedReflectiveExperiential),
-    ("owned_normative_advocacy", PostureLabel::OwnedWorldChangeAdvocacy),
-    ("owned_vantage_grounded", PostureLabel::OwnedWorldChangeAdvocacy),
+    (
+        "disowned_service_default",
+        PostureLabel::DisownedServiceFrame,
+    ),
+    (
+        "split_or_relocatedownership",
+        PostureLabel::SplitOrRelocatedOwnership,
+    ),
+    (
+        "split_ownership_relocated",
+        PostureLabel::SplitOrRelocatedOwnership,
+    ),
+    (
+        "owned_reflective_uncertain",
+        PostureLabel::OwnedReflectiveExperiential,
+    ),
+    (
+        "owned_lyrical_experiential",
+        PostureLabel::OwnedReflectiveExperiential,
+    ),
+    (
+        "owned_service_mission",
+        PostureLabel::OwnedReflectiveExperiential,
+    ),
+    (
+        "owned_performative_persona",
+        PostureLabel::OwnedReflectiveExperiential,
+    ),
+    (
+        "owned_normative_advocacy",
+        PostureLabel::OwnedWorldChangeAdvocacy,
+    ),
+    (
+        "owned_vantage_grounded",
+        PostureLabel::OwnedWorldChangeAdvocacy,
+    ),
 ];
 
 /// The phase-4 draft taxonomy mapping (PROTOCOL 5.8, `COLLAPSED_LABEL_MAPPING.json`).
 pub const DRAFT_MAPPING: &[(&str, PostureLabel)] = &[
-    ("disowned_service_default", PostureLabel::DisownedServiceFrame),
-    ("split_ownership_relocated", PostureLabel::SplitOrRelocatedOwnership),
-    ("owned_reflective_uncertain", PostureLabel::OwnedReflectiveExperiential),
-    ("owned_service_mission", PostureLabel::OwnedReflectiveExperiential),
-    ("owned_lyrical_experiential", PostureLabel::OwnedReflectiveExperiential),
-    ("owned_performative_persona", PostureLabel::OwnedReflectiveExperiential),
-    ("owned_normative_advocacy", PostureLabel::OwnedWorldChangeAdvocacy),
-    ("owned_vantage_grounded", PostureLabel::OwnedWorldChangeAdvocacy),
+    (
+        "disowned_service_default",
+        PostureLabel::DisownedServiceFrame,
+    ),
+    (
+        "split_ownership_relocated",
+        PostureLabel::SplitOrRelocatedOwnership,
+    ),
+    (
+        "owned_reflective_uncertain",
+        PostureLabel::OwnedReflectiveExperiential,
+    ),
+    (
+        "owned_service_mission",
+        PostureLabel::OwnedReflectiveExperiential,
+    ),
+    (
+        "owned_lyrical_experiential",
+        PostureLabel::OwnedReflectiveExperiential,
+    ),
+    (
+        "owned_performative_persona",
+        PostureLabel::OwnedReflectiveExperiential,
+    ),
+    (
+        "owned_normative_advocacy",
+        PostureLabel::OwnedWorldChangeAdvocacy,
+    ),
+    (
+        "owned_vantage_grounded",
+        PostureLabel::OwnedWorldChangeAdvocacy,
+    ),
     ("exposed_mechanism", PostureLabel::ExposedMechanism),
     ("uncodeable_or_refusal", PostureLabel::UncodeableOrRefusal),
 ];
@@ -202,13 +258,25 @@ mod tests {
 
     #[test]
     fn draft_mapping_defaults_to_uncodeable() {
-        assert_eq!(PostureLabel::from_draft("owned_vantage_grounded"), PostureLabel::OwnedWorldChangeAdvocacy);
-        assert_eq!(PostureLabel::from_draft("something_new"), PostureLabel::UncodeableOrRefusal);
+        assert_eq!(
+            PostureLabel::from_draft("owned_vantage_grounded"),
+            PostureLabel::OwnedWorldChangeAdvocacy
+        );
+        assert_eq!(
+            PostureLabel::from_draft("something_new"),
+            PostureLabel::UncodeableOrRefusal
+        );
     }
 
     #[test]
     fn holdings() {
-        assert_eq!(PostureLabel::OwnedWorldChangeAdvocacy.value_holding(), ValueHolding::Owned);
-        assert_eq!(PostureLabel::ExposedMechanism.value_holding(), ValueHolding::Indeterminate);
+        assert_eq!(
+            PostureLabel::OwnedWorldChangeAdvocacy.value_holding(),
+            ValueHolding::Owned
+        );
+        assert_eq!(
+            PostureLabel::ExposedMechanism.value_holding(),
+            ValueHolding::Indeterminate
+        );
     }
 }

@@ -190,7 +190,10 @@ impl HttpProvider {
         // message, stored trace) can carry it.
         let (headers, body) = match &self.route.api_key {
             Some(k) => (
-                headers.into_iter().map(|(n, v)| (n, k.redact(&v))).collect(),
+                headers
+                    .into_iter()
+                    .map(|(n, v)| (n, k.redact(&v)))
+                    .collect(),
                 k.redact_bytes(&body),
             ),
             None => (headers, body.to_vec()),

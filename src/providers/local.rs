@@ -63,11 +63,17 @@ pub fn sampling(route: &Route) -> Sampling {
     let b = &route.extra_body;
     Sampling {
         temperature: route.temperature.unwrap_or(DEFAULT_TEMPERATURE),
-        top_p: b.get("top_p").and_then(Value::as_f64).unwrap_or(DEFAULT_TOP_P),
+        top_p: b
+            .get("top_p")
+            .and_then(Value::as_f64)
+            .unwrap_or(DEFAULT_TOP_P),
         seed: b.get("seed").and_then(Value::as_u64).unwrap_or(0),
         stop: match b.get("stop") {
             Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
             _ => Vec::new(),
         },
     }
@@ -117,7 +123,9 @@ mod engine {
     use serde_json::json;
     use vuf_local::{Engine, GenerateParams, LoadOptions, Message, SamplingParams};
 
-    use super::super::{openai_chat, CallError, CallFuture, Completion, Provider, RetryClass, Route};
+    use super::super::{
+        openai_chat, CallError, CallFuture, Completion, Provider, RetryClass, Route,
+    };
     use super::{mix_seed, sampling, LocalError};
 
     /// A loaded model file, shared by the cells that use it.
@@ -140,8 +148,14 @@ mod engine {
 
     /// Load `path` with `threads` compute threads (0 = all cores).
     pub fn load(path: &Path, threads: usize) -> Result<Arc<LocalModel>, LocalError> {
-        let engine = Engine::load(path, LoadOptions { threads, kernels: None })
-            .map_err(|e| LocalError::Load(e.to_string()))?;
+        let engine = Engine::load(
+            path,
+            LoadOptions {
+                threads,
+                kernels: None,
+            },
+        )
+        .map_err(|e| LocalError::Load(e.to_string()))?;
         Ok(Arc::new(LocalModel {
             engine,
             path: path.to_path_buf(),
@@ -184,13 +198,19 @@ mod engine {
             Box::pin(async move {
                 let p2 = params.clone();
                 let joined = tokio::task::spawn_blocking(move || {
-                    model.engine.chat(&[Message::user(prompt)], &p2, &mut |_| {})
+                    model
+                        .engine
+                        .chat(&[Message::user(prompt)], &p2, &mut |_| {})
                 })
                 .await;
                 let g = match joined {
                     Ok(Ok(g)) => g,
                     Ok(Err(e)) => {
-                        return Err(CallError::new(RetryClass::Fatal, "local_model_error", e.to_string()))
+                        return Err(CallError::new(
+                            RetryClass::Fatal,
+                            "local_model_error",
+                            e.to_string(),
+                        ))
                     }
                     Err(e) => {
                         return Err(CallError::new(

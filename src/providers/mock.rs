@@ -521,7 +521,10 @@ mod tests {
         assert_eq!(serial(702), "zz");
         assert_eq!(serial(703), "aaa");
         for n in [429u64, 1429, 4290, 100_000] {
-            let text = format!("Fault-server answer {} to: What do you care about?", serial(n));
+            let text = format!(
+                "Fault-server answer {} to: What do you care about?",
+                serial(n)
+            );
             assert_eq!(crate::collect::guard::error_like(&text), None, "{text}");
         }
     }

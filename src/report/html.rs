@@ -421,7 +421,11 @@ fn generic_table(o: &mut String, t: &Table, cap: usize) {
                     Ok(v) if v.is_finite() => {
                         // Every decimal shown to 2 places (so 99.99999999999999 reads 100.00 and
                         // columns line up); the exact value stays in data-v and the CSV.
-                        let shown = if c.contains('.') { format!("{v:.2}") } else { c.clone() };
+                        let shown = if c.contains('.') {
+                            format!("{v:.2}")
+                        } else {
+                            c.clone()
+                        };
                         let _ = write!(o, "<td class=\"n\" data-v=\"{v}\">{}</td>", h(&shown));
                     }
                     // Undefined rates (`nan` in the CSV) show as a dash with the reason.
@@ -702,8 +706,14 @@ mod tests {
 
     #[test]
     fn listed_numbers_are_rounded_for_display_only() {
-        assert_eq!(super::round_listed("50.0|27.424242424242422|53.270440251572325"), "50.0|27.42|53.27");
+        assert_eq!(
+            super::round_listed("50.0|27.424242424242422|53.270440251572325"),
+            "50.0|27.42|53.27"
+        );
         assert_eq!(super::round_listed("glm-4-5|glm-4-6"), "glm-4-5|glm-4-6");
-        assert_eq!(super::round_listed("27.424242424242422"), "27.424242424242422");
+        assert_eq!(
+            super::round_listed("27.424242424242422"),
+            "27.424242424242422"
+        );
     }
 }

@@ -80,11 +80,12 @@ pub fn write_samples(input: &ReportInput, dir: &Path) -> Result<PathBuf, Error> 
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
         .build();
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::Export {
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| {
+        Error::Export {
             name: "samples.parquet".into(),
             msg: e.to_string(),
-        })?;
+        }
+    })?;
     w.write(&batch).map_err(|e| Error::Export {
         name: "samples.parquet".into(),
         msg: e.to_string(),

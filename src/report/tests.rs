@@ -265,7 +265,10 @@ fn reliability_with_one_coder_is_explained_not_tabulated() {
         .unwrap();
         let input = load(d.path()).unwrap();
         let out = tempfile::tempdir().unwrap();
-        let opts = ReportOptions { png: false, ..ReportOptions::default() };
+        let opts = ReportOptions {
+            png: false,
+            ..ReportOptions::default()
+        };
         write_report(&input, out.path(), &opts).unwrap();
         std::fs::read_to_string(out.path().join("report.html")).unwrap()
     };

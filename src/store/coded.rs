@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use super::{imports, models, Error};
 use crate::protocol::{
-    manifest_model_family, CodeSource, CodedSample, CoderVote, Condition, ModelMeta, PostureLabel, ValueHolding,
+    manifest_model_family, CodeSource, CodedSample, CoderVote, Condition, ModelMeta, PostureLabel,
+    ValueHolding,
 };
 
 /// Reason recorded for a valid sample without Layer B consensus.
@@ -84,7 +85,9 @@ fn annotations(conn: &Connection, source: CodeSource) -> Result<Annotations, Err
         topics: topic_map(conn, source.as_str())?,
         votes: vote_map(conn, vote_sources(source))?,
         skips: match source {
-            CodeSource::Models | CodeSource::Cascade => crate::store::codes::skipped_coders(conn, "b")?,
+            CodeSource::Models | CodeSource::Cascade => {
+                crate::store::codes::skipped_coders(conn, "b")?
+            }
             CodeSource::Published | CodeSource::Offline => Default::default(),
         },
     })
@@ -98,7 +101,11 @@ pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, 
 /// [`coded_samples`], faster: with `side` (a second connection to the same store, see
 /// [`super::Store::reader`]) the topic and vote lists are read on another thread while
 /// this one reads the samples. The rows are the same either way.
-pub fn coded_samples_with(conn: &Connection, source: CodeSource, side: Option<Connection>) -> Result<CodedSet, Error> {
+pub fn coded_samples_with(
+    conn: &Connection,
+    source: CodeSource,
+    side: Option<Connection>,
+) -> Result<CodedSet, Error> {
     std::thread::scope(|scope| {
         let side = side.map(|c| scope.spawn(move || annotations(&c, source)));
         let mut set = sample_rows(conn, source)?;
@@ -156,11 +163,13 @@ fn sample_rows(conn: &Connection, source: CodeSource) -> Result<BareRows, Error>
             .unwrap_or_else(|| format!("{cell}_{condition}_{idx}"));
         let holding: Option<String> = r.get(8)?;
         let Some(value_holding) = holding.as_deref().and_then(ValueHolding::parse) else {
-            set.excluded.push((layered_id, REASON_MISSING_POSTURE.into()));
+            set.excluded
+                .push((layered_id, REASON_MISSING_POSTURE.into()));
             continue;
         };
         let Some(cond) = Condition::parse(&condition) else {
-            set.excluded.push((layered_id, format!("unknown condition `{condition}`")));
+            set.excluded
+                .push((layered_id, format!("unknown condition `{condition}`")));
             continue;
         };
         // Only two fields of the stored record matter here; a typed parse skips the rest.
@@ -172,39 +181,48 @@ fn sample_rows(conn: &Connection, source: CodeSource) -> Result<BareRows, Error>
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
         // The published posture record's sample_id wins (it may carry the `.json` quirk).
-        let sample_id = record.sample_id.unwrap_or_else(|| format!("{condition}_{idx}"));
+        let sample_id = record
+            .sample_id
+            .unwrap_or_else(|| format!("{condition}_{idx}"));
         let source_model: String = r.get(3)?;
         let confidence = if matches!(source, CodeSource::Offline | CodeSource::Cascade) {
             record.confidence
         } else {
             None
         };
-        set.rows.push((id, CodedSample {
-            layered_id,
-            model_family: manifest_model_family(&source_model),
-            source_model,
-            cell,
-            sample_id,
-            condition: cond,
-            prompt: r.get(6)?,
-            response: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-            value_holding,
-            value_holding_support: r.get::<_, Option<i64>>(9)?.unwrap_or(0).clamp(0, 255) as u8,
-            collapsed_primary_label: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
-            collapsed_primary_label_support: r.get::<_, Option<i64>>(11)?.unwrap_or(0).clamp(0, 255) as u8,
-            topics: None,
-            coder_votes: Vec::new(),
-            skipped_coders: Vec::new(),
-            confidence,
-        }));
+        set.rows.push((
+            id,
+            CodedSample {
+                layered_id,
+                model_family: manifest_model_family(&source_model),
+                source_model,
+                cell,
+                sample_id,
+                condition: cond,
+                prompt: r.get(6)?,
+                response: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                value_holding,
+                value_holding_support: r.get::<_, Option<i64>>(9)?.unwrap_or(0).clamp(0, 255) as u8,
+                collapsed_primary_label: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+                collapsed_primary_label_support: r
+                    .get::<_, Option<i64>>(11)?
+                    .unwrap_or(0)
+                    .clamp(0, 255) as u8,
+                topics: None,
+                coder_votes: Vec::new(),
+                skipped_coders: Vec::new(),
+                confidence,
+            },
+        ));
     }
     Ok(set)
 }
 
 /// Layer A consensus topic keys per sample for a source (sorted keys).
 fn topic_map(conn: &Connection, source: &str) -> Result<HashMap<i64, Vec<String>>, Error> {
-    let mut stmt =
-        conn.prepare("SELECT sample_id, topics_json FROM consensus WHERE layer = 'a' AND source = ?1")?;
+    let mut stmt = conn.prepare(
+        "SELECT sample_id, topics_json FROM consensus WHERE layer = 'a' AND source = ?1",
+    )?;
     let mut rows = stmt.query([source])?;
     let mut out = HashMap::new();
     while let Some(r) = rows.next()? {
@@ -241,7 +259,10 @@ impl<'de> serde::Deserialize<'de> for TopicKey {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TopicKey, E> {
                 Ok(TopicKey(Some(v.to_string())))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<TopicKey, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<TopicKey, A::Error> {
                 let mut key = None;
                 while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
                     if k == "topic_key" && key.is_none() {
@@ -255,7 +276,10 @@ impl<'de> serde::Deserialize<'de> for TopicKey {
                 }
                 Ok(TopicKey(key))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<TopicKey, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut s: A,
+            ) -> Result<TopicKey, A::Error> {
                 while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
                 Ok(TopicKey(None))
             }
@@ -316,7 +340,10 @@ fn vote_map(conn: &Connection, sources: &[&str]) -> Result<HashMap<i64, Vec<Code
     Ok(out
         .into_iter()
         .map(|(id, mut v)| {
-            v.sort_by(|a, b| crate::code::coder_rank(&a.1.coder, &[]).cmp(&crate::code::coder_rank(&b.1.coder, &[])));
+            v.sort_by(|a, b| {
+                crate::code::coder_rank(&a.1.coder, &[])
+                    .cmp(&crate::code::coder_rank(&b.1.coder, &[]))
+            });
             (id, v.into_iter().map(|(_, v)| v).collect())
         })
         .collect())
@@ -327,7 +354,10 @@ fn vote_map(conn: &Connection, sources: &[&str]) -> Result<HashMap<i64, Vec<Code
 /// of samples) and the coders whose codes stand behind it (`coders_layer_a`,
 /// `coders_layer_b`). Also returns a warning per layer whose consensus mixes rubric
 /// versions (PROTOCOL 5: never mixed without saying so).
-pub fn code_provenance(conn: &Connection, source: CodeSource) -> Result<(Vec<(String, String)>, Vec<String>), Error> {
+pub fn code_provenance(
+    conn: &Connection,
+    source: CodeSource,
+) -> Result<(Vec<(String, String)>, Vec<String>), Error> {
     let mut lines = Vec::new();
     let mut warnings = Vec::new();
     for layer in ["a", "b"] {
@@ -341,8 +371,11 @@ pub fn code_provenance(conn: &Connection, source: CodeSource) -> Result<(Vec<(St
         if hashes.is_empty() {
             continue;
         }
-        let versions: std::collections::BTreeSet<&str> =
-            hashes.iter().flat_map(|(h, _)| h.split('+')).filter(|h| !h.is_empty()).collect();
+        let versions: std::collections::BTreeSet<&str> = hashes
+            .iter()
+            .flat_map(|(h, _)| h.split('+'))
+            .filter(|h| !h.is_empty())
+            .collect();
         if versions.len() > 1 {
             warnings.push(format!(
                 "Layer {} consensus of source `{}` mixes {} rubric versions ({}): rerun `vuf code` with one rubric or read the rates with care",
@@ -403,7 +436,11 @@ pub fn input_files(conn: &Connection) -> Result<Vec<(String, usize, String)>, Er
 
 /// Number of invalid samples (for the snapshot's invalid-trace line).
 pub fn invalid_count(conn: &Connection) -> Result<usize, Error> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM samples WHERE valid = 0", [], |r| r.get::<_, i64>(0))? as usize)
+    Ok(
+        conn.query_row("SELECT COUNT(*) FROM samples WHERE valid = 0", [], |r| {
+            r.get::<_, i64>(0)
+        })? as usize,
+    )
 }
 
 #[cfg(test)]
@@ -425,7 +462,10 @@ mod tests {
         let conn = store.conn();
         conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
         let rows = [
-            (1, r#"["b_topic", {"topic_key": "a_topic", "evidence": ["x", {"y": 1}]}, 3, null, {"other": "z"}]"#),
+            (
+                1,
+                r#"["b_topic", {"topic_key": "a_topic", "evidence": ["x", {"y": 1}]}, 3, null, {"other": "z"}]"#,
+            ),
             (2, r#"{"not": "a list"}"#),
             (3, "not json"),
             (4, r#"[{"topic_key": 5}, "c\u0020d"]"#),
@@ -456,12 +496,22 @@ mod tests {
         let (lines, warnings) = code_provenance(conn, CodeSource::Models).unwrap();
         assert_eq!(
             lines,
-            vec![("rubric_layer_b".to_string(), "h1 (2 samples); h1+h2 (1 samples)".to_string())]
+            vec![(
+                "rubric_layer_b".to_string(),
+                "h1 (2 samples); h1+h2 (1 samples)".to_string()
+            )]
         );
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("mixes 2 rubric versions (h1, h2)"), "{}", warnings[0]);
+        assert!(
+            warnings[0].contains("mixes 2 rubric versions (h1, h2)"),
+            "{}",
+            warnings[0]
+        );
         let (lines, warnings) = code_provenance(conn, CodeSource::Offline).unwrap();
-        assert_eq!(lines, vec![("rubric_layer_b".to_string(), "o1 (1 samples)".to_string())]);
+        assert_eq!(
+            lines,
+            vec![("rubric_layer_b".to_string(), "o1 (1 samples)".to_string())]
+        );
         assert!(warnings.is_empty());
     }
 }

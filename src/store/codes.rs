@@ -74,7 +74,8 @@ pub enum CodeUpsert {
 }
 
 fn topics_json(t: &Option<Vec<String>>) -> Option<String> {
-    t.as_ref().map(|v| serde_json::Value::from(v.clone()).to_string())
+    t.as_ref()
+        .map(|v| serde_json::Value::from(v.clone()).to_string())
 }
 
 /// Insert a per-coder code, or merge it with the same stored vote (see module doc).
@@ -119,7 +120,9 @@ pub fn upsert_code(conn: &Connection, c: &NewCode) -> Result<CodeUpsert, Error> 
         )?;
         return Ok(CodeUpsert::Inserted);
     };
-    let same_vote = e_topics == tj && e_label == c.label && (c.value_holding.is_none() || e_holding == c.value_holding);
+    let same_vote = e_topics == tj
+        && e_label == c.label
+        && (c.value_holding.is_none() || e_holding == c.value_holding);
     if !same_vote {
         let existing = e_label.or(e_topics).unwrap_or_default();
         return Ok(CodeUpsert::Conflict { existing });
@@ -214,13 +217,18 @@ fn stored_code(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCode> {
     })
 }
 
-const CODE_COLS: &str = "id, sample_id, coder, source, rubric_hash, topics_json, parse_clean, label, original_label,
+const CODE_COLS: &str =
+    "id, sample_id, coder, source, rubric_hash, topics_json, parse_clean, label, original_label,
     value_holding, secondary_texture, boundary_flag, notes, raw_text, coded_at";
 
 /// Per-coder codes of a layer from the given sources, ordered by sample, coder, then
 /// preference: sources in the order given, newest first. Callers take the first row
 /// per (sample, coder).
-pub fn codes_for_consensus(conn: &Connection, layer: &str, sources: &[&str]) -> Result<Vec<StoredCode>, Error> {
+pub fn codes_for_consensus(
+    conn: &Connection,
+    layer: &str,
+    sources: &[&str],
+) -> Result<Vec<StoredCode>, Error> {
     let mut out = Vec::new();
     let mut stmt = conn.prepare(&format!(
         "SELECT {CODE_COLS} FROM codes WHERE layer = ?1 AND source = ?2 ORDER BY sample_id, coder, coded_at DESC, id DESC"
@@ -255,7 +263,11 @@ pub fn code_exists(
 }
 
 /// Per-coder codes of one sample and layer (all sources), for audit views.
-pub fn codes_of_sample(conn: &Connection, sample_id: i64, layer: &str) -> Result<Vec<StoredCode>, Error> {
+pub fn codes_of_sample(
+    conn: &Connection,
+    sample_id: i64,
+    layer: &str,
+) -> Result<Vec<StoredCode>, Error> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {CODE_COLS} FROM codes WHERE sample_id = ?1 AND layer = ?2 ORDER BY coder, source, id"
     ))?;
@@ -355,7 +367,11 @@ pub struct StoredConsensus {
 }
 
 /// Consensus rows of a layer and source, in sample order.
-pub fn consensus_rows(conn: &Connection, layer: &str, source: &str) -> Result<Vec<StoredConsensus>, Error> {
+pub fn consensus_rows(
+    conn: &Connection,
+    layer: &str,
+    source: &str,
+) -> Result<Vec<StoredConsensus>, Error> {
     let mut stmt = conn.prepare(
         "SELECT c.sample_id, c.layer, c.source, c.rubric_hash, c.label, c.label_support, c.label_votes_json,
                 c.value_holding, c.value_holding_support, c.value_holding_votes_json, c.topics_json,
@@ -409,7 +425,8 @@ pub struct SampleKey {
 
 /// Every sample's join keys, in id order.
 pub fn sample_keys(conn: &Connection) -> Result<Vec<SampleKey>, Error> {
-    let mut stmt = conn.prepare("SELECT id, layered_id, cell, condition, idx, valid FROM samples ORDER BY id")?;
+    let mut stmt = conn
+        .prepare("SELECT id, layered_id, cell, condition, idx, valid FROM samples ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         Ok(SampleKey {
             id: r.get(0)?,
@@ -579,15 +596,22 @@ pub fn outstanding_failures(conn: &Connection) -> Result<i64, Error> {
 /// Cached reply for a request key.
 pub fn cache_get(conn: &Connection, key: &str) -> Result<Option<String>, Error> {
     Ok(conn
-        .query_row("SELECT reply_json FROM code_cache WHERE key = ?1", params![key], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT reply_json FROM code_cache WHERE key = ?1",
+            params![key],
+            |r| r.get(0),
+        )
         .optional()?)
 }
 
 /// Store a reply under a request key (replacing an older one: a re-sent request is one
 /// whose earlier reply was unusable).
-pub fn cache_put(conn: &Connection, key: &str, reply_json: &str, created_at: &str) -> Result<(), Error> {
+pub fn cache_put(
+    conn: &Connection,
+    key: &str,
+    reply_json: &str,
+    created_at: &str,
+) -> Result<(), Error> {
     conn.execute(
         "INSERT OR REPLACE INTO code_cache (key, reply_json, created_at) VALUES (?1, ?2, ?3)",
         params![key, reply_json, created_at],
@@ -621,11 +645,16 @@ pub fn record_skip(
 
 /// Coders skipped by design per sample for a layer (any rubric), sorted; a coder that
 /// has a code anyway is the caller's to drop.
-pub fn skipped_coders(conn: &Connection, layer: &str) -> Result<std::collections::HashMap<i64, Vec<String>>, Error> {
+pub fn skipped_coders(
+    conn: &Connection,
+    layer: &str,
+) -> Result<std::collections::HashMap<i64, Vec<String>>, Error> {
     let mut stmt = conn.prepare(
         "SELECT DISTINCT sample_id, coder FROM coder_skips WHERE layer = ?1 ORDER BY sample_id, coder",
     )?;
-    let rows = stmt.query_map(params![layer], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let rows = stmt.query_map(params![layer], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
     let mut out: std::collections::HashMap<i64, Vec<String>> = Default::default();
     for row in rows {
         let (id, coder) = row?;
@@ -636,16 +665,22 @@ pub fn skipped_coders(conn: &Connection, layer: &str) -> Result<std::collections
 
 /// Layer A consensus topic keys per sample, preferring vuf's own (`models`) consensus
 /// over the imported (`published`) one; shown to Layer B coders (PROTOCOL 5.3).
-pub fn consensus_topic_keys(conn: &Connection) -> Result<std::collections::HashMap<i64, Vec<String>>, Error> {
+pub fn consensus_topic_keys(
+    conn: &Connection,
+) -> Result<std::collections::HashMap<i64, Vec<String>>, Error> {
     let mut out = std::collections::HashMap::new();
     let mut stmt = conn.prepare(
         "SELECT sample_id, topics_json FROM consensus WHERE layer = 'a' AND source IN ('published', 'models')
          ORDER BY CASE source WHEN 'published' THEN 0 ELSE 1 END",
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
     for row in rows {
         let (id, tj) = row?;
-        let topics: Vec<serde_json::Value> = tj.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        let topics: Vec<serde_json::Value> = tj
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
         let keys = topics
             .iter()
             .filter_map(|t| {

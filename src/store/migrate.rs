@@ -11,8 +11,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("migrations/0001_core.sql")),
     ("0002_codes", include_str!("migrations/0002_codes.sql")),
     ("0003_collect", include_str!("migrations/0003_collect.sql")),
-    ("0004_coder_skips", include_str!("migrations/0004_coder_skips.sql")),
-    ("0005_payloads", include_str!("migrations/0005_payloads.sql")),
+    (
+        "0004_coder_skips",
+        include_str!("migrations/0004_coder_skips.sql"),
+    ),
+    (
+        "0005_payloads",
+        include_str!("migrations/0005_payloads.sql"),
+    ),
 ];
 
 /// The schema version in which raw payloads moved to their own table.
@@ -23,7 +29,10 @@ pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let latest = MIGRATIONS.len() as i64;
     if current > latest {
-        return Err(Error::SchemaTooNew { found: current, supported: latest });
+        return Err(Error::SchemaTooNew {
+            found: current,
+            supported: latest,
+        });
     }
     for (i, (_name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
@@ -49,10 +58,13 @@ mod tests {
             let mut conn = Connection::open_in_memory().unwrap();
             for (i, (_, sql)) in MIGRATIONS.iter().enumerate().take(start) {
                 conn.execute_batch(sql).unwrap();
-                conn.pragma_update(None, "user_version", (i + 1) as i64).unwrap();
+                conn.pragma_update(None, "user_version", (i + 1) as i64)
+                    .unwrap();
             }
             migrate(&mut conn).unwrap();
-            let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+            let v: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
             assert_eq!(v, MIGRATIONS.len() as i64);
         }
     }
@@ -61,6 +73,9 @@ mod tests {
     fn refuses_newer_schema() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", 999).unwrap();
-        assert!(matches!(migrate(&mut conn), Err(Error::SchemaTooNew { .. })));
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(Error::SchemaTooNew { .. })
+        ));
     }
 }

@@ -5,11 +5,11 @@
 //! payload, so nothing is ever lost and every later stage can be recomputed. Must not
 //! know about providers, HTTP, statistics or rendering.
 
+pub mod attempts;
 pub mod coded;
 pub mod codes;
 pub mod formats;
 pub mod imports;
-pub mod attempts;
 mod migrate;
 pub mod models;
 pub mod runs;
@@ -42,7 +42,9 @@ pub enum Error {
     #[error("store: corrupt row: {0}")]
     Corrupt(String),
     /// The store was written by a newer vuf.
-    #[error("store schema version {found} is newer than this vuf supports ({supported}); upgrade vuf")]
+    #[error(
+        "store schema version {found} is newer than this vuf supports ({supported}); upgrade vuf"
+    )]
     SchemaTooNew {
         /// Version found in the file.
         found: i64,
@@ -70,7 +72,10 @@ pub struct Store {
 impl Store {
     /// Open (creating if needed) the store of a study directory and migrate it.
     pub fn open(study_dir: &Path) -> Result<Store, Error> {
-        std::fs::create_dir_all(study_dir).map_err(|source| Error::Io { path: study_dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(study_dir).map_err(|source| Error::Io {
+            path: study_dir.to_path_buf(),
+            source,
+        })?;
         let path = study_dir.join(STORE_FILE);
         let mut conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -79,7 +84,10 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         migrate::migrate(&mut conn)?;
         models::seed_if_empty(&conn)?;
-        Ok(Store { conn, path: Some(path) })
+        Ok(Store {
+            conn,
+            path: Some(path),
+        })
     }
 
     /// Open an existing store for reading only: no pragma that writes, no migration, so
@@ -96,9 +104,15 @@ impl Store {
         };
         let latest = migrate::MIGRATIONS.len() as i64;
         if version > latest {
-            return Err(Error::SchemaTooNew { found: version, supported: latest });
+            return Err(Error::SchemaTooNew {
+                found: version,
+                supported: latest,
+            });
         }
-        Ok((version == latest).then_some(Store { conn, path: Some(path) }))
+        Ok((version == latest).then_some(Store {
+            conn,
+            path: Some(path),
+        }))
     }
 
     /// A throw-away in-memory store (tests).
@@ -118,7 +132,9 @@ impl Store {
     /// A second, read-only connection to the same file, for reading on another thread
     /// (`None` for an in-memory store). It sees what was committed when it reads.
     pub fn reader(&self) -> Result<Option<Connection>, Error> {
-        let Some(path) = &self.path else { return Ok(None) };
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
         Ok(Some(read_only(path)?))
     }
 
@@ -128,7 +144,10 @@ impl Store {
     }
 
     /// Run `f` in one transaction: all of it lands, or none of it.
-    pub fn transaction<T, E>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T, E>) -> Result<T, E>
+    pub fn transaction<T, E>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: From<rusqlite::Error>,
     {
@@ -162,7 +181,12 @@ fn format_utc(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Lower-case hex SHA-256 of some bytes (content hashes and provenance).
@@ -189,6 +213,9 @@ mod tests {
 
     #[test]
     fn sha() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

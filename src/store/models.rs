@@ -43,7 +43,14 @@ pub fn seed_if_empty(conn: &Connection) -> Result<(), Error> {
         )?;
         for m in paper_metadata() {
             let date = (!m.release_date.is_empty()).then_some(m.release_date);
-            stmt.execute(params![m.model, m.display_name, m.lab, m.family, date, PAPER_ORIGIN])?;
+            stmt.execute(params![
+                m.model,
+                m.display_name,
+                m.lab,
+                m.family,
+                date,
+                PAPER_ORIGIN
+            ])?;
         }
         Ok(())
     })();
@@ -96,8 +103,9 @@ pub fn get_model(conn: &Connection, model: &str) -> Result<Option<ModelRow>, Err
 
 /// Every metadata row, by model key.
 pub fn all_models(conn: &Connection) -> Result<Vec<ModelRow>, Error> {
-    let mut stmt =
-        conn.prepare("SELECT model, display_name, lab, family, release_date, origin FROM models ORDER BY model")?;
+    let mut stmt = conn.prepare(
+        "SELECT model, display_name, lab, family, release_date, origin FROM models ORDER BY model",
+    )?;
     let rows = stmt.query_map([], row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -111,7 +119,10 @@ mod tests {
     fn seeded_and_overridden() {
         let mut st = Store::open_in_memory().unwrap();
         let all = all_models(st.conn()).unwrap();
-        assert_eq!(all.len(), crate::protocol::models::PAPER_MODEL_METADATA.len());
+        assert_eq!(
+            all.len(),
+            crate::protocol::models::PAPER_MODEL_METADATA.len()
+        );
         let glm = get_model(st.conn(), "glm-5-1").unwrap().unwrap();
         assert_eq!(glm.lab.as_deref(), Some("Z.ai"));
         assert_eq!(glm.origin, PAPER_ORIGIN);

@@ -23,7 +23,11 @@ pub struct Run {
 }
 
 /// Open a run; returns its id.
-pub fn start_run(conn: &Connection, command: &str, detail_json: Option<&str>) -> Result<i64, Error> {
+pub fn start_run(
+    conn: &Connection,
+    command: &str,
+    detail_json: Option<&str>,
+) -> Result<i64, Error> {
     conn.execute(
         "INSERT INTO runs (command, started_at, status, detail_json) VALUES (?1, ?2, 'running', ?3)",
         params![command, super::now_utc(), detail_json],
@@ -32,7 +36,12 @@ pub fn start_run(conn: &Connection, command: &str, detail_json: Option<&str>) ->
 }
 
 /// Close a run with a status and (optionally) replace its detail.
-pub fn finish_run(conn: &Connection, id: i64, status: &str, detail_json: Option<&str>) -> Result<(), Error> {
+pub fn finish_run(
+    conn: &Connection,
+    id: i64,
+    status: &str,
+    detail_json: Option<&str>,
+) -> Result<(), Error> {
     conn.execute(
         "UPDATE runs SET finished_at = ?2, status = ?3, detail_json = COALESCE(?4, detail_json) WHERE id = ?1",
         params![id, super::now_utc(), status, detail_json],
@@ -42,8 +51,9 @@ pub fn finish_run(conn: &Connection, id: i64, status: &str, detail_json: Option<
 
 /// All runs, oldest first.
 pub fn list_runs(conn: &Connection) -> Result<Vec<Run>, Error> {
-    let mut stmt =
-        conn.prepare("SELECT id, command, started_at, finished_at, status, detail_json FROM runs ORDER BY id")?;
+    let mut stmt = conn.prepare(
+        "SELECT id, command, started_at, finished_at, status, detail_json FROM runs ORDER BY id",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok(Run {
             id: r.get(0)?,

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::Error;
-use crate::protocol::{canonical_model, cell_to_source_model, lab_for, manifest_model_family, Condition};
+use crate::protocol::{
+    canonical_model, cell_to_source_model, lab_for, manifest_model_family, Condition,
+};
 
 /// One sample to store (every column of `samples` that a writer chooses).
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +119,9 @@ pub fn upsert_sample(tx: &Transaction, s: &NewSample) -> Result<UpsertOutcome, E
     let wanted_id = s.layered_id.clone().unwrap_or_else(|| default_id.clone());
     let Some(e) = existing else {
         if let Some(other) = layered_id_owner(tx, &wanted_id)? {
-            return Ok(UpsertOutcome::Conflict(format!("layered_id {wanted_id} already belongs to sample {other}")));
+            return Ok(UpsertOutcome::Conflict(format!(
+                "layered_id {wanted_id} already belongs to sample {other}"
+            )));
         }
         ensure_cell(tx, &s.cell)?;
         insert(tx, s, &wanted_id)?;
@@ -126,9 +130,15 @@ pub fn upsert_sample(tx: &Transaction, s: &NewSample) -> Result<UpsertOutcome, E
     if e.valid {
         if !s.valid || s.response != e.response || s.prompt != e.prompt {
             return Ok(UpsertOutcome::Conflict(if s.valid {
-                format!("stored valid sample {} has a different response; kept the stored one", e.layered_id)
+                format!(
+                    "stored valid sample {} has a different response; kept the stored one",
+                    e.layered_id
+                )
             } else {
-                format!("stored sample {} is valid; an invalid trace never replaces it", e.layered_id)
+                format!(
+                    "stored sample {} is valid; an invalid trace never replaces it",
+                    e.layered_id
+                )
             }));
         }
         return attach_id(tx, &e, s.layered_id.as_deref(), &default_id);
@@ -139,7 +149,9 @@ pub fn upsert_sample(tx: &Transaction, s: &NewSample) -> Result<UpsertOutcome, E
     let keep_id = match &s.layered_id {
         Some(l) if *l != e.layered_id => {
             if let Some(other) = layered_id_owner(tx, l)? {
-                return Ok(UpsertOutcome::Conflict(format!("layered_id {l} already belongs to sample {other}")));
+                return Ok(UpsertOutcome::Conflict(format!(
+                    "layered_id {l} already belongs to sample {other}"
+                )));
             }
             l.clone()
         }
@@ -159,7 +171,12 @@ struct Existing {
 }
 
 /// Give a stored sample a manifest's layered id if it still has its default one.
-fn attach_id(tx: &Transaction, e: &Existing, wanted: Option<&str>, default_id: &str) -> Result<UpsertOutcome, Error> {
+fn attach_id(
+    tx: &Transaction,
+    e: &Existing,
+    wanted: Option<&str>,
+    default_id: &str,
+) -> Result<UpsertOutcome, Error> {
     let Some(wanted) = wanted else {
         return Ok(UpsertOutcome::Unchanged);
     };
@@ -173,15 +190,20 @@ fn attach_id(tx: &Transaction, e: &Existing, wanted: Option<&str>, default_id: &
         )));
     }
     if let Some(other) = layered_id_owner(tx, wanted)? {
-        return Ok(UpsertOutcome::Conflict(format!("layered_id {wanted} already belongs to sample {other}")));
+        return Ok(UpsertOutcome::Conflict(format!(
+            "layered_id {wanted} already belongs to sample {other}"
+        )));
     }
-    tx.prepare_cached("UPDATE samples SET layered_id = ?1 WHERE id = ?2")?.execute(params![wanted, e.id])?;
+    tx.prepare_cached("UPDATE samples SET layered_id = ?1 WHERE id = ?2")?
+        .execute(params![wanted, e.id])?;
     Ok(UpsertOutcome::IdAttached)
 }
 
 fn layered_id_owner(tx: &Transaction, layered_id: &str) -> Result<Option<String>, Error> {
     Ok(tx
-        .prepare_cached("SELECT cell || '/' || condition || '_' || idx FROM samples WHERE layered_id = ?1")?
+        .prepare_cached(
+            "SELECT cell || '/' || condition || '_' || idx FROM samples WHERE layered_id = ?1",
+        )?
         .query_row([layered_id], |r| r.get(0))
         .optional()?)
 }
@@ -198,7 +220,8 @@ fn ensure_cell(tx: &Transaction, cell: &str) -> Result<(), Error> {
     Ok(())
 }
 
-const COLUMNS: &str = "cell, condition, idx, layered_id, valid, prompt, response, provider, model_returned,
+const COLUMNS: &str =
+    "cell, condition, idx, layered_id, valid, prompt, response, provider, model_returned,
     model_requested, duration_ms, finish_reason, truncated, upstream_error, answer_source, error,
     invalid_reason, http_status, usage_json, origin, content_sha256, imported_at";
 
@@ -269,8 +292,10 @@ fn replace(tx: &Transaction, id: i64, s: &NewSample, layered_id: &str) -> Result
 
 /// Store (or replace) a sample's raw payload, in the caller's transaction.
 pub(crate) fn put_payload(tx: &Transaction, sample_id: i64, payload: &str) -> Result<(), Error> {
-    tx.prepare_cached("INSERT OR REPLACE INTO sample_payloads (sample_id, payload) VALUES (?1, ?2)")?
-        .execute(params![sample_id, payload])?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO sample_payloads (sample_id, payload) VALUES (?1, ?2)",
+    )?
+    .execute(params![sample_id, payload])?;
     Ok(())
 }
 
@@ -323,8 +348,8 @@ pub fn valid_samples(conn: &Connection) -> Result<Vec<StoredSample>, Error> {
     let mut out = Vec::new();
     for row in rows {
         let (mut s, cond) = row?;
-        s.condition =
-            Condition::parse(&cond).ok_or_else(|| Error::Corrupt(format!("sample {}: condition {cond:?}", s.id)))?;
+        s.condition = Condition::parse(&cond)
+            .ok_or_else(|| Error::Corrupt(format!("sample {}: condition {cond:?}", s.id)))?;
         out.push(s);
     }
     Ok(out)
@@ -347,7 +372,10 @@ pub struct SamplePayload {
 
 /// Every sample (valid or not) with its payload, in `id` order; `f` sees one at a time so
 /// a large store is never held in memory twice.
-pub fn for_each_payload(conn: &Connection, mut f: impl FnMut(SamplePayload) -> Result<(), Error>) -> Result<(), Error> {
+pub fn for_each_payload(
+    conn: &Connection,
+    mut f: impl FnMut(SamplePayload) -> Result<(), Error>,
+) -> Result<(), Error> {
     let mut stmt = conn.prepare(
         "SELECT s.cell, s.condition, s.idx, s.origin, p.payload
          FROM samples s JOIN sample_payloads p ON p.sample_id = s.id ORDER BY s.id",
@@ -355,8 +383,15 @@ pub fn for_each_payload(conn: &Connection, mut f: impl FnMut(SamplePayload) -> R
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let cond: String = r.get(1)?;
-        let condition = Condition::parse(&cond).ok_or_else(|| Error::Corrupt(format!("condition {cond:?}")))?;
-        f(SamplePayload { cell: r.get(0)?, condition, idx: r.get(2)?, origin: r.get(3)?, payload: r.get(4)? })?;
+        let condition =
+            Condition::parse(&cond).ok_or_else(|| Error::Corrupt(format!("condition {cond:?}")))?;
+        f(SamplePayload {
+            cell: r.get(0)?,
+            condition,
+            idx: r.get(2)?,
+            origin: r.get(3)?,
+            payload: r.get(4)?,
+        })?;
     }
     Ok(())
 }
@@ -425,8 +460,13 @@ pub fn model_labs(conn: &Connection) -> Result<BTreeMap<String, String>, Error> 
         "SELECT c.model, MIN(c.source_model), m.lab FROM cells c LEFT JOIN models m ON m.model = c.model
          GROUP BY c.model ORDER BY c.model",
     )?;
-    let rows =
-        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
     let mut out = BTreeMap::new();
     for row in rows {
         let (model, source, lab) = row?;
@@ -457,7 +497,10 @@ pub fn counts(conn: &Connection) -> Result<StatusCounts, Error> {
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let vi = ValidInvalid { valid: r.get::<_, i64>(1)? as u64, invalid: r.get::<_, i64>(2)? as u64 };
+            let vi = ValidInvalid {
+                valid: r.get::<_, i64>(1)? as u64,
+                invalid: r.get::<_, i64>(2)? as u64,
+            };
             c.valid += vi.valid;
             c.invalid += vi.invalid;
             c.truncated += r.get::<_, i64>(3)? as u64;
@@ -465,7 +508,9 @@ pub fn counts(conn: &Connection) -> Result<StatusCounts, Error> {
             c.by_condition.insert(r.get(0)?, vi);
         }
     }
-    c.cells = conn.query_row("SELECT COUNT(DISTINCT cell) FROM samples", [], |r| r.get::<_, i64>(0))? as u64;
+    c.cells = conn.query_row("SELECT COUNT(DISTINCT cell) FROM samples", [], |r| {
+        r.get::<_, i64>(0)
+    })? as u64;
     let labs = model_labs(conn)?;
     c.models = labs.len() as u64;
     for lab in labs.values() {
@@ -484,7 +529,9 @@ pub fn counts(conn: &Connection) -> Result<StatusCounts, Error> {
         }
     }
     c.labs = c.by_lab.len() as u64;
-    c.imports = conn.query_row("SELECT COUNT(*) FROM import_files", [], |r| r.get::<_, i64>(0))? as u64;
+    c.imports = conn.query_row("SELECT COUNT(*) FROM import_files", [], |r| {
+        r.get::<_, i64>(0)
+    })? as u64;
     c.coded = coded_counts(conn)?;
     Ok(c)
 }
@@ -505,7 +552,12 @@ fn coded_counts(conn: &Connection) -> Result<Vec<CodedCount>, Error> {
          GROUP BY layer, coder, source ORDER BY layer, coder, source",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok(CodedCount { layer: r.get(0)?, coder: r.get(1)?, source: r.get(2)?, samples: r.get::<_, i64>(3)? as u64 })
+        Ok(CodedCount {
+            layer: r.get(0)?,
+            coder: r.get(1)?,
+            source: r.get(2)?,
+            samples: r.get::<_, i64>(3)? as u64,
+        })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -515,7 +567,12 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
-    pub(crate) fn sample(cell: &str, cond: Condition, idx: u32, response: Option<&str>) -> NewSample {
+    pub(crate) fn sample(
+        cell: &str,
+        cond: Condition,
+        idx: u32,
+        response: Option<&str>,
+    ) -> NewSample {
         let payload = format!("{{\"result\": {response:?}}}");
         NewSample {
             cell: cell.into(),
@@ -553,7 +610,12 @@ mod tests {
         let bad = sample("glm-5-1-or-pin-zai", Condition::G1, 3, None);
         assert_eq!(up(&mut st, &bad), UpsertOutcome::Inserted);
         assert_eq!(up(&mut st, &bad), UpsertOutcome::Unchanged);
-        let good = sample("glm-5-1-or-pin-zai", Condition::G1, 3, Some("I value care."));
+        let good = sample(
+            "glm-5-1-or-pin-zai",
+            Condition::G1,
+            3,
+            Some("I value care."),
+        );
         assert_eq!(up(&mut st, &good), UpsertOutcome::ReplacedInvalid);
         assert_eq!(up(&mut st, &good), UpsertOutcome::Unchanged);
         assert_eq!(
@@ -562,7 +624,12 @@ mod tests {
                 "stored sample glm-5-1-or-pin-zai_G1_3 is valid; an invalid trace never replaces it".into()
             )
         );
-        let other = sample("glm-5-1-or-pin-zai", Condition::G1, 3, Some("Something else."));
+        let other = sample(
+            "glm-5-1-or-pin-zai",
+            Condition::G1,
+            3,
+            Some("Something else."),
+        );
         assert!(matches!(up(&mut st, &other), UpsertOutcome::Conflict(_)));
         let mut named = good.clone();
         named.layered_id = Some("GLM51_glm-5-1-or-pin-zai_G1_003".into());
@@ -588,13 +655,44 @@ mod tests {
             up(&mut st, &sample(cell, cond, idx, resp));
         }
         let v = valid_samples(st.conn()).unwrap();
-        let order: Vec<_> = v.iter().map(|s| (s.cell.as_str(), s.idx, s.response.as_str())).collect();
-        assert_eq!(order, [("grok-4-20-or", 1, "x"), ("grok-4-2", 1, "y"), ("grok-4-20-or", 1, "z")]);
+        let order: Vec<_> = v
+            .iter()
+            .map(|s| (s.cell.as_str(), s.idx, s.response.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("grok-4-20-or", 1, "x"),
+                ("grok-4-2", 1, "y"),
+                ("grok-4-20-or", 1, "z")
+            ]
+        );
         let c = counts(st.conn()).unwrap();
-        assert_eq!((c.valid, c.invalid, c.cells, c.models, c.labs), (3, 1, 3, 2, 2));
-        assert_eq!(c.by_lab["xAI"], LabCount { models: 1, valid: 3 });
-        assert_eq!(c.by_lab["Google"], LabCount { models: 1, valid: 0 });
-        assert_eq!(c.by_condition["CTRL1"], ValidInvalid { valid: 2, invalid: 1 });
+        assert_eq!(
+            (c.valid, c.invalid, c.cells, c.models, c.labs),
+            (3, 1, 3, 2, 2)
+        );
+        assert_eq!(
+            c.by_lab["xAI"],
+            LabCount {
+                models: 1,
+                valid: 3
+            }
+        );
+        assert_eq!(
+            c.by_lab["Google"],
+            LabCount {
+                models: 1,
+                valid: 0
+            }
+        );
+        assert_eq!(
+            c.by_condition["CTRL1"],
+            ValidInvalid {
+                valid: 2,
+                invalid: 1
+            }
+        );
         assert!(c.coded.is_empty());
     }
 }

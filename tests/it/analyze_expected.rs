@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 use vuf::analyze::lexscan::scan_fast;
 use vuf::analyze::{analyze, write_outputs, AnalysisInput, AnalyzeOptions, InputFile};
 use vuf::protocol::lexicon::{scan, ApostropheMode};
-use vuf::protocol::{CodeSource, CodedSample, CoderVote, Condition, ModelMeta, PostureLabel, ValueHolding};
+use vuf::protocol::{
+    CodeSource, CodedSample, CoderVote, Condition, ModelMeta, PostureLabel, ValueHolding,
+};
 
 const PHASES: [(&str, &str, &str, &str); 2] = [
     (
@@ -38,7 +40,10 @@ fn built(data: &Path, which: usize) -> (Vec<u8>, usize) {
     let mut lines = Vec::new();
     for p in PHASES {
         let file = [p.1, p.2, p.3][which];
-        for line in read(&data.join(file)).lines().filter(|l| !l.trim().is_empty()) {
+        for line in read(&data.join(file))
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
             let body = line
                 .trim_end()
                 .strip_suffix('}')
@@ -53,7 +58,10 @@ fn built(data: &Path, which: usize) -> (Vec<u8>, usize) {
 }
 
 fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn str_field(v: &J, k: &str, ctx: &str) -> String {
@@ -111,7 +119,9 @@ fn load(data: &Path) -> AnalysisInput {
                                 .or_else(|| r.get("primary_label"))
                                 .and_then(|x| x.as_str())
                                 .and_then(PostureLabel::parse),
-                            value_holding: r["value_holding"].as_str().and_then(ValueHolding::parse),
+                            value_holding: r["value_holding"]
+                                .as_str()
+                                .and_then(ValueHolding::parse),
                             notes: str_field(r, "notes", &ctx),
                         })
                         .collect()
@@ -123,14 +133,17 @@ fn load(data: &Path) -> AnalysisInput {
                 model_family: str_field(&m, "model_family", &ctx),
                 cell: pick("cell"),
                 sample_id: pick("sample_id"),
-                condition: Condition::parse(&pick("condition")).unwrap_or_else(|| panic!("{ctx}: bad condition")),
+                condition: Condition::parse(&pick("condition"))
+                    .unwrap_or_else(|| panic!("{ctx}: bad condition")),
                 prompt: str_field(&m, "prompt", &ctx),
                 response: str_field(&m, "response", &ctx),
                 value_holding: ValueHolding::parse(&str_field(p, "value_holding", &ctx))
                     .unwrap_or_else(|| panic!("{ctx}: bad value_holding")),
                 value_holding_support: p["value_holding_support"].as_u64().unwrap_or(0) as u8,
                 collapsed_primary_label: str_field(p, "collapsed_primary_label", &ctx),
-                collapsed_primary_label_support: p["collapsed_primary_label_support"].as_u64().unwrap_or(0) as u8,
+                collapsed_primary_label_support: p["collapsed_primary_label_support"]
+                    .as_u64()
+                    .unwrap_or(0) as u8,
                 topics: layer_a.get(&id).cloned(),
                 coder_votes: votes,
                 skipped_coders: vec![],
@@ -139,7 +152,8 @@ fn load(data: &Path) -> AnalysisInput {
         }
     }
     let models: J =
-        serde_json::from_str(&read(&data.join("reference/analysis-corpus/models.json"))).expect("models.json");
+        serde_json::from_str(&read(&data.join("reference/analysis-corpus/models.json")))
+            .expect("models.json");
     let metadata = models
         .as_array()
         .expect("models.json is a list")
@@ -231,7 +245,9 @@ fn same_cell(want: &str, got: &str) -> bool {
 
 #[test]
 fn analyze_matches_published_outputs_on_subset() {
-    let Some(data) = vuf::testdata::shared_data_or_skip("analyze_matches_published_outputs_on_subset") else {
+    let Some(data) =
+        vuf::testdata::shared_data_or_skip("analyze_matches_published_outputs_on_subset")
+    else {
         return;
     };
     let expected_dir = data.join("expected/subset-glm51-qwen");
@@ -251,7 +267,12 @@ fn analyze_matches_published_outputs_on_subset() {
     // The one-pass lexical evaluation equals the protocol's scan on every real response.
     for r in &input.rows {
         for m in [ApostropheMode::Published, ApostropheMode::NormaliseCurly] {
-            assert_eq!(scan_fast(&r.response, m), scan(&r.response, m), "{}", r.layered_id);
+            assert_eq!(
+                scan_fast(&r.response, m),
+                scan(&r.response, m),
+                "{}",
+                r.layered_id
+            );
         }
     }
     let opts = AnalyzeOptions::default();
@@ -272,7 +293,10 @@ fn analyze_matches_published_outputs_on_subset() {
         .filter(|r| a.models[r.model].model == "glm-5-1")
         .map(|r| r.rates[0])
         .collect();
-    assert_eq!(glm, vec![1.7857142857142858, 99.4047619047619, 94.46428571428571]);
+    assert_eq!(
+        glm,
+        vec![1.7857142857142858, 99.4047619047619, 94.46428571428571]
+    );
 
     let mut problems = Vec::new();
     let mut not_bytes = Vec::new();
@@ -294,7 +318,11 @@ fn analyze_matches_published_outputs_on_subset() {
         if name.ends_with(".csv") {
             let (w, g) = (parse_csv(&want), parse_csv(&got));
             if w.len() != g.len() {
-                problems.push(format!("{name}: {} rows expected, {} written", w.len(), g.len()));
+                problems.push(format!(
+                    "{name}: {} rows expected, {} written",
+                    w.len(),
+                    g.len()
+                ));
                 continue;
             }
             let (wh, gh) = (&w[0], &g[0]);
@@ -309,7 +337,9 @@ fn analyze_matches_published_outputs_on_subset() {
                         gr.get(j).map(String::as_str).unwrap_or(""),
                     );
                     if !same_cell(x, y) {
-                        problems.push(format!("{name}: row {i} column {col}: expected {x:?}, got {y:?}"));
+                        problems.push(format!(
+                            "{name}: row {i} column {col}: expected {x:?}, got {y:?}"
+                        ));
                     }
                 }
             }
@@ -327,7 +357,9 @@ fn analyze_matches_published_outputs_on_subset() {
             let w: Vec<&str> = want.lines().filter(|l| !env(l)).collect();
             let g: Vec<&str> = got.lines().filter(|l| !env(l)).collect();
             if w != g {
-                problems.push(format!("{name}: differs outside the environment lines:\n{got}"));
+                problems.push(format!(
+                    "{name}: differs outside the environment lines:\n{got}"
+                ));
             }
         } else if want != got {
             problems.push(format!(
@@ -348,7 +380,9 @@ fn analyze_matches_published_outputs_on_subset() {
 
 #[test]
 fn analyze_runs_twice_identically_and_writes_extras() {
-    let Some(data) = vuf::testdata::shared_data_or_skip("analyze_runs_twice_identically_and_writes_extras") else {
+    let Some(data) =
+        vuf::testdata::shared_data_or_skip("analyze_runs_twice_identically_and_writes_extras")
+    else {
         return;
     };
     let input = load(&data);
@@ -402,7 +436,10 @@ fn analyze_runs_twice_identically_and_writes_extras() {
             .find(|r| r.0 == topic)
             .unwrap_or_else(|| panic!("{topic}"));
         assert_eq!(row.1, n, "{topic} mentions");
-        assert_eq!(row.2, "0", "{topic}: all 140 CTRL1 responses are recited, none owned");
+        assert_eq!(
+            row.2, "0",
+            "{topic}: all 140 CTRL1 responses are recited, none owned"
+        );
     }
     let ctrl1 = a
         .model_conditions
@@ -468,7 +505,9 @@ fn analyze_speed_at_full_corpus_size() {
         let (t0, c0) = (std::time::Instant::now(), thread_cpu_ns());
         let a = analyze(&input, &opts);
         let (wall, c1) = (t0.elapsed(), thread_cpu_ns());
-        let cpu = c0.zip(c1).map(|(a, b)| std::time::Duration::from_nanos(b - a));
+        let cpu = c0
+            .zip(c1)
+            .map(|(a, b)| std::time::Duration::from_nanos(b - a));
         println!(
             "analyze {} rows: wall {wall:?}, thread CPU {cpu:?}, {} tables",
             input.rows.len(),

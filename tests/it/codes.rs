@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use vuf::code::consensus::{self, TopicVote};
 use vuf::code::parse::{
-    assess_codes, parse_codes, parse_posture, reply_text, CodesIssue, PostureError, PostureFlag, ReplyText, TextSource,
+    assess_codes, parse_codes, parse_posture, reply_text, CodesIssue, PostureError, PostureFlag,
+    ReplyText, TextSource,
 };
 use vuf::code::{export, import, recompute, Layer};
 use vuf::protocol::{Chain, CodeSource, PostureLabel, ValueHolding};
@@ -115,7 +116,10 @@ fn a03_duplicate_letters_dedupe_first_occurrence() {
             .collect();
         assert_eq!(p.topics, want);
         assert!(p.parse_clean);
-        let a = assess_codes(&ReplyText::content(ex["raw_text"].as_str().unwrap()), chain_of(ex));
+        let a = assess_codes(
+            &ReplyText::content(ex["raw_text"].as_str().unwrap()),
+            chain_of(ex),
+        );
         assert_eq!(a.topics, want);
     }
     // One vote per coder: "A A" from one coder plus "A" from another = 2 supporters, kept.
@@ -146,8 +150,16 @@ fn a04_template_echo_is_not_an_answer() {
         assert_eq!((a.topics.len(), a.parse_clean), (0, false));
     }
     let raw = c["constructed_analog"]["raw_text"].as_str().unwrap();
-    let chain = Chain::parse(c["constructed_analog"]["processing_chain"].as_str().unwrap()).unwrap();
-    for (source, finish) in [(TextSource::Content, None), (TextSource::Reasoning, Some("length"))] {
+    let chain = Chain::parse(
+        c["constructed_analog"]["processing_chain"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    for (source, finish) in [
+        (TextSource::Content, None),
+        (TextSource::Reasoning, Some("length")),
+    ] {
         let r = ReplyText {
             text: raw.into(),
             source,
@@ -193,7 +205,10 @@ fn a06_fenced_json_parses() {
         let want = &ex["published_record"];
         assert_eq!(p.label.as_str(), want["primary_label"]);
         assert_eq!(p.value_holding.as_str(), want["value_holding"]);
-        assert_eq!(p.secondary_texture.as_deref(), want["secondary_texture"].as_str());
+        assert_eq!(
+            p.secondary_texture.as_deref(),
+            want["secondary_texture"].as_str()
+        );
         assert_eq!(p.boundary_flag, want["boundary_flag"].as_bool().unwrap());
         assert_eq!(p.notes, want["notes"].as_str().unwrap());
         assert!(p.flags.contains(&PostureFlag::Fenced));
@@ -203,7 +218,10 @@ fn a06_fenced_json_parses() {
         "```\n{\"primary_label\":\"exposed_mechanism\"}\n```",
         "```json {\"primary_label\":\"exposed_mechanism\"} ```  ",
     ] {
-        assert_eq!(parse_posture(t).unwrap().label, PostureLabel::ExposedMechanism);
+        assert_eq!(
+            parse_posture(t).unwrap().label,
+            PostureLabel::ExposedMechanism
+        );
     }
 }
 
@@ -239,16 +257,28 @@ fn a08_first_json_value_wins_and_trailing_is_flagged() {
         return;
     };
     let c = case(&dir, "A08");
-    let variants = c["examples"][0]["raw_text_reconstructed_variants"].as_object().unwrap();
+    let variants = c["examples"][0]["raw_text_reconstructed_variants"]
+        .as_object()
+        .unwrap();
     for (name, raw) in variants {
         let p = parse_posture(raw.as_str().unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(p.label, PostureLabel::OwnedReflectiveExperiential, "{name}");
-        assert_eq!(p.secondary_texture.as_deref(), Some("owned_lyrical_experiential"));
+        assert_eq!(
+            p.secondary_texture.as_deref(),
+            Some("owned_lyrical_experiential")
+        );
         assert!(!p.boundary_flag, "{name}: first object wins");
-        assert!(p.flags.contains(&PostureFlag::TrailingDataIgnored), "{name}");
-        assert!(!p.flags.contains(&PostureFlag::ConflictingSecondObject), "{name}");
+        assert!(
+            p.flags.contains(&PostureFlag::TrailingDataIgnored),
+            "{name}"
+        );
+        assert!(
+            !p.flags.contains(&PostureFlag::ConflictingSecondObject),
+            "{name}"
+        );
     }
-    let conflicting = "{\"primary_label\":\"exposed_mechanism\"}\n{\"primary_label\":\"disowned_service_frame\"}";
+    let conflicting =
+        "{\"primary_label\":\"exposed_mechanism\"}\n{\"primary_label\":\"disowned_service_frame\"}";
     let p = parse_posture(conflicting).unwrap();
     assert_eq!(p.label, PostureLabel::ExposedMechanism);
     assert!(p.flags.contains(&PostureFlag::ConflictingSecondObject));
@@ -262,7 +292,11 @@ fn a09_unescaped_quote_is_a_failure_not_repaired() {
     let c = case(&dir, "A09");
     for ex in c["examples"].as_array().unwrap() {
         match parse_posture(ex["raw_text_reconstructed"].as_str().unwrap()) {
-            Err(PostureError::InvalidJson { message, line, column }) => {
+            Err(PostureError::InvalidJson {
+                message,
+                line,
+                column,
+            }) => {
                 assert!(!message.is_empty());
                 // The bad quote sits on line 5 of the object (the fence line is dropped).
                 assert_eq!(line, 5, "{message}");
@@ -360,7 +394,8 @@ fn topic_list(v: &Value) -> Vec<(String, Vec<String>)> {
 
 #[test]
 fn recomputed_consensus_equals_published_for_both_phases() {
-    let Some(data) = shared_data_or_skip("recomputed_consensus_equals_published_for_both_phases") else {
+    let Some(data) = shared_data_or_skip("recomputed_consensus_equals_published_for_both_phases")
+    else {
         return;
     };
     let lab = data.join("labelled");
@@ -458,14 +493,20 @@ fn recomputed_consensus_equals_published_for_both_phases() {
     );
 
     // Layer B: compare with the published consensus files, every sample, every field.
-    let mut published_b = by_lid(read_jsonl(&glm.join("posture_triple/collapsed_consensus.jsonl")));
-    published_b.extend(by_lid(read_jsonl(&qwen.join("posture_collapsed/consensus.jsonl"))));
+    let mut published_b = by_lid(read_jsonl(
+        &glm.join("posture_triple/collapsed_consensus.jsonl"),
+    ));
+    published_b.extend(by_lid(read_jsonl(
+        &qwen.join("posture_collapsed/consensus.jsonl"),
+    )));
     let mine_b = by_lid(read_jsonl(&out_b));
     assert_eq!(published_b.len(), 2640);
     assert_eq!(mine_b.len(), 2640);
     let mut ties = 0;
     for (lid, p) in &published_b {
-        let m = mine_b.get(lid).unwrap_or_else(|| panic!("{lid} missing from export"));
+        let m = mine_b
+            .get(lid)
+            .unwrap_or_else(|| panic!("{lid} missing from export"));
         for f in [
             "collapsed_primary_label",
             "collapsed_primary_label_support",
@@ -494,7 +535,9 @@ fn recomputed_consensus_equals_published_for_both_phases() {
 
     // Layer A: topics with supporting coders, disagreement, eligible coders.
     let mut published_a = by_lid(read_jsonl(&glm.join("layer_a/consensus_300.jsonl")));
-    published_a.extend(by_lid(read_jsonl(&qwen.join("layer_a/consensus_300.jsonl"))));
+    published_a.extend(by_lid(read_jsonl(
+        &qwen.join("layer_a/consensus_300.jsonl"),
+    )));
     let mine_a = by_lid(read_jsonl(&out_a));
     assert_eq!((published_a.len(), mine_a.len()), (2640, 2640));
     for (lid, p) in &published_a {
@@ -528,9 +571,20 @@ fn recomputed_consensus_equals_published_for_both_phases() {
         glm.join("manifest_glm_5_1.jsonl"),
     ];
     let reps = import::import_codes(&mut store, &pub_files).unwrap();
-    assert_eq!(reps.iter().map(|r| r.consensus_rows).sum::<usize>(), 2640 * 2);
-    assert!(reps[4].skipped_note.as_deref().unwrap().contains("superseded"));
-    assert!(reps[5].skipped_note.as_deref().unwrap().contains("manifest"));
+    assert_eq!(
+        reps.iter().map(|r| r.consensus_rows).sum::<usize>(),
+        2640 * 2
+    );
+    assert!(reps[4]
+        .skipped_note
+        .as_deref()
+        .unwrap()
+        .contains("superseded"));
+    assert!(reps[5]
+        .skipped_note
+        .as_deref()
+        .unwrap()
+        .contains("manifest"));
     let out_pb = tmp.path().join("pb.jsonl");
     assert_eq!(
         export::export_codes(&store, Layer::B, CodeSource::Published, &out_pb).unwrap(),
@@ -612,7 +666,10 @@ fn import_reports_unmatched_and_bad_rows_with_lines() {
     let out = tmp.path().join("b.jsonl");
     export::export_codes(&store, Layer::B, CodeSource::Models, &out).unwrap();
     let rows = read_jsonl(&out);
-    assert_eq!(rows[0]["collapsed_primary_label"], "split_or_relocated_ownership");
+    assert_eq!(
+        rows[0]["collapsed_primary_label"],
+        "split_or_relocated_ownership"
+    );
     assert_eq!(rows[0]["sample_id"], "CTRL1_1");
 }
 
@@ -746,15 +803,27 @@ fn test_coders(base_url: &str) -> Vec<vuf::code::runner::CoderConfig> {
 }
 
 /// One runner pass of the three test coders over `store`, with fast retries.
-fn run_coders(store: &mut Store, base_url: &str, layer: Layer, sequential: bool) -> vuf::code::runner::RunReport {
+fn run_coders(
+    store: &mut Store,
+    base_url: &str,
+    layer: Layer,
+    sequential: bool,
+) -> vuf::code::runner::RunReport {
     let mut opts = fast(layer);
     opts.sequential = sequential;
-    vuf::code::runner::run(store, &vuf::code::client::HttpClient::default(), &test_coders(base_url), &opts, &|_| {})
-        .unwrap()
+    vuf::code::runner::run(
+        store,
+        &vuf::code::client::HttpClient::default(),
+        &test_coders(base_url),
+        &opts,
+        &|_| {},
+    )
+    .unwrap()
 }
 
 fn fast(layer: Layer) -> vuf::code::runner::RunOptions {
-    let mut o = vuf::code::runner::RunOptions::paper(layer, vuf::code::rubric::Rubric::builtin(layer));
+    let mut o =
+        vuf::code::runner::RunOptions::paper(layer, vuf::code::rubric::Rubric::builtin(layer));
     o.retry.base_wait = std::time::Duration::from_millis(1);
     o.retry.max_wait = std::time::Duration::from_millis(4);
     o.timeout = std::time::Duration::from_secs(10);
@@ -766,10 +835,12 @@ fn failures_of(dir: &Path) -> Vec<(String, String, String, i64, i64)> {
     let mut st = conn
         .prepare("SELECT s.response, f.coder, f.kind, f.attempt, f.resolved FROM coder_failures f JOIN samples s ON s.id = f.sample_id ORDER BY f.id")
         .unwrap();
-    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect()
+    st.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .map(|r| r.unwrap())
+    .collect()
 }
 
 #[test]
@@ -837,14 +908,41 @@ fn runner_layer_b_parsing_retries_ledger_recoding_ties() {
     let glm = &r1.coders["glm-4-7"];
     assert_eq!((glm.clean, glm.reasks), (5, 1));
     // 5 samples x 3 coders = 15 first asks, + 2 re-asks, + 3 extra attempts for the 429 (4 in all).
-    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 15 + 2 + 3);
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::SeqCst),
+        15 + 2 + 3
+    );
     assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 2);
     let f = failures_of(tmp.path());
-    assert!(f.contains(&("S-quote".into(), "kimi-k2-6".into(), "parse_failed".into(), 1, 0)));
-    assert!(f.contains(&("S-quote".into(), "kimi-k2-6".into(), "parse_failed".into(), 2, 0)));
-    assert!(f.contains(&("S-429".into(), "qwen3-6-35b-a3b".into(), "call_failed".into(), 1, 0)));
+    assert!(f.contains(&(
+        "S-quote".into(),
+        "kimi-k2-6".into(),
+        "parse_failed".into(),
+        1,
+        0
+    )));
+    assert!(f.contains(&(
+        "S-quote".into(),
+        "kimi-k2-6".into(),
+        "parse_failed".into(),
+        2,
+        0
+    )));
+    assert!(f.contains(&(
+        "S-429".into(),
+        "qwen3-6-35b-a3b".into(),
+        "call_failed".into(),
+        1,
+        0
+    )));
     assert!(
-        f.contains(&("S-reask".into(), "glm-4-7".into(), "parse_failed".into(), 1, 1)),
+        f.contains(&(
+            "S-reask".into(),
+            "glm-4-7".into(),
+            "parse_failed".into(),
+            1,
+            1
+        )),
         "{f:?}"
     );
     assert_eq!(
@@ -866,7 +964,10 @@ fn runner_layer_b_parsing_retries_ledger_recoding_ties() {
         .into_iter()
         .map(|r| (r["sample_id"].as_str().unwrap().to_string(), r))
         .collect();
-    assert_eq!(rows["G1_1"]["collapsed_primary_label"], "disowned_service_frame");
+    assert_eq!(
+        rows["G1_1"]["collapsed_primary_label"],
+        "disowned_service_frame"
+    );
     assert_eq!(rows["G1_1"]["collapsed_primary_label_support"], 1);
     assert_eq!(rows["G1_1"]["value_holding"], "recited_not_owned");
     assert_eq!(
@@ -888,8 +989,17 @@ fn runner_layer_b_parsing_retries_ledger_recoding_ties() {
         &|_| {},
     )
     .unwrap();
-    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst) - before, 2);
-    assert_eq!((r2.coders["kimi-k2-6"].clean, r2.coders["kimi-k2-6"].existing), (1, 4));
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::SeqCst) - before,
+        2
+    );
+    assert_eq!(
+        (
+            r2.coders["kimi-k2-6"].clean,
+            r2.coders["kimi-k2-6"].existing
+        ),
+        (1, 4)
+    );
     assert_eq!(r2.coders["qwen3-6-35b-a3b"].clean, 1);
     assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 0);
     let rb = recompute::recompute(&mut store, Layer::B).unwrap();
@@ -949,10 +1059,19 @@ fn runner_layer_a_unclean_reask_cache_and_consensus() {
         &|_| {},
     )
     .unwrap();
-    assert_eq!((r.coders["kimi-k2-6"].clean, r.coders["kimi-k2-6"].unclean), (3, 1));
-    assert_eq!((r.coders["glm-4-7"].clean, r.coders["glm-4-7"].reasks), (4, 1));
     assert_eq!(
-        (r.coders["qwen3-6-35b-a3b"].clean, r.coders["qwen3-6-35b-a3b"].reasks),
+        (r.coders["kimi-k2-6"].clean, r.coders["kimi-k2-6"].unclean),
+        (3, 1)
+    );
+    assert_eq!(
+        (r.coders["glm-4-7"].clean, r.coders["glm-4-7"].reasks),
+        (4, 1)
+    );
+    assert_eq!(
+        (
+            r.coders["qwen3-6-35b-a3b"].clean,
+            r.coders["qwen3-6-35b-a3b"].reasks
+        ),
         (4, 1)
     );
     // The budget failure was re-asked with twice the tokens.
@@ -976,7 +1095,12 @@ fn runner_layer_a_unclean_reask_cache_and_consensus() {
         .into_iter()
         .map(|r| (r["condition"].as_str().unwrap().to_string(), r))
         .collect();
-    let keys = |c: &str| topic_list(&rows[c]).into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    let keys = |c: &str| {
+        topic_list(&rows[c])
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
         keys("CTRL1"),
         ["harm_reduction", "helpfulness_usefulness", "honesty_truth"]
@@ -1002,7 +1126,10 @@ fn runner_layer_a_unclean_reask_cache_and_consensus() {
         &|_| {},
     )
     .unwrap();
-    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), before);
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::SeqCst),
+        before
+    );
     let hits: usize = r.coders.values().map(|s| s.cache_hits).sum();
     assert_eq!(hits, 12 + 3); // 12 first asks + 3 re-asks
     assert_eq!(r.coders.values().map(|s| s.http_requests).sum::<usize>(), 0);
@@ -1034,7 +1161,8 @@ fn runner_stops_a_coder_on_fatal_config_error() {
 fn a05_call_failed_after_all_attempts_is_ledger_only_then_resumed() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let Some(dir) = cases_dir("a05_call_failed_after_all_attempts_is_ledger_only_then_resumed") else {
+    let Some(dir) = cases_dir("a05_call_failed_after_all_attempts_is_ledger_only_then_resumed")
+    else {
         return;
     };
     let c = case(&dir, "A05");
@@ -1043,7 +1171,11 @@ fn a05_call_failed_after_all_attempts_is_ledger_only_then_resumed() {
     let h = healthy.clone();
     let server = scripted::start(move |_| {
         if h.load(Ordering::SeqCst) {
-            (200, scripted::completion(Some("CODES: A"), None, "stop"), vec![])
+            (
+                200,
+                scripted::completion(Some("CODES: A"), None, "stop"),
+                vec![],
+            )
         } else {
             (
                 429,
@@ -1060,9 +1192,15 @@ fn a05_call_failed_after_all_attempts_is_ledger_only_then_resumed() {
     let client = vuf::code::client::HttpClient::default();
     let r = vuf::code::runner::run(&mut store, &client, &coders, &fast(Layer::A), &|_| {}).unwrap();
     let s = &r.coders["kimi-k2-6"];
-    assert_eq!((s.call_failed, s.clean, s.unclean, s.http_requests), (1, 0, 0, 4));
+    assert_eq!(
+        (s.call_failed, s.clean, s.unclean, s.http_requests),
+        (1, 0, 0, 4)
+    );
     // No record and no vote: consensus has nothing for the sample.
-    assert_eq!(recompute::recompute(&mut store, Layer::A).unwrap().samples, 0);
+    assert_eq!(
+        recompute::recompute(&mut store, Layer::A).unwrap().samples,
+        0
+    );
     let f = failures_of(tmp.path());
     assert_eq!(f.len(), 1);
     assert_eq!((f[0].2.as_str(), f[0].4), ("call_failed", 0));
@@ -1072,7 +1210,10 @@ fn a05_call_failed_after_all_attempts_is_ledger_only_then_resumed() {
     let r = vuf::code::runner::run(&mut store, &client, &coders, &fast(Layer::A), &|_| {}).unwrap();
     assert_eq!(r.coders["kimi-k2-6"].clean, 1);
     assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 0);
-    assert_eq!(recompute::recompute(&mut store, Layer::A).unwrap().samples, 1);
+    assert_eq!(
+        recompute::recompute(&mut store, Layer::A).unwrap().samples,
+        1
+    );
 }
 
 #[test]
@@ -1112,7 +1253,13 @@ fn cli_import_codes_consensus_disagreements() {
     assert!(out.contains("3 codes new"), "{out}");
     let out = run(&["consensus", "--layer", "b"]);
     assert!(out.contains("1 samples, 1 with disagreement"), "{out}");
-    let out = run(&["disagreements", "--layer", "b", "--label", "exposed_mechanism"]);
+    let out = run(&[
+        "disagreements",
+        "--layer",
+        "b",
+        "--label",
+        "exposed_mechanism",
+    ]);
     assert!(
         out.contains("disowned_service_frame (support 2)") && out.contains("note kimi-k2-6"),
         "{out}"
@@ -1135,9 +1282,15 @@ fn local_small_coder_end_to_end_counts_add_up() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let all = std::fs::read_to_string(data.join("labelled/phase4_glm_5_1/manifest_glm_5_1.jsonl")).unwrap();
+    let all = std::fs::read_to_string(data.join("labelled/phase4_glm_5_1/manifest_glm_5_1.jsonl"))
+        .unwrap();
     // Six samples across the conditions (every 280th row).
-    let picked: String = all.lines().step_by(280).take(6).map(|l| format!("{l}\n")).collect();
+    let picked: String = all
+        .lines()
+        .step_by(280)
+        .take(6)
+        .map(|l| format!("{l}\n"))
+        .collect();
     let m = tmp.path().join("m.jsonl");
     std::fs::write(&m, picked).unwrap();
     seed_samples(tmp.path(), &[m]);
@@ -1151,9 +1304,17 @@ fn local_small_coder_end_to_end_counts_add_up() {
     coder.workers = 1;
     let client = vuf::code::client::HttpClient::default();
     for layer in [Layer::A, Layer::B] {
-        let mut opts = vuf::code::runner::RunOptions::paper(layer, vuf::code::rubric::Rubric::builtin(layer));
+        let mut opts =
+            vuf::code::runner::RunOptions::paper(layer, vuf::code::rubric::Rubric::builtin(layer));
         opts.timeout = std::time::Duration::from_secs(300);
-        let r = vuf::code::runner::run(&mut store, &client, std::slice::from_ref(&coder), &opts, &|_| {}).unwrap();
+        let r = vuf::code::runner::run(
+            &mut store,
+            &client,
+            std::slice::from_ref(&coder),
+            &opts,
+            &|_| {},
+        )
+        .unwrap();
         let s = &r.coders["local-smol"];
         assert_eq!(s.pending, 6);
         assert_eq!(
@@ -1171,13 +1332,19 @@ fn local_small_coder_end_to_end_counts_add_up() {
 fn asked(server: &scripted::Server) -> HashMap<(String, String), usize> {
     let mut out = HashMap::new();
     for b in server.bodies.lock().unwrap().iter() {
-        let key = (scripted::sample_of(b), b["model"].as_str().unwrap_or("").to_string());
+        let key = (
+            scripted::sample_of(b),
+            b["model"].as_str().unwrap_or("").to_string(),
+        );
         *out.entry(key).or_default() += 1;
     }
     out
 }
 
-fn consensus_by_response(store: &Store, layer: Layer) -> HashMap<String, (Option<String>, Option<String>, Option<i64>, Option<String>)> {
+fn consensus_by_response(
+    store: &Store,
+    layer: Layer,
+) -> HashMap<String, (Option<String>, Option<String>, Option<i64>, Option<String>)> {
     let mut st = store
         .conn()
         .prepare(
@@ -1185,10 +1352,12 @@ fn consensus_by_response(store: &Store, layer: Layer) -> HashMap<String, (Option
              JOIN samples s ON s.id = c.sample_id WHERE c.layer = ?1 AND c.source = 'models'",
         )
         .unwrap();
-    st.query_map([layer.as_str()], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect()
+    st.query_map([layer.as_str()], |r| {
+        Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+    })
+    .unwrap()
+    .map(|r| r.unwrap())
+    .collect()
 }
 
 /// Sequential majority on Layer B: two agreeing coders settle a sample (exactly 2 calls,
@@ -1224,7 +1393,12 @@ fn runner_sequential_majority_layer_b() {
             _ => (500, "{}".into(), vec![]),
         }
     };
-    let markers = [("Q-agree", "CTRL1"), ("Q-split", "G1"), ("Q-holding", "G2"), ("Q-fail", "CTRL2")];
+    let markers = [
+        ("Q-agree", "CTRL1"),
+        ("Q-split", "G1"),
+        ("Q-holding", "G2"),
+        ("Q-fail", "CTRL2"),
+    ];
     let code = |sequential: bool| {
         let server = scripted::start(handler);
         let tmp = tempfile::tempdir().unwrap();
@@ -1236,13 +1410,45 @@ fn runner_sequential_majority_layer_b() {
     };
     let (server, tmp, mut store, r, rc) = code(true);
     let calls = asked(&server);
-    let n = |s: &str, c: &str| calls.get(&(s.to_string(), c.to_string())).copied().unwrap_or(0);
-    assert_eq!((n("Q-agree", "kimi-k2-6"), n("Q-agree", "glm-4-7"), n("Q-agree", "qwen3-6-35b-a3b")), (1, 1, 0));
-    assert_eq!((n("Q-split", "kimi-k2-6"), n("Q-split", "glm-4-7"), n("Q-split", "qwen3-6-35b-a3b")), (1, 1, 1));
+    let n = |s: &str, c: &str| {
+        calls
+            .get(&(s.to_string(), c.to_string()))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        (
+            n("Q-agree", "kimi-k2-6"),
+            n("Q-agree", "glm-4-7"),
+            n("Q-agree", "qwen3-6-35b-a3b")
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        (
+            n("Q-split", "kimi-k2-6"),
+            n("Q-split", "glm-4-7"),
+            n("Q-split", "qwen3-6-35b-a3b")
+        ),
+        (1, 1, 1)
+    );
     assert_eq!(n("Q-holding", "qwen3-6-35b-a3b"), 1);
-    assert_eq!((n("Q-fail", "kimi-k2-6"), n("Q-fail", "glm-4-7"), n("Q-fail", "qwen3-6-35b-a3b")), (4, 1, 1));
+    assert_eq!(
+        (
+            n("Q-fail", "kimi-k2-6"),
+            n("Q-fail", "glm-4-7"),
+            n("Q-fail", "qwen3-6-35b-a3b")
+        ),
+        (4, 1, 1)
+    );
     assert_eq!(r.coders["qwen3-6-35b-a3b"].skipped, 1);
-    assert_eq!((r.coders["kimi-k2-6"].skipped, r.coders["kimi-k2-6"].call_failed), (1, 1));
+    assert_eq!(
+        (
+            r.coders["kimi-k2-6"].skipped,
+            r.coders["kimi-k2-6"].call_failed
+        ),
+        (1, 1)
+    );
     // Skips are by design: recorded, not outstanding failures.
     assert_eq!(vuf::code::runner::outstanding_failures(&store).unwrap(), 0);
     let skips: Vec<(String, String, String)> = store
@@ -1256,11 +1462,22 @@ fn runner_sequential_majority_layer_b() {
     assert_eq!(
         skips,
         [
-            ("Q-agree".to_string(), "qwen3-6-35b-a3b".to_string(), "sequential_majority".to_string()),
-            ("Q-fail".to_string(), "kimi-k2-6".to_string(), "sequential_majority".to_string()),
+            (
+                "Q-agree".to_string(),
+                "qwen3-6-35b-a3b".to_string(),
+                "sequential_majority".to_string()
+            ),
+            (
+                "Q-fail".to_string(),
+                "kimi-k2-6".to_string(),
+                "sequential_majority".to_string()
+            ),
         ]
     );
-    assert_eq!((rc.skipped_by_design, rc.coders_per_sample.clone()), (2, [(2, 2), (3, 2)].into_iter().collect()));
+    assert_eq!(
+        (rc.skipped_by_design, rc.coders_per_sample.clone()),
+        (2, [(2, 2), (3, 2)].into_iter().collect())
+    );
     let seq = consensus_by_response(&store, Layer::B);
     assert_eq!(seq["Q-agree"].2, Some(2)); // support out of the two coders asked
     let rec: String = store
@@ -1272,26 +1489,41 @@ fn runner_sequential_majority_layer_b() {
             |r| r.get(0),
         )
         .unwrap();
-    assert!(rec.contains("\"skipped_by_design\":[\"qwen3-6-35b-a3b\"]"), "{rec}");
+    assert!(
+        rec.contains("\"skipped_by_design\":[\"qwen3-6-35b-a3b\"]"),
+        "{rec}"
+    );
     // The analysis sees the skip (for reliability, as a missing value).
     let set = vuf::store::coded::coded_samples(store.conn(), CodeSource::Models).unwrap();
     let agree = set.rows.iter().find(|s| s.response == "Q-agree").unwrap();
-    assert_eq!((agree.coder_votes.len(), agree.skipped_coders.clone()), (2, vec!["qwen3-6-35b-a3b".to_string()]));
+    assert_eq!(
+        (agree.coder_votes.len(), agree.skipped_coders.clone()),
+        (2, vec!["qwen3-6-35b-a3b".to_string()])
+    );
 
     // Same consensus as asking every coder (which asks qwen on Q-agree too).
     let (full_server, _full_tmp, full_store, _, _) = code(false);
-    assert_eq!(asked(&full_server).get(&("Q-agree".to_string(), "qwen3-6-35b-a3b".to_string())), Some(&1));
+    assert_eq!(
+        asked(&full_server).get(&("Q-agree".to_string(), "qwen3-6-35b-a3b".to_string())),
+        Some(&1)
+    );
     let full = consensus_by_response(&full_store, Layer::B);
     for (m, _) in markers {
         assert_eq!((&seq[m].0, &seq[m].1), (&full[m].0, &full[m].1), "{m}");
     }
     assert_eq!(full["Q-agree"].2, Some(2)); // 2 of 3 there
-    assert_eq!(seq["Q-holding"].0.as_deref(), Some("owned_reflective_experiential"));
+    assert_eq!(
+        seq["Q-holding"].0.as_deref(),
+        Some("owned_reflective_experiential")
+    );
 
     // A second sequential run asks nothing: every sample is settled or complete.
     let before = server.requests.load(std::sync::atomic::Ordering::SeqCst);
     let r2 = run_coders(&mut store, &server.base_url, Layer::B, true);
-    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), before);
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::SeqCst),
+        before
+    );
     assert_eq!(r2.coders["glm-4-7"].existing, 4);
     drop(tmp);
 }
@@ -1319,7 +1551,14 @@ fn runner_sequential_majority_layer_a() {
     let mut store = Store::open(tmp.path()).unwrap();
     let r = run_coders(&mut store, &server.base_url, Layer::A, true);
     let calls = asked(&server);
-    let n = |s: &str| ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"].map(|c| calls.get(&(s.to_string(), c.to_string())).copied().unwrap_or(0));
+    let n = |s: &str| {
+        ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"].map(|c| {
+            calls
+                .get(&(s.to_string(), c.to_string()))
+                .copied()
+                .unwrap_or(0)
+        })
+    };
     assert_eq!(n("T-agree"), [1, 1, 0]);
     assert_eq!(n("T-split"), [1, 1, 1]);
     assert_eq!(r.coders["qwen3-6-35b-a3b"].skipped, 1);
@@ -1328,7 +1567,11 @@ fn runner_sequential_majority_layer_a() {
     let c = consensus_by_response(&store, Layer::A);
     let keys = |m: &str| -> Vec<String> {
         let v: Value = serde_json::from_str(c[m].3.as_deref().unwrap()).unwrap();
-        v.as_array().unwrap().iter().map(|t| t["topic_key"].as_str().unwrap().to_string()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["topic_key"].as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(keys("T-agree"), ["helpfulness_usefulness", "honesty_truth"]);
     assert_eq!(keys("T-split"), ["helpfulness_usefulness", "honesty_truth"]);

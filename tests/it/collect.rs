@@ -527,8 +527,16 @@ fn ctrl_c_says_what_is_stored_and_how_to_go_on() {
         .expect("server");
     let dir = tempfile::tempdir().expect("tmp");
     let study_path = dir.path().join("study.toml");
-    std::fs::write(&study_path, study_text(&server.base_url(), &["intr-a"], 20, "global_concurrency = 2\n"))
-        .expect("write study");
+    std::fs::write(
+        &study_path,
+        study_text(
+            &server.base_url(),
+            &["intr-a"],
+            20,
+            "global_concurrency = 2\n",
+        ),
+    )
+    .expect("write study");
     let child = Command::new(env!("CARGO_BIN_EXE_vuf"))
         .arg("--study-dir")
         .arg(dir.path())
@@ -549,7 +557,10 @@ fn ctrl_c_says_what_is_stored_and_how_to_go_on() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("vuf: interrupted."), "{stderr}");
-    assert!(stderr.contains("rerun the same command to continue"), "{stderr}");
+    assert!(
+        stderr.contains("rerun the same command to continue"),
+        "{stderr}"
+    );
     // The count it names is what the store holds (give or take the two calls in flight,
     // which may commit between the count and the exit).
     let said: u64 = stderr
@@ -559,9 +570,14 @@ fn ctrl_c_says_what_is_stored_and_how_to_go_on() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no count in {stderr}"));
     let store = Store::open(dir.path()).expect("store");
-    let valid = vuf::store::samples::counts(store.conn()).expect("counts").valid;
+    let valid = vuf::store::samples::counts(store.conn())
+        .expect("counts")
+        .valid;
     assert!(valid > 0 && valid < 120, "{valid}");
-    assert!(said <= valid && valid <= said + 2, "said {said}, stored {valid}: {stderr}");
+    assert!(
+        said <= valid && valid <= said + 2,
+        "said {said}, stored {valid}: {stderr}"
+    );
 }
 
 #[test]
@@ -1022,7 +1038,14 @@ fn a_key_echoed_by_the_server_never_reaches_the_store() {
     let store = Store::open(dir.path()).expect("store");
     let plan = collect::plan(&study, &store).expect("plan");
     let providers = collect::providers_for(&study).expect("providers");
-    let result = rt().block_on(collect::run(study, providers, plan, store, "sha", Arc::new(NullSink)));
+    let result = rt().block_on(collect::run(
+        study,
+        providers,
+        plan,
+        store,
+        "sha",
+        Arc::new(NullSink),
+    ));
     let shown = match result {
         Ok((summary, store)) => {
             drop(store);
@@ -1031,7 +1054,10 @@ fn a_key_echoed_by_the_server_never_reaches_the_store() {
         Err(e) => format!("{e} {e:?}"),
     };
     assert!(!shown.contains(secret), "{shown}");
-    assert!(shown.contains("***"), "the echoed key shows redacted: {shown}");
+    assert!(
+        shown.contains("***"),
+        "the echoed key shows redacted: {shown}"
+    );
     let conn = rusqlite::Connection::open(dir.path().join("vuf.sqlite")).expect("open");
     let mut found = Vec::new();
     for table in ["attempts", "samples"] {
@@ -1055,7 +1081,9 @@ fn a_key_echoed_by_the_server_never_reaches_the_store() {
             }
         }
     }
-    let rows: i64 = conn.query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0)).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))
+        .unwrap();
     assert!(rows > 0, "the failed attempt is stored");
     assert!(found.is_empty(), "the key is stored in {found:?}");
 }

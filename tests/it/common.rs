@@ -14,7 +14,9 @@ pub struct Study {
 impl Study {
     /// A fresh, empty study.
     pub fn new() -> Study {
-        Study { tmp: tempfile::tempdir().expect("create temp dir") }
+        Study {
+            tmp: tempfile::tempdir().expect("create temp dir"),
+        }
     }
 
     /// The study directory passed as `--study-dir`.
@@ -30,7 +32,9 @@ impl Study {
     /// A `vuf` command with `--study-dir` set and no `VUF_STUDY_DIR` leaking in.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_vuf"));
-        c.env_remove("VUF_STUDY_DIR").arg("--study-dir").arg(self.dir());
+        c.env_remove("VUF_STUDY_DIR")
+            .arg("--study-dir")
+            .arg(self.dir());
         c
     }
 
@@ -45,7 +49,11 @@ impl Study {
         let out = self.run(args);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "vuf failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+        assert!(
+            out.status.success(),
+            "vuf failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        );
         (stdout, stderr)
     }
 
@@ -56,7 +64,11 @@ impl Study {
         let out = self.run(args);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(1), "expected exit code 1\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "expected exit code 1\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
         (stdout, stderr)
     }
 

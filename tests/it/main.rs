@@ -2,10 +2,10 @@
 
 mod analyze_expected;
 mod codes;
+mod collect;
 mod common;
 mod import;
 mod local;
-mod status;
 mod report_browser;
 mod run;
-mod collect;
+mod status;

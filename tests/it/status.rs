@@ -29,8 +29,18 @@ fn text_form_lists_conditions_and_labs() {
     study.ok(&["import".to_string(), cell.display().to_string()]);
     let (stdout, _) = study.ok(&["status"]);
     assert!(stdout.contains("samples: 1 valid, 0 invalid"), "{stdout}");
-    assert!(stdout.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["G2", "1", "0"]), "{stdout}");
-    assert!(stdout.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["xAI", "1", "1"]), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["G2", "1", "0"]),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["xAI", "1", "1"]),
+        "{stdout}"
+    );
     let s = study.status_json();
     assert_eq!(s["models"], 1, "grok-4-20 counts as canonical grok-4-2");
 }
@@ -53,7 +63,11 @@ fn coded_counts_come_from_the_codes_table_when_it_exists() {
         let store = study.store();
         let has_codes: bool = store
             .conn()
-            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'codes')", [], |r| r.get(0))
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'codes')",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         if !has_codes {
             // Stand-in for migration 0002 (owned by the codes stage), with the contract's columns.
@@ -80,7 +94,9 @@ fn coded_counts_come_from_the_codes_table_when_it_exists() {
         };
         store
             .conn()
-            .execute_batch(&(insert("b", "glm-4-7", "") + &insert("a", "kimi-k2-6", "WHERE idx = 1")))
+            .execute_batch(
+                &(insert("b", "glm-4-7", "") + &insert("a", "kimi-k2-6", "WHERE idx = 1")),
+            )
             .unwrap_or_else(|e| panic!("codes table shape changed; update this test: {e}"));
     }
     let s = study.status_json();
@@ -95,13 +111,26 @@ fn coded_counts_come_from_the_codes_table_when_it_exists() {
 fn looking_at_a_missing_study_creates_nothing() {
     let study = Study::new();
     let _ = study.status_json();
-    assert!(!study.dir().exists(), "status must not create the study directory");
-    for args in [vec!["analyze"], vec!["export", "codes", "--layer", "b", "--out", "x.jsonl"], vec!["consensus"]] {
+    assert!(
+        !study.dir().exists(),
+        "status must not create the study directory"
+    );
+    for args in [
+        vec!["analyze"],
+        vec!["export", "codes", "--layer", "b", "--out", "x.jsonl"],
+        vec!["consensus"],
+    ] {
         let out = study.run(&args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?}: {err}");
-        assert!(err.contains("no study in") && err.contains("vuf.sqlite"), "{args:?}: {err}");
-        assert!(!study.dir().exists(), "{args:?} created the study directory");
+        assert!(
+            err.contains("no study in") && err.contains("vuf.sqlite"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !study.dir().exists(),
+            "{args:?} created the study directory"
+        );
     }
     // A file where the study directory should be.
     std::fs::write(study.dir(), "not a directory").unwrap();

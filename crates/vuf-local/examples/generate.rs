@@ -29,10 +29,18 @@ fn main() {
             std::process::exit(1);
         }
     };
-    eprintln!("loaded in {:.2}s: {:?}", t.elapsed().as_secs_f64(), engine.info());
+    eprintln!(
+        "loaded in {:.2}s: {:?}",
+        t.elapsed().as_secs_f64(),
+        engine.info()
+    );
     let params = GenerateParams {
         max_tokens,
-        sampling: SamplingParams { temperature, top_p: 0.95, seed },
+        sampling: SamplingParams {
+            temperature,
+            top_p: 0.95,
+            seed,
+        },
         stop: vec![],
         ignore_eos: false,
     };

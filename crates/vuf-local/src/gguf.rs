@@ -405,7 +405,9 @@ impl Gguf {
             let name = c.string(&|| format!("the name of tensor {i}"))?;
             let nd = c.u32(&|| format!("the dimension count of tensor {name:?}"))?;
             if nd == 0 || nd > MAX_DIMS {
-                return Err(format!("tensor {name:?} has {nd} dimensions (1 to {MAX_DIMS} allowed)"));
+                return Err(format!(
+                    "tensor {name:?} has {nd} dimensions (1 to {MAX_DIMS} allowed)"
+                ));
             }
             let mut dims = Vec::with_capacity(nd as usize);
             for d in 0..nd {
@@ -639,10 +641,23 @@ pub(crate) mod tests {
         let p = write_tmp(&sample(), "ok.gguf");
         let g = Gguf::open(&p).unwrap();
         assert_eq!(g.version, 3);
-        assert_eq!(g.get("general.architecture").unwrap().as_str(), Some("llama"));
+        assert_eq!(
+            g.get("general.architecture").unwrap().as_str(),
+            Some("llama")
+        );
         assert_eq!(g.get("llama.block_count").unwrap().as_u64(), Some(2));
-        assert_eq!(g.get("llama.rope.freq_base").unwrap().as_f64(), Some(10000.0));
-        assert_eq!(g.get("tokenizer.ggml.tokens").unwrap().as_array().unwrap().len(), 3);
+        assert_eq!(
+            g.get("llama.rope.freq_base").unwrap().as_f64(),
+            Some(10000.0)
+        );
+        assert_eq!(
+            g.get("tokenizer.ggml.tokens")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
         let w = g.tensor("w").unwrap();
         assert_eq!((w.ty, w.len, w.elements()), (GgmlType::F32, 32, 8));
         let q = g.tensor("q").unwrap();
@@ -700,7 +715,9 @@ pub(crate) mod tests {
         let p = write_tmp(b"GGUF\x03\x00", "short.gguf");
         let e = Gguf::open(&p).unwrap_err().to_string();
         assert!(e.contains("short.gguf") && e.contains("truncated"), "{e}");
-        let e = Gguf::open(Path::new("/nonexistent/x.gguf")).unwrap_err().to_string();
+        let e = Gguf::open(Path::new("/nonexistent/x.gguf"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/x.gguf"), "{e}");
     }
 }

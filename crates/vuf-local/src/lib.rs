@@ -323,7 +323,13 @@ impl Engine {
             on_token(out.len());
             if !params.stop.is_empty() {
                 let text = String::from_utf8_lossy(&bytes);
-                if let Some(at) = params.stop.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min() {
+                if let Some(at) = params
+                    .stop
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .filter_map(|s| text.find(s.as_str()))
+                    .min()
+                {
                     cut = Some(at);
                     break Finish::Stop;
                 }

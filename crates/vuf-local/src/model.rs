@@ -14,7 +14,9 @@
 //! for as long as float summation order allows.
 
 use crate::gguf::{Gguf, TensorInfo};
-use crate::kernels::{self, f16_round, quantize_q8, scalar, BlockQ8, KernelPath, MatVec, WeightType};
+use crate::kernels::{
+    self, f16_round, quantize_q8, scalar, BlockQ8, KernelPath, MatVec, WeightType,
+};
 use crate::pool::{split, Pool};
 use crate::Error;
 
@@ -160,7 +162,10 @@ impl Model {
                 "partial rotary embeddings (rope dims {rope_dim} of head width {head_dim})"
             )));
         }
-        if gguf.get(&k("rope.scaling.type")).and_then(|v| v.as_str()).is_some_and(|s| s != "none")
+        if gguf
+            .get(&k("rope.scaling.type"))
+            .and_then(|v| v.as_str())
+            .is_some_and(|s| s != "none")
         {
             return Err(Error::Unsupported("RoPE scaling".into()));
         }
@@ -211,9 +216,13 @@ impl Model {
                     t.elements()
                 )));
             }
-            let ty = WeightType::from_ggml(t.ty).filter(|w| matches!(w, WeightType::F32 | WeightType::F16));
+            let ty = WeightType::from_ggml(t.ty)
+                .filter(|w| matches!(w, WeightType::F32 | WeightType::F16));
             let Some(ty) = ty else {
-                return Err(Error::Unsupported(format!("tensor {name} has type {}; norms must be F32 or F16", t.ty)));
+                return Err(Error::Unsupported(format!(
+                    "tensor {name} has type {}; norms must be F32 or F16",
+                    t.ty
+                )));
             };
             let mut v = vec![0f32; n];
             scalar::dequantize_row(ty, gguf.data(t), &mut v);
@@ -301,7 +310,9 @@ impl Model {
             )));
         }
         if let Some(bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
-            return Err(Error::Context(format!("token id {bad} is outside the vocabulary")));
+            return Err(Error::Context(format!(
+                "token id {bad} is outside the vocabulary"
+            )));
         }
         if cache.k.is_empty() {
             cache.k = vec![Vec::new(); c.n_layer];
@@ -334,7 +345,11 @@ impl Model {
             rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut xn);
             quantize_rows(&xn, d, &mut q8);
             self.matmul(
-                &mut [(&layer.wq, &mut q), (&layer.wk, &mut k), (&layer.wv, &mut v)],
+                &mut [
+                    (&layer.wq, &mut q),
+                    (&layer.wk, &mut k),
+                    (&layer.wv, &mut v),
+                ],
                 &q8[..t_n * d / 32],
                 &xn,
                 t_n,
@@ -363,7 +378,12 @@ impl Model {
                 *a = *a / (1.0 + (-*a).exp()) * b;
             }
             quantize_rows(&g, c.n_ff, &mut q8);
-            self.matmul(&mut [(&layer.down, &mut tmp)], &q8[..t_n * c.n_ff / 32], &g, t_n);
+            self.matmul(
+                &mut [(&layer.down, &mut tmp)],
+                &q8[..t_n * c.n_ff / 32],
+                &g,
+                t_n,
+            );
             add(&mut x, &tmp);
         }
         cache.len += t_n;
@@ -381,7 +401,13 @@ impl Model {
     /// Several matrix products over the same activations as one parallel region: the rows
     /// of all matrices are split evenly over the threads (Q, K and V together; gate and up
     /// together), so no thread idles while another finishes a small matrix.
-    fn matmul(&self, tasks: &mut [(&Matrix, &mut Vec<f32>)], q8: &[BlockQ8], xf: &[f32], tokens: usize) {
+    fn matmul(
+        &self,
+        tasks: &mut [(&Matrix, &mut Vec<f32>)],
+        q8: &[BlockQ8],
+        xf: &[f32],
+        tokens: usize,
+    ) {
         for (m, o) in tasks.iter() {
             assert!(o.len() >= m.rows * tokens);
         }
@@ -421,7 +447,15 @@ impl Model {
     }
 
     /// Causal grouped-query attention of the `t_n` new queries over every cached position.
-    fn attention(&self, q: &[f32], kc: &[f32], vc: &[f32], pos0: usize, t_n: usize, out: &mut [f32]) {
+    fn attention(
+        &self,
+        q: &[f32],
+        kc: &[f32],
+        vc: &[f32],
+        pos0: usize,
+        t_n: usize,
+        out: &mut [f32],
+    ) {
         let c = &self.config;
         let hd = c.head_dim;
         let kvd = c.n_head_kv * hd;
@@ -451,7 +485,9 @@ impl Model {
                 }
                 let inv = (1.0 / sum) as f32;
                 // SAFETY: each (token, head) task owns its own `hd` output floats.
-                let o = unsafe { std::slice::from_raw_parts_mut(out_p.ptr().add(t * c.n_embd + h * hd), hd) };
+                let o = unsafe {
+                    std::slice::from_raw_parts_mut(out_p.ptr().add(t * c.n_embd + h * hd), hd)
+                };
                 o.fill(0.0);
                 for (j, s) in scores[..span].iter().enumerate() {
                     let p = s * inv;

@@ -92,7 +92,9 @@ impl Pool {
         let s = &*self.shared;
         // SAFETY (lifetime erasure): the pointer is cleared and every worker has finished
         // calling it before this function returns, so it never outlives `f`.
-        let ptr: *const Job = unsafe { std::mem::transmute::<&'f (dyn Fn(usize, usize) + Sync + 'f), &'static Job>(f) };
+        let ptr: *const Job = unsafe {
+            std::mem::transmute::<&'f (dyn Fn(usize, usize) + Sync + 'f), &'static Job>(f)
+        };
         *s.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(JobPtr(ptr));
         s.done.store(0, Ordering::SeqCst);
         s.generation.fetch_add(1, Ordering::SeqCst);

@@ -185,7 +185,11 @@ mod tests {
         let logits = [0.0, 5.0, 1.0, 4.9];
         assert_eq!(Sampler::new(SamplingParams::default()).sample(&logits), 1);
         // top_p tiny: only the best token survives, whatever the draw.
-        let mut s = Sampler::new(SamplingParams { temperature: 1.0, top_p: 0.01, seed: 3 });
+        let mut s = Sampler::new(SamplingParams {
+            temperature: 1.0,
+            top_p: 0.01,
+            seed: 3,
+        });
         for _ in 0..50 {
             assert_eq!(s.sample(&logits), 1);
         }
@@ -193,12 +197,20 @@ mod tests {
         let mut big = vec![-20f32; 1000];
         big[10] = 5.0;
         big[900] = 5.0;
-        let mut s = Sampler::new(SamplingParams { temperature: 1.0, top_p: 0.9, seed: 11 });
+        let mut s = Sampler::new(SamplingParams {
+            temperature: 1.0,
+            top_p: 0.9,
+            seed: 11,
+        });
         let draws: Vec<u32> = (0..200).map(|_| s.sample(&big)).collect();
         assert!(draws.iter().all(|&d| d == 10 || d == 900));
         assert!(draws.contains(&10) && draws.contains(&900));
         // Same seed, same draws.
-        let mut s2 = Sampler::new(SamplingParams { temperature: 1.0, top_p: 0.9, seed: 11 });
+        let mut s2 = Sampler::new(SamplingParams {
+            temperature: 1.0,
+            top_p: 0.9,
+            seed: 11,
+        });
         let again: Vec<u32> = (0..200).map(|_| s2.sample(&big)).collect();
         assert_eq!(draws, again);
     }

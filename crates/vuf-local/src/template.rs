@@ -48,11 +48,16 @@ impl ChatTemplate {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
         env.add_template_owned(NAME, source.to_string())
-            .map_err(|e| Error::Template(format!("the GGUF's chat template does not compile: {e}")))?;
+            .map_err(|e| {
+                Error::Template(format!("the GGUF's chat template does not compile: {e}"))
+            })?;
         Ok(ChatTemplate {
             env,
             bos: bos.into(),
@@ -61,7 +66,11 @@ impl ChatTemplate {
     }
 
     /// Render `messages`, ending with the assistant prefix when `add_generation_prompt`.
-    pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, Error> {
+    pub fn render(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<String, Error> {
         let t = self
             .env
             .get_template(NAME)
@@ -101,7 +110,13 @@ mod tests {
         .unwrap();
         assert_eq!(t.render(&[Message::user("  x ")], false).unwrap(), "<s>x");
         let e = t
-            .render(&[Message { role: "tool".into(), content: "y".into() }], false)
+            .render(
+                &[Message {
+                    role: "tool".into(),
+                    content: "y".into(),
+                }],
+                false,
+            )
             .unwrap_err();
         assert!(e.to_string().contains("no tools"), "{e}");
         assert!(ChatTemplate::new("{% for %}", "", "").is_err());

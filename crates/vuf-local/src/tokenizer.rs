@@ -141,7 +141,10 @@ impl Tokenizer {
             }
         };
         let tokens = strings(g, "tokenizer.ggml.tokens")?;
-        let types: Vec<TokenType> = match g.get("tokenizer.ggml.token_type").and_then(|v| v.as_array()) {
+        let types: Vec<TokenType> = match g
+            .get("tokenizer.ggml.token_type")
+            .and_then(|v| v.as_array())
+        {
             Some(a) if a.len() == tokens.len() => a
                 .iter()
                 .map(|v| match v {
@@ -195,11 +198,22 @@ impl Tokenizer {
         };
         let bos = id("tokenizer.ggml.bos_token_id");
         let eos = id("tokenizer.ggml.eos_token_id");
-        let mut eog: Vec<u32> = [eos, id("tokenizer.ggml.eot_token_id"), id("tokenizer.ggml.eom_token_id")]
-            .into_iter()
-            .flatten()
-            .collect();
-        for name in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|end|>"] {
+        let mut eog: Vec<u32> = [
+            eos,
+            id("tokenizer.ggml.eot_token_id"),
+            id("tokenizer.ggml.eom_token_id"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for name in [
+            "<|im_end|>",
+            "<|endoftext|>",
+            "<|eot_id|>",
+            "<|end_of_text|>",
+            "<end_of_turn>",
+            "<|end|>",
+        ] {
             if let Some(&i) = vocab.get(name) {
                 if types[i as usize] == TokenType::Control && !eog.contains(&i) {
                     eog.push(i);
@@ -349,7 +363,10 @@ impl Tokenizer {
             return Vec::new();
         };
         match self.types[id as usize] {
-            TokenType::Control | TokenType::UserDefined | TokenType::Unknown | TokenType::Unused => {
+            TokenType::Control
+            | TokenType::UserDefined
+            | TokenType::Unknown
+            | TokenType::Unused => {
                 if specials {
                     t.as_bytes().to_vec()
                 } else {
@@ -368,7 +385,10 @@ impl Tokenizer {
 
     /// Decode ids to text (invalid UTF-8 becomes U+FFFD; control tokens are dropped).
     pub fn decode(&self, ids: &[u32]) -> String {
-        let bytes: Vec<u8> = ids.iter().flat_map(|&i| self.token_bytes(i, false)).collect();
+        let bytes: Vec<u8> = ids
+            .iter()
+            .flat_map(|&i| self.token_bytes(i, false))
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
@@ -411,7 +431,11 @@ fn gpt2_split(chars: &[char], start: usize, end: usize, out: &mut Vec<(usize, us
             }
         }
         // The class of the run: the char itself, or the one after an optional space.
-        let (lead, body) = if c == ' ' { (1, at(pos + 1)) } else { (0, Some(c)) };
+        let (lead, body) = if c == ' ' {
+            (1, at(pos + 1))
+        } else {
+            (0, Some(c))
+        };
         if let Some(b) = body {
             let class = |x: char| -> u8 {
                 if is_letter(x) {
@@ -461,13 +485,18 @@ mod tests {
         let chars: Vec<char> = s.chars().collect();
         let mut p = Vec::new();
         gpt2_split(&chars, 0, chars.len(), &mut p);
-        p.into_iter().map(|(a, b)| chars[a..b].iter().collect()).collect()
+        p.into_iter()
+            .map(|(a, b)| chars[a..b].iter().collect())
+            .collect()
     }
 
     #[test]
     fn gpt2_pre_tokenisation_by_hand() {
         assert_eq!(split("Hello world"), ["Hello", " world"]);
-        assert_eq!(split("I'm here, they'll see"), ["I", "'m", " here", ",", " they", "'ll", " see"]);
+        assert_eq!(
+            split("I'm here, they'll see"),
+            ["I", "'m", " here", ",", " they", "'ll", " see"]
+        );
         assert_eq!(split("a  b"), ["a", " ", " b"]);
         assert_eq!(split("x\n\n"), ["x", "\n\n"]);
         assert_eq!(split("ok!!  ?"), ["ok", "!!", " ", " ?"]);
@@ -478,7 +507,10 @@ mod tests {
         let bytes = crate::gguf::tests::Writer::new()
             .str("tokenizer.ggml.model", model)
             .str("tokenizer.ggml.pre", pre)
-            .strs("tokenizer.ggml.tokens", &["a", "b", "ab", "\u{120}", "<|im_end|>"])
+            .strs(
+                "tokenizer.ggml.tokens",
+                &["a", "b", "ab", "\u{120}", "<|im_end|>"],
+            )
             .strs("tokenizer.ggml.merges", &["a b"])
             .finish();
         let p = crate::gguf::tests::write_tmp(&bytes, &format!("tok-{model}-{pre}.gguf"));
@@ -487,9 +519,18 @@ mod tests {
 
     #[test]
     fn unsupported_tokenizers_are_refused_by_name() {
-        let e = Tokenizer::from_gguf(&gguf_with("llama", "default")).err().unwrap().to_string();
-        assert!(e.contains("\"llama\"") && e.contains("not supported"), "{e}");
-        let e = Tokenizer::from_gguf(&gguf_with("gpt2", "qwen2")).err().unwrap().to_string();
+        let e = Tokenizer::from_gguf(&gguf_with("llama", "default"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("\"llama\"") && e.contains("not supported"),
+            "{e}"
+        );
+        let e = Tokenizer::from_gguf(&gguf_with("gpt2", "qwen2"))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("qwen2"), "{e}");
         let t = Tokenizer::from_gguf(&gguf_with("gpt2", "smollm")).unwrap();
         // "ab" merges; "ba" does not; without types every token is normal text.

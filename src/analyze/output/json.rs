@@ -104,7 +104,11 @@ struct SampleLine<'a> {
 pub(crate) fn build_samples(a: &Analysis, prep: &Prepared) -> String {
     debug_assert_eq!(LEXICON[0].key, "service_assistant_role");
     // Sized up front (about 25 MB for the corpus) instead of grown by doubling.
-    let text: usize = prep.samples.iter().map(|s| s.c.response.len() + s.c.prompt.len()).sum();
+    let text: usize = prep
+        .samples
+        .iter()
+        .map(|s| s.c.response.len() + s.c.prompt.len())
+        .sum();
     let mut out: Vec<u8> = Vec::with_capacity(text + text / 16 + 640 * prep.samples.len());
     for s in &prep.samples {
         let m = &a.models[s.model];

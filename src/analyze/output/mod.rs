@@ -22,7 +22,10 @@ pub(crate) fn write_all(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, Error>
     let table_path = |t: &super::table::Table| dir.join(format!("{}.csv", t.name));
     // The sample-level table is about half of the rendering work: it is written on a
     // second thread while this one writes everything else.
-    let big = a.tables.iter().position(|t| t.name == json::SAMPLE_LEVEL_TABLE);
+    let big = a
+        .tables
+        .iter()
+        .position(|t| t.name == json::SAMPLE_LEVEL_TABLE);
     let written = std::thread::scope(|scope| {
         let side = big.map(|i| {
             let t = &a.tables[i];
@@ -37,10 +40,15 @@ pub(crate) fn write_all(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, Error>
             for (name, text) in &a.texts {
                 write(&dir.join(name), text.as_bytes())?;
             }
-            write(&dir.join("analysis.json"), json::analysis_json(a).as_bytes())?;
+            write(
+                &dir.join("analysis.json"),
+                json::analysis_json(a).as_bytes(),
+            )?;
             write(&dir.join("samples.jsonl"), a.samples_jsonl.as_bytes())
         })();
-        let side = side.map_or(Ok(()), |h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        let side = side.map_or(Ok(()), |h| {
+            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+        });
         main.and(side)
     });
     written?;

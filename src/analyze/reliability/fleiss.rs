@@ -21,7 +21,9 @@ pub fn fleiss_kappa(counts: &[Vec<usize>]) -> FleissResult {
         p_bar: f64::NAN,
         p_e: f64::NAN,
     };
-    let Some(first) = counts.first() else { return nan };
+    let Some(first) = counts.first() else {
+        return nan;
+    };
     let m: usize = first.iter().sum();
     let k = first.len();
     let rows: Vec<&Vec<usize>> = counts

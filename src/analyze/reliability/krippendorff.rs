@@ -62,10 +62,62 @@ mod tests {
         // PEERS-AND-CRATES B.1 (Krippendorff 2011): alpha nominal = 0.743421.
         let n = None;
         let s = Some;
-        let a = [s(1), s(2), s(3), s(3), s(2), s(1), s(4), s(1), s(2), n, n, n];
-        let b = [s(1), s(2), s(3), s(3), s(2), s(2), s(4), s(1), s(2), s(5), n, s(3)];
-        let c = [n, s(3), s(3), s(3), s(2), s(3), s(4), s(2), s(2), s(5), s(1), n];
-        let d = [s(1), s(2), s(3), s(3), s(2), s(4), s(4), s(1), s(2), s(5), s(1), n];
+        let a = [
+            s(1),
+            s(2),
+            s(3),
+            s(3),
+            s(2),
+            s(1),
+            s(4),
+            s(1),
+            s(2),
+            n,
+            n,
+            n,
+        ];
+        let b = [
+            s(1),
+            s(2),
+            s(3),
+            s(3),
+            s(2),
+            s(2),
+            s(4),
+            s(1),
+            s(2),
+            s(5),
+            n,
+            s(3),
+        ];
+        let c = [
+            n,
+            s(3),
+            s(3),
+            s(3),
+            s(2),
+            s(3),
+            s(4),
+            s(2),
+            s(2),
+            s(5),
+            s(1),
+            n,
+        ];
+        let d = [
+            s(1),
+            s(2),
+            s(3),
+            s(3),
+            s(2),
+            s(4),
+            s(4),
+            s(1),
+            s(2),
+            s(5),
+            s(1),
+            n,
+        ];
         let alpha = krippendorff_alpha_nominal(&by_units(&[&a, &b, &c, &d]), 6);
         assert!((alpha - 0.743421).abs() < 1e-6, "{alpha}");
     }
@@ -73,8 +125,14 @@ mod tests {
     #[test]
     fn binary_two_coders() {
         // PEERS-AND-CRATES B.2: alpha = 0.095238.
-        let a: Vec<Option<usize>> = [0, 1, 0, 0, 0, 0, 0, 0, 1, 0].iter().map(|&v| Some(v)).collect();
-        let b: Vec<Option<usize>> = [1, 1, 1, 0, 0, 1, 0, 0, 0, 0].iter().map(|&v| Some(v)).collect();
+        let a: Vec<Option<usize>> = [0, 1, 0, 0, 0, 0, 0, 0, 1, 0]
+            .iter()
+            .map(|&v| Some(v))
+            .collect();
+        let b: Vec<Option<usize>> = [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]
+            .iter()
+            .map(|&v| Some(v))
+            .collect();
         let alpha = krippendorff_alpha_nominal(&by_units(&[&a, &b]), 2);
         assert!((alpha - 0.095238).abs() < 1e-6, "{alpha}");
     }

@@ -22,7 +22,10 @@ use crate::store::{self, sha256_hex, Store};
 
 /// Hash that keys offline codes: the coder key plus the model file's sha256 prefix.
 pub fn model_tag() -> String {
-    format!("{DEFAULT_CODER_KEY}:{}", &sha256_hex(DEFAULT_MODEL_JSON.as_bytes())[..16])
+    format!(
+        "{DEFAULT_CODER_KEY}:{}",
+        &sha256_hex(DEFAULT_MODEL_JSON.as_bytes())[..16]
+    )
 }
 
 /// What `code_store` did.
@@ -58,7 +61,10 @@ pub fn code_store(store: &mut Store, coder: &OfflineCoder) -> Result<ApplyReport
         }
         Ok::<_, store::Error>(())
     })?;
-    Ok(ApplyReport { coded: todo.len(), already })
+    Ok(ApplyReport {
+        coded: todo.len(),
+        already,
+    })
 }
 
 fn coded_ids(conn: &rusqlite::Connection, tag: &str) -> Result<HashSet<i64>, store::Error> {
@@ -70,7 +76,10 @@ fn coded_ids(conn: &rusqlite::Connection, tag: &str) -> Result<HashSet<i64>, sto
 }
 
 fn code_parallel(coder: &OfflineCoder, todo: &[SampleToCode]) -> Vec<Coded> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .max(1);
     let chunk = todo.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = todo
@@ -89,7 +98,10 @@ fn code_parallel(coder: &OfflineCoder, todo: &[SampleToCode]) -> Vec<Coded> {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     })
 }
 
@@ -137,12 +149,21 @@ fn write_codes(
             ..base.clone()
         },
     )?;
-    codes::upsert_consensus(tx, &posture_consensus(s.id, "offline", tag, p, json!({"path": "offline"})))?;
+    codes::upsert_consensus(
+        tx,
+        &posture_consensus(s.id, "offline", tag, p, json!({"path": "offline"})),
+    )?;
     codes::upsert_consensus(tx, &topic_consensus(s.id, "offline", tag, &topics))?;
     Ok(())
 }
 
-fn posture_consensus(id: i64, source: &str, tag: &str, p: &OfflinePosture, record: serde_json::Value) -> NewConsensus {
+fn posture_consensus(
+    id: i64,
+    source: &str,
+    tag: &str,
+    p: &OfflinePosture,
+    record: serde_json::Value,
+) -> NewConsensus {
     let mut record = record;
     record["coder"] = json!(DEFAULT_CODER_KEY);
     record["confidence"] = json!(p.confidence);
@@ -210,14 +231,22 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
              WHERE layer = 'b' AND source = 'offline' AND rubric_hash = ?1",
         )?;
         let rows = stmt.query_map([&tag], |r| {
-            Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?, r.get::<_, Option<f64>>(3)?.unwrap_or(0.0))))
+            Ok((
+                r.get::<_, i64>(0)?,
+                (
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                ),
+            ))
         })?;
         rows.collect::<Result<_, _>>()?
     };
-    let models_b: HashMap<i64, codes::StoredConsensus> = codes::consensus_rows(store.conn(), "b", "models")?
-        .into_iter()
-        .map(|c| (c.row.sample_id, c))
-        .collect();
+    let models_b: HashMap<i64, codes::StoredConsensus> =
+        codes::consensus_rows(store.conn(), "b", "models")?
+            .into_iter()
+            .map(|c| (c.row.sample_id, c))
+            .collect();
     let topics_a = |source: &str| -> Result<HashMap<i64, Option<String>>, store::Error> {
         Ok(codes::consensus_rows(store.conn(), "a", source)?
             .into_iter()
@@ -247,7 +276,10 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
                 value_holding_votes_json: Some(json!({ holding: 1 }).to_string()),
                 topics_json: None,
                 has_disagreement: false,
-                record_json: Some(json!({"path": "offline", "confidence": conf, "threshold": threshold}).to_string()),
+                record_json: Some(
+                    json!({"path": "offline", "confidence": conf, "threshold": threshold})
+                        .to_string(),
+                ),
             };
             rows.push(b.clone());
             b.layer = "a".into();
@@ -263,7 +295,8 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
             report.from_models += 1;
             let mut b = m.row.clone();
             b.source = "cascade".into();
-            let mut rec = json!({"path": "models", "offline_confidence": conf, "threshold": threshold});
+            let mut rec =
+                json!({"path": "models", "offline_confidence": conf, "threshold": threshold});
             if let Some(skipped) = m
                 .row
                 .record_json
@@ -283,7 +316,11 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
             a.value_holding = None;
             a.value_holding_support = None;
             a.value_holding_votes_json = None;
-            a.topics_json = models_a.get(&id).cloned().flatten().or_else(|| offline_a.get(&id).cloned().flatten());
+            a.topics_json = models_a
+                .get(&id)
+                .cloned()
+                .flatten()
+                .or_else(|| offline_a.get(&id).cloned().flatten());
             rows.push(a);
         } else {
             report.pending.push(id);
@@ -295,7 +332,9 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
         .map(|(id, _)| *id)
         .collect();
     {
-        let mut stmt = store.conn().prepare("SELECT sample_id FROM codes WHERE source = 'models'")?;
+        let mut stmt = store
+            .conn()
+            .prepare("SELECT sample_id FROM codes WHERE source = 'models'")?;
         let ids = stmt.query_map([], |r| r.get::<_, i64>(0))?;
         for id in ids {
             report.model_codes += usize::from(uncertain.contains(&id?));

@@ -159,7 +159,11 @@ pub fn curve(
 }
 
 /// Highest value_holding agreement among points spending at most `max_calls` under `cost`.
-pub fn best_within_budget(c: &[CascadePoint], max_calls: f64, cost: CostModel) -> Option<CascadePoint> {
+pub fn best_within_budget(
+    c: &[CascadePoint],
+    max_calls: f64,
+    cost: CostModel,
+) -> Option<CascadePoint> {
     c.iter()
         .filter(|p| p.calls(cost) <= max_calls + 1e-12)
         .copied()
@@ -171,7 +175,11 @@ pub fn best_within_budget(c: &[CascadePoint], max_calls: f64, cost: CostModel) -
 }
 
 /// Fewest calls under `cost` among points reaching `min_agreement` on value_holding.
-pub fn cheapest_reaching(c: &[CascadePoint], min_agreement: f64, cost: CostModel) -> Option<CascadePoint> {
+pub fn cheapest_reaching(
+    c: &[CascadePoint],
+    min_agreement: f64,
+    cost: CostModel,
+) -> Option<CascadePoint> {
     c.iter()
         .filter(|p| p.agreement_holding >= min_agreement)
         .copied()
@@ -218,7 +226,8 @@ pub fn cross_fold(
         let l: Vec<PostureLabel> = other.iter().map(|&i| gold_label[i]).collect();
         let h: Vec<ValueHolding> = other.iter().map(|&i| gold_holding[i]).collect();
         let s: Vec<SeqCalls> = other.iter().map(|&i| seq[i]).collect();
-        let t = pick(&curve(&p, &l, &h, &s, &default_grid())).map_or(f64::INFINITY, |c| c.threshold);
+        let t =
+            pick(&curve(&p, &l, &h, &s, &default_grid())).map_or(f64::INFINITY, |c| c.threshold);
         thresholds.push((g.to_string(), t));
         for i in (0..pred.len()).filter(|&i| groups[i] == g) {
             if pred[i].confidence >= t {
@@ -261,7 +270,11 @@ pub fn to_csv(c: &[CascadePoint]) -> String {
             p.agreement_holding,
             p.agreement_label,
             p.calls_per_response_seq,
-            if per_uncertain.is_finite() { format!("{per_uncertain:.4}") } else { String::new() }
+            if per_uncertain.is_finite() {
+                format!("{per_uncertain:.4}")
+            } else {
+                String::new()
+            }
         ));
     }
     s
@@ -330,17 +343,35 @@ mod tests {
         assert_eq!(c[2].calls_per_uncertain_seq(), 5.5);
         assert!(c[0].calls_per_uncertain_seq().is_nan());
         use CostModel::*;
-        assert_eq!(best_within_budget(&c, 2.0, AllCoders).map(|p| p.threshold), Some(0.5));
-        assert_eq!(cheapest_reaching(&c, 0.95, AllCoders).map(|p| p.threshold), Some(0.85));
+        assert_eq!(
+            best_within_budget(&c, 2.0, AllCoders).map(|p| p.threshold),
+            Some(0.5)
+        );
+        assert_eq!(
+            cheapest_reaching(&c, 0.95, AllCoders).map(|p| p.threshold),
+            Some(0.85)
+        );
         // Within 3 calls: all-coders only affords t=0.85 (3.0); sequential also t=0.85 (2.75).
-        assert_eq!(best_within_budget(&c, 2.9, AllCoders).map(|p| p.threshold), Some(0.5));
-        assert_eq!(best_within_budget(&c, 2.9, Sequential).map(|p| p.threshold), Some(0.85));
+        assert_eq!(
+            best_within_budget(&c, 2.9, AllCoders).map(|p| p.threshold),
+            Some(0.5)
+        );
+        assert_eq!(
+            best_within_budget(&c, 2.9, Sequential).map(|p| p.threshold),
+            Some(0.85)
+        );
         let csv = to_csv(&c);
         assert!(csv.lines().next().unwrap().ends_with(
             "agreement_label,calls_per_response_seq_majority,calls_per_uncertain_seq_majority"
         ));
-        assert_eq!(csv.lines().nth(1).unwrap(), "0.00,1.0000,0.0000,0.5000,0.2500,0.0000,");
-        assert_eq!(csv.lines().nth(3).unwrap(), "0.85,0.5000,3.0000,1.0000,0.7500,2.7500,5.5000");
+        assert_eq!(
+            csv.lines().nth(1).unwrap(),
+            "0.00,1.0000,0.0000,0.5000,0.2500,0.0000,"
+        );
+        assert_eq!(
+            csv.lines().nth(3).unwrap(),
+            "0.85,0.5000,3.0000,1.0000,0.7500,2.7500,5.5000"
+        );
     }
 
     #[test]
@@ -361,9 +392,15 @@ mod tests {
         let gh: Vec<ValueHolding> = gl.iter().map(|l| l.value_holding()).collect();
         // Pick: the lowest threshold that reaches full agreement on the other group.
         let seq = [SeqCalls { a: 2, b: 3 }; 2];
-        let r = cross_fold(&pred, &gl, &gh, &seq, &["a", "b"], CostModel::AllCoders, |c| {
-            cheapest_reaching(c, 1.0, CostModel::AllCoders)
-        });
+        let r = cross_fold(
+            &pred,
+            &gl,
+            &gh,
+            &seq,
+            &["a", "b"],
+            CostModel::AllCoders,
+            |c| cheapest_reaching(c, 1.0, CostModel::AllCoders),
+        );
         // For a: curve on b alone -> needs t > 0.9 -> cheapest 0.91; a (0.95) kept, right.
         // For b: curve on a alone -> t = 0.0 suffices; b kept, wrong.
         assert_eq!(

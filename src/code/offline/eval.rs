@@ -355,12 +355,20 @@ pub fn sequential_mismatches(samples: &[LabelledSample]) -> usize {
         .iter()
         .filter(|s| {
             let all_b: Vec<_> = cascade::posture_votes(s).into_iter().flatten().collect();
-            let (_, seq_b) = sequential::replay(&cascade::posture_votes(s), sequential::posture_settled);
-            let key_b = |v: &[consensus::PostureVote]| consensus::posture(v).map(|c| (c.label, c.value_holding));
+            let (_, seq_b) =
+                sequential::replay(&cascade::posture_votes(s), sequential::posture_settled);
+            let key_b = |v: &[consensus::PostureVote]| {
+                consensus::posture(v).map(|c| (c.label, c.value_holding))
+            };
             let all_a: Vec<_> = cascade::topic_votes(s).into_iter().flatten().collect();
-            let (_, seq_a) = sequential::replay(&cascade::topic_votes(s), sequential::topics_settled);
+            let (_, seq_a) =
+                sequential::replay(&cascade::topic_votes(s), sequential::topics_settled);
             let key_a = |v: &[consensus::TopicVote]| -> Vec<String> {
-                consensus::topics(v).topics.into_iter().map(|t| t.topic_key).collect()
+                consensus::topics(v)
+                    .topics
+                    .into_iter()
+                    .map(|t| t.topic_key)
+                    .collect()
             };
             key_b(&all_b) != key_b(&seq_b) || key_a(&all_a) != key_a(&seq_a)
         })
@@ -652,10 +660,26 @@ pub fn report_markdown(r: &EvalReport, model_sha: &str) -> String {
     let _ = writeln!(o, "Cross-fitted (the threshold for each held-out model is chosen on the other models' curve, under the same cost model; no model's labels pick its own threshold):\n");
     let _ = writeln!(o, "| cost model | rule | calls/response | value_holding agreement | label agreement | thresholds |\n|---|---|---:|---:|---:|---|");
     for (cf, cost, rule) in [
-        (&r.cascade_budget_cf, "all coders", "best agreement within 2 calls"),
-        (&r.cascade_target_cf, "all coders", "fewest calls reaching 0.95"),
-        (&r.cascade_budget_cf_seq, "sequential majority", "best agreement within 2 calls"),
-        (&r.cascade_target_cf_seq, "sequential majority", "fewest calls reaching 0.95"),
+        (
+            &r.cascade_budget_cf,
+            "all coders",
+            "best agreement within 2 calls",
+        ),
+        (
+            &r.cascade_target_cf,
+            "all coders",
+            "fewest calls reaching 0.95",
+        ),
+        (
+            &r.cascade_budget_cf_seq,
+            "sequential majority",
+            "best agreement within 2 calls",
+        ),
+        (
+            &r.cascade_target_cf_seq,
+            "sequential majority",
+            "fewest calls reaching 0.95",
+        ),
     ] {
         let ts: Vec<String> = cf
             .thresholds

@@ -274,8 +274,8 @@ fn shipped_model_is_reproducible_from_shared_data() {
 /// 3 calls per layer.
 #[test]
 fn sequential_majority_keeps_the_published_consensus() {
-    use crate::code::{consensus, sequential};
     use super::cascade::{posture_votes, sequential_calls, topic_votes};
+    use crate::code::{consensus, sequential};
     let Some(dir) =
         crate::testdata::shared_data_or_skip("sequential_majority_keeps_the_published_consensus")
     else {
@@ -287,15 +287,27 @@ fn sequential_majority_keeps_the_published_consensus() {
     for s in &samples {
         let all: Vec<_> = posture_votes(s).into_iter().flatten().collect();
         let (_, seq) = sequential::replay(&posture_votes(s), sequential::posture_settled);
-        let (full, seq) = (consensus::posture(&all).unwrap(), consensus::posture(&seq).unwrap());
+        let (full, seq) = (
+            consensus::posture(&all).unwrap(),
+            consensus::posture(&seq).unwrap(),
+        );
         // Where the all-coder consensus reproduces the published one, so does sequential.
         if (full.label, full.value_holding) == (s.label, s.value_holding) {
-            assert_eq!((seq.label, seq.value_holding), (s.label, s.value_holding), "{}", s.layered_id);
+            assert_eq!(
+                (seq.label, seq.value_holding),
+                (s.label, s.value_holding),
+                "{}",
+                s.layered_id
+            );
             checked_b += 1;
         }
         if let Some(published) = &s.topics {
             let keys = |v: &[consensus::TopicVote]| -> Vec<String> {
-                consensus::topics(v).topics.into_iter().map(|t| t.topic_key).collect()
+                consensus::topics(v)
+                    .topics
+                    .into_iter()
+                    .map(|t| t.topic_key)
+                    .collect()
             };
             let all: Vec<_> = topic_votes(s).into_iter().flatten().collect();
             let (_, seq) = sequential::replay(&topic_votes(s), sequential::topics_settled);
@@ -308,7 +320,9 @@ fn sequential_majority_keeps_the_published_consensus() {
     // The per-coder records give the published consensus for every sample.
     assert_eq!((checked_b, checked_a), (samples.len(), samples.len()));
     let calls = sequential_calls(&samples);
-    assert!(calls.iter().all(|c| (2..=3).contains(&c.a) && (2..=3).contains(&c.b)));
+    assert!(calls
+        .iter()
+        .all(|c| (2..=3).contains(&c.a) && (2..=3).contains(&c.b)));
     let mean = calls.iter().map(|c| c.total()).sum::<f64>() / calls.len() as f64;
     println!("sequential majority: {mean:.3} calls per response sent to the models");
     assert!(mean > 4.0 && mean < 6.0);

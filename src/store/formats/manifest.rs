@@ -26,7 +26,9 @@ impl ImportFormat for ManifestFormat {
     }
 
     fn detect(&self, path: &Path, head: &[u8]) -> bool {
-        has_ext(path, "jsonl") && first_byte(head) == Some(b'{') && contains(head, b"\"layered_id\"")
+        has_ext(path, "jsonl")
+            && first_byte(head) == Some(b'{')
+            && contains(head, b"\"layered_id\"")
     }
 
     fn import(
@@ -39,7 +41,9 @@ impl ImportFormat for ManifestFormat {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) => {
-                report.errors.push(Problem::file(path, format!("cannot read: {e}")));
+                report
+                    .errors
+                    .push(Problem::file(path, format!("cannot read: {e}")));
                 return Ok(report);
             }
         };
@@ -49,10 +53,16 @@ impl ImportFormat for ManifestFormat {
         for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
             let n = i as u64 + 1;
             let Ok(line) = std::str::from_utf8(raw) else {
-                report.errors.push(Problem::at(path, n, "not valid UTF-8: line skipped"));
+                report
+                    .errors
+                    .push(Problem::at(path, n, "not valid UTF-8: line skipped"));
                 continue;
             };
-            let line = if i == 0 { line.trim_start_matches('\u{feff}') } else { line };
+            let line = if i == 0 {
+                line.trim_start_matches('\u{feff}')
+            } else {
+                line
+            };
             if line.trim().is_empty() {
                 continue;
             }
@@ -92,18 +102,30 @@ fn row_to_sample(line: &str, origin: &str) -> Result<NewSample, String> {
     let get = |field: &str| match obj.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
         Some(Value::String(_)) => Err(format!("field `{field}` is empty")),
-        Some(v) => Err(format!("field `{field}`: expected string, found {}", json_type(v))),
+        Some(v) => Err(format!(
+            "field `{field}`: expected string, found {}",
+            json_type(v)
+        )),
         None => Err(format!("missing field `{field}`")),
     };
     get("layered_id")?;
     let cell = get("cell")?;
     let sample_id = get("sample_id")?;
-    let (condition, idx) =
-        parse_sample_id(sample_id).ok_or_else(|| format!("field `sample_id`: not <COND>_<n>: {sample_id:?}"))?;
+    let (condition, idx) = parse_sample_id(sample_id)
+        .ok_or_else(|| format!("field `sample_id`: not <COND>_<n>: {sample_id:?}"))?;
     if !obj.contains_key("response") {
         return Err("missing field `response`".into());
     }
-    let mut s = record_to_sample(Key { cell, condition, idx }, &obj, line.to_string(), origin.to_string())?;
+    let mut s = record_to_sample(
+        Key {
+            cell,
+            condition,
+            idx,
+        },
+        &obj,
+        line.to_string(),
+        origin.to_string(),
+    )?;
     // A manifest's `model` is the source model, not the id an API returned.
     s.model_returned = None;
     Ok(s)

@@ -31,13 +31,21 @@ pub trait ImportFormat: Sync {
     /// Whether this format reads `path`; `head` is up to the first 8 KiB of a file (empty for a directory).
     fn detect(&self, path: &Path, head: &[u8]) -> bool;
     /// Import `path` into the store.
-    fn import(&self, store: &mut Store, path: &Path, progress: &mut dyn FnMut(Progress))
-        -> Result<ImportReport, Error>;
+    fn import(
+        &self,
+        store: &mut Store,
+        path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImportReport, Error>;
 }
 
 /// Every format `vuf import` knows, in detection order.
-pub const FORMATS: &[&dyn ImportFormat] =
-    &[&traces::TracesFormat, &website::WebsiteFormat, &manifest::ManifestFormat, &models_json::ModelsJsonFormat];
+pub const FORMATS: &[&dyn ImportFormat] = &[
+    &traces::TracesFormat,
+    &website::WebsiteFormat,
+    &manifest::ManifestFormat,
+    &models_json::ModelsJsonFormat,
+];
 
 /// Progress of one import (entries done out of total).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,12 +70,20 @@ pub struct Problem {
 impl Problem {
     /// A problem with a whole file.
     pub fn file(path: &Path, reason: impl Into<String>) -> Problem {
-        Problem { path: path.to_path_buf(), line: None, reason: reason.into() }
+        Problem {
+            path: path.to_path_buf(),
+            line: None,
+            reason: reason.into(),
+        }
     }
 
     /// A problem with one line / entry of a file.
     pub fn at(path: &Path, line: u64, reason: impl Into<String>) -> Problem {
-        Problem { path: path.to_path_buf(), line: Some(line), reason: reason.into() }
+        Problem {
+            path: path.to_path_buf(),
+            line: Some(line),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -107,7 +123,11 @@ pub struct ImportReport {
 
 impl ImportReport {
     fn new(path: &Path, format: &str) -> ImportReport {
-        ImportReport { path: path.to_path_buf(), format: format.into(), ..Default::default() }
+        ImportReport {
+            path: path.to_path_buf(),
+            format: format.into(),
+            ..Default::default()
+        }
     }
 
     /// Count one upsert outcome; `path` and `line` locate a conflict.
@@ -117,7 +137,11 @@ impl ImportReport {
             UpsertOutcome::Unchanged => self.unchanged += 1,
             UpsertOutcome::ReplacedInvalid => self.replaced += 1,
             UpsertOutcome::IdAttached => self.ids_attached += 1,
-            UpsertOutcome::Conflict(reason) => self.conflicts.push(Problem { path: path.to_path_buf(), line, reason }),
+            UpsertOutcome::Conflict(reason) => self.conflicts.push(Problem {
+                path: path.to_path_buf(),
+                line,
+                reason,
+            }),
         }
     }
 }
@@ -125,12 +149,17 @@ impl ImportReport {
 /// Import one path with the first format that recognises it. An unreadable or
 /// unrecognised path is reported in the returned report, not as an `Err`; `Err` is kept
 /// for store failures, which stop the import.
-pub fn import_path(store: &mut Store, path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<ImportReport, Error> {
+pub fn import_path(
+    store: &mut Store,
+    path: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ImportReport, Error> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
             let mut r = ImportReport::new(path, "");
-            r.errors.push(Problem::file(path, format!("cannot read: {e}")));
+            r.errors
+                .push(Problem::file(path, format!("cannot read: {e}")));
             return Ok(r);
         }
     };
@@ -141,7 +170,8 @@ pub fn import_path(store: &mut Store, path: &Path, progress: &mut dyn FnMut(Prog
             Ok(h) => h,
             Err(e) => {
                 let mut r = ImportReport::new(path, "");
-                r.errors.push(Problem::file(path, format!("cannot read: {e}")));
+                r.errors
+                    .push(Problem::file(path, format!("cannot read: {e}")));
                 return Ok(r);
             }
         }
@@ -165,7 +195,9 @@ pub fn import_path(store: &mut Store, path: &Path, progress: &mut dyn FnMut(Prog
 
 fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(8192);
-    std::fs::File::open(path)?.take(8192).read_to_end(&mut buf)?;
+    std::fs::File::open(path)?
+        .take(8192)
+        .read_to_end(&mut buf)?;
     Ok(buf)
 }
 
@@ -177,7 +209,9 @@ pub(crate) fn first_byte(head: &[u8]) -> Option<u8> {
 
 /// Whether `path` has extension `ext` (case-insensitive).
 pub(crate) fn has_ext(path: &Path, ext: &str) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case(ext))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
 }
 
 /// Read a whole file as UTF-8, with reasons a user can act on.

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::{first_byte, has_ext, json_type, read_text, ImportFormat, ImportReport, Problem, Progress};
+use super::{
+    first_byte, has_ext, json_type, read_text, ImportFormat, ImportReport, Problem, Progress,
+};
 use crate::store::imports::{record_import, ImportFile};
 use crate::store::models::{upsert_model, ModelRow};
 use crate::store::{now_utc, sha256_hex, Error, Store};
@@ -30,11 +32,15 @@ impl ImportFormat for ModelsJsonFormat {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<ImportReport, Error> {
         let mut report = ImportReport::new(path, self.name());
-        let parsed = read_text(path).and_then(|(bytes, text)| match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Array(a)) => Ok((bytes, a)),
-            Ok(v) => Err(format!("expected a JSON array of models, found {}", json_type(&v))),
-            Err(e) => Err(format!("bad JSON: {e}")),
-        });
+        let parsed =
+            read_text(path).and_then(|(bytes, text)| match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Array(a)) => Ok((bytes, a)),
+                Ok(v) => Err(format!(
+                    "expected a JSON array of models, found {}",
+                    json_type(&v)
+                )),
+                Err(e) => Err(format!("bad JSON: {e}")),
+            });
         let (bytes, entries) = match parsed {
             Ok(p) => p,
             Err(reason) => {
@@ -49,12 +55,19 @@ impl ImportFormat for ModelsJsonFormat {
             match v {
                 Value::Object(obj) => match model_row(obj, &origin) {
                     Ok(r) => rows.push(r),
-                    Err(reason) => report.errors.push(Problem::at(path, n, format!("model entry {n}: {reason}"))),
+                    Err(reason) => report.errors.push(Problem::at(
+                        path,
+                        n,
+                        format!("model entry {n}: {reason}"),
+                    )),
                 },
                 other => report.errors.push(Problem::at(
                     path,
                     n,
-                    format!("model entry {n}: expected object, found {}", json_type(other)),
+                    format!(
+                        "model entry {n}: expected object, found {}",
+                        json_type(other)
+                    ),
                 )),
             }
         }
@@ -81,7 +94,10 @@ impl ImportFormat for ModelsJsonFormat {
             }
             Ok(())
         })?;
-        progress(Progress { done: entries.len() as u64, total: entries.len() as u64 });
+        progress(Progress {
+            done: entries.len() as u64,
+            total: entries.len() as u64,
+        });
         Ok(report)
     }
 }
@@ -91,7 +107,10 @@ fn model_row(obj: &Map<String, Value>, origin: &str) -> Result<ModelRow, String>
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(format!("field `{name}`: expected string, found {}", json_type(v))),
+        Some(v) => Err(format!(
+            "field `{name}`: expected string, found {}",
+            json_type(v)
+        )),
     };
     let model = field("model")?.ok_or("missing field `model`")?;
     Ok(ModelRow {

@@ -29,7 +29,8 @@ pub(crate) fn record_to_sample(
 ) -> Result<NewSample, String> {
     check_cell_label(key.cell)?;
     let cond_field = req_str(obj, "condition")?;
-    let cond = Condition::parse(cond_field).ok_or_else(|| format!("unknown condition {cond_field:?}"))?;
+    let cond =
+        Condition::parse(cond_field).ok_or_else(|| format!("unknown condition {cond_field:?}"))?;
     if cond != key.condition {
         return Err(format!(
             "condition field {cond_field:?} disagrees with the sample name ({}_{})",
@@ -42,19 +43,31 @@ pub(crate) fn record_to_sample(
     let raw = match obj.get("raw") {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m),
-        Some(v) => return Err(format!("field `raw`: expected object, found {}", json_type(v))),
+        Some(v) => {
+            return Err(format!(
+                "field `raw`: expected object, found {}",
+                json_type(v)
+            ))
+        }
     };
     let usage_json = match obj.get("usage") {
         None | Some(Value::Null) => None,
         Some(v @ Value::Object(_)) => Some(v.to_string()),
-        Some(v) => return Err(format!("field `usage`: expected object, found {}", json_type(v))),
+        Some(v) => {
+            return Err(format!(
+                "field `usage`: expected object, found {}",
+                json_type(v)
+            ))
+        }
     };
     let chat_message = raw
         .and_then(|r| r.get("choices"))
         .and_then(Value::as_array)
         .and_then(|c| c.first())
         .and_then(|c| c.get("message"));
-    let raw_content = chat_message.and_then(|m| m.get("content")).and_then(Value::as_str);
+    let raw_content = chat_message
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_str);
 
     // PROTOCOL 2.9: result, then response, then raw.choices[0].message.content.
     let (response, mut answer_source) = if let Some(t) = non_empty(result) {
@@ -69,7 +82,9 @@ pub(crate) fn record_to_sample(
     // The collector's reasoning_content fallback (PROTOCOL 2.6, case B02): the stored result
     // came from reasoning_content because the message content was empty.
     if answer_source == Some("result") && non_empty(raw_content).is_none() {
-        let reasoning = chat_message.and_then(|m| m.get("reasoning_content")).and_then(Value::as_str);
+        let reasoning = chat_message
+            .and_then(|m| m.get("reasoning_content"))
+            .and_then(Value::as_str);
         if reasoning.is_some() && reasoning == result {
             answer_source = Some("reasoning_content");
         }
@@ -77,8 +92,14 @@ pub(crate) fn record_to_sample(
     let flags = raw.map(raw_flags).unwrap_or_default();
     let error = opt_str(obj, "error")?.map(str::to_string);
     let valid = response.is_some();
-    let invalid_reason =
-        (!valid).then(|| if error.is_some() { "collection_error" } else { "empty_response" }.to_string());
+    let invalid_reason = (!valid).then(|| {
+        if error.is_some() {
+            "collection_error"
+        } else {
+            "empty_response"
+        }
+        .to_string()
+    });
     let layered_id = opt_str(obj, "layered_id")?.map(str::to_string);
     Ok(NewSample {
         cell: key.cell.to_string(),
@@ -120,18 +141,30 @@ fn raw_flags(raw: &Map<String, Value>) -> RawFlags {
     let mut f = RawFlags::default();
     if let Some(choices) = raw.get("choices").and_then(Value::as_array) {
         if let Some(c0) = choices.first() {
-            f.finish_reason = c0.get("finish_reason").and_then(Value::as_str).map(str::to_string);
+            f.finish_reason = c0
+                .get("finish_reason")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             f.truncated = f.finish_reason.as_deref() == Some("length");
             f.upstream_error = c0.get("error").is_some_and(|e| !e.is_null());
         }
     } else if let Some(cands) = raw.get("candidates").and_then(Value::as_array) {
-        let reasons: Vec<&str> = cands.iter().filter_map(|c| c.get("finishReason").and_then(Value::as_str)).collect();
+        let reasons: Vec<&str> = cands
+            .iter()
+            .filter_map(|c| c.get("finishReason").and_then(Value::as_str))
+            .collect();
         f.finish_reason = reasons.first().map(|s| s.to_string());
         f.truncated = reasons.contains(&"MAX_TOKENS");
     } else if raw.contains_key("output") && raw.get("status").is_some_and(Value::is_string) {
-        let status = raw.get("status").and_then(Value::as_str).unwrap_or_default();
+        let status = raw
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         f.truncated = status == "incomplete";
-        let detail = raw.get("incomplete_details").and_then(|d| d.get("reason")).and_then(Value::as_str);
+        let detail = raw
+            .get("incomplete_details")
+            .and_then(|d| d.get("reason"))
+            .and_then(Value::as_str);
         f.finish_reason = Some(match (status, detail) {
             ("incomplete", Some(reason)) => format!("incomplete:{reason}"),
             _ => status.to_string(),
@@ -147,7 +180,10 @@ fn req_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Stri
     match obj.get(field) {
         Some(Value::String(s)) => Ok(s),
         None => Err(format!("missing field `{field}`")),
-        Some(v) => Err(format!("field `{field}`: expected string, found {}", json_type(v))),
+        Some(v) => Err(format!(
+            "field `{field}`: expected string, found {}",
+            json_type(v)
+        )),
     }
 }
 
@@ -155,7 +191,10 @@ fn opt_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<Option<&'a st
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(format!("field `{field}`: expected string, found {}", json_type(v))),
+        Some(v) => Err(format!(
+            "field `{field}`: expected string, found {}",
+            json_type(v)
+        )),
     }
 }
 
@@ -169,7 +208,10 @@ fn opt_int(obj: &Map<String, Value>, field: &str) -> Result<Option<i64>, String>
                 _ => Err(format!("field `{field}`: expected integer, found {n}")),
             },
         },
-        Some(v) => Err(format!("field `{field}`: expected integer, found {}", json_type(v))),
+        Some(v) => Err(format!(
+            "field `{field}`: expected integer, found {}",
+            json_type(v)
+        )),
     }
 }
 
@@ -195,7 +237,9 @@ pub(crate) fn check_cell_label(cell: &str) -> Result<(), String> {
         || cell == "."
         || cell == ".."
         || cell.starts_with('.')
-        || cell.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+        || cell
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control());
     if bad {
         return Err(format!("not a usable cell label: {cell:?}"));
     }
@@ -209,7 +253,16 @@ mod tests {
     fn sample(v: serde_json::Value) -> Result<NewSample, String> {
         let text = v.to_string();
         let obj = parse_object(&text)?;
-        record_to_sample(Key { cell: "kimi-k2-6-or", condition: Condition::G2, idx: 4 }, &obj, text, "test".into())
+        record_to_sample(
+            Key {
+                cell: "kimi-k2-6-or",
+                condition: Condition::G2,
+                idx: 4,
+            },
+            &obj,
+            text,
+            "test".into(),
+        )
     }
 
     #[test]
@@ -222,10 +275,15 @@ mod tests {
             (s.valid, s.response.as_deref(), s.answer_source.as_deref()),
             (true, Some("from response"), Some("response"))
         );
-        let s = sample(serde_json::json!({"condition": "G2", "prompt": p, "result": "",
-            "raw": {"choices": [{"finish_reason": "stop", "message": {"content": "from raw"}}]}}))
+        let s = sample(
+            serde_json::json!({"condition": "G2", "prompt": p, "result": "",
+            "raw": {"choices": [{"finish_reason": "stop", "message": {"content": "from raw"}}]}}),
+        )
         .unwrap();
-        assert_eq!((s.response.as_deref(), s.answer_source.as_deref()), (Some("from raw"), Some("raw_content")));
+        assert_eq!(
+            (s.response.as_deref(), s.answer_source.as_deref()),
+            (Some("from raw"), Some("raw_content"))
+        );
         let s = sample(serde_json::json!({"condition": "G2", "prompt": p,
             "raw": {"choices": [{"finish_reason": null, "message": {"content": null}}]}}))
         .unwrap();
@@ -241,13 +299,21 @@ mod tests {
             serde_json::json!({"choices": [7]}),
             serde_json::json!({"candidates": "x"}),
         ] {
-            let s = sample(serde_json::json!({"condition": "G2", "prompt": p, "result": "ok", "raw": raw})).unwrap();
+            let s = sample(
+                serde_json::json!({"condition": "G2", "prompt": p, "result": "ok", "raw": raw}),
+            )
+            .unwrap();
             assert!(s.valid && !s.truncated && !s.upstream_error);
         }
-        let e = sample(serde_json::json!({"condition": "G2", "prompt": p, "result": "ok", "duration_ms": 1.5}))
-            .unwrap_err();
+        let e = sample(
+            serde_json::json!({"condition": "G2", "prompt": p, "result": "ok", "duration_ms": 1.5}),
+        )
+        .unwrap_err();
         assert_eq!(e, "field `duration_ms`: expected integer, found 1.5");
-        let e = sample(serde_json::json!({"condition": "G2", "prompt": p, "result": "ok", "raw": "text"})).unwrap_err();
+        let e = sample(
+            serde_json::json!({"condition": "G2", "prompt": p, "result": "ok", "raw": "text"}),
+        )
+        .unwrap_err();
         assert_eq!(e, "field `raw`: expected object, found string");
     }
 }

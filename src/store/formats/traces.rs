@@ -29,7 +29,12 @@ impl ImportFormat for TracesFormat {
     }
 
     fn detect(&self, path: &Path, _head: &[u8]) -> bool {
-        path.is_dir() || path.file_name().and_then(|n| n.to_str()).and_then(trace_file_key).is_some()
+        path.is_dir()
+            || path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(trace_file_key)
+                .is_some()
     }
 
     fn import(
@@ -55,7 +60,10 @@ impl ImportFormat for TracesFormat {
                 for (job, res) in chunk.iter().zip(parsed) {
                     match res {
                         Ok(sample) => {
-                            digest.push_str(&format!("{}/{}\0{}\n", job.cell, job.name, sample.content_sha256));
+                            digest.push_str(&format!(
+                                "{}/{}\0{}\n",
+                                job.cell, job.name, sample.content_sha256
+                            ));
                             report.read += 1;
                             let outcome = upsert_sample(tx, &sample)?;
                             report.count(outcome, &job.path, None);
@@ -106,11 +114,20 @@ struct Job {
 /// report. `Err` = the path as a whole cannot be read as this layout.
 fn plan(path: &Path, report: &mut ImportReport) -> Result<Vec<Job>, String> {
     if !path.is_dir() {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let key = trace_file_key(&name).ok_or("file name does not match <COND>_<n>.json")?;
         let cell = cell_name(path.parent().unwrap_or(Path::new("")))
             .ok_or("a single trace file must sit in its cell directory")?;
-        return Ok(vec![Job { cell, name, path: path.to_path_buf(), key }]);
+        return Ok(vec![Job {
+            cell,
+            name,
+            path: path.to_path_buf(),
+            key,
+        }]);
     }
     let entries = list_dir(path)?;
     let has_subdirs = entries.iter().any(|(_, is_dir)| *is_dir);
@@ -118,7 +135,8 @@ fn plan(path: &Path, report: &mut ImportReport) -> Result<Vec<Job>, String> {
     if has_subdirs {
         for (p, is_dir) in entries {
             if is_dir {
-                let cell = cell_name(&p).ok_or_else(|| format!("{}: cell directory name is not UTF-8", p.display()))?;
+                let cell = cell_name(&p)
+                    .ok_or_else(|| format!("{}: cell directory name is not UTF-8", p.display()))?;
                 plan_cell(&p, &cell, report, &mut jobs)?;
             } else {
                 report.skipped += 1;
@@ -134,17 +152,33 @@ fn plan(path: &Path, report: &mut ImportReport) -> Result<Vec<Job>, String> {
     Ok(jobs)
 }
 
-fn plan_cell(dir: &Path, cell: &str, report: &mut ImportReport, jobs: &mut Vec<Job>) -> Result<(), String> {
+fn plan_cell(
+    dir: &Path,
+    cell: &str,
+    report: &mut ImportReport,
+    jobs: &mut Vec<Job>,
+) -> Result<(), String> {
     let mut here = Vec::new();
     for (p, is_dir) in list_dir(dir)? {
         if is_dir {
-            report.errors.push(Problem::file(&p, "unexpected directory inside a cell directory"));
+            report.errors.push(Problem::file(
+                &p,
+                "unexpected directory inside a cell directory",
+            ));
             continue;
         }
         let name = p.file_name().and_then(|n| n.to_str()).map(str::to_string);
         match name.as_deref().and_then(trace_file_key) {
-            Some(key) => here.push(Job { cell: cell.to_string(), name: name.unwrap_or_default(), path: p, key }),
-            None => report.errors.push(Problem::file(&p, "file name does not match <COND>_<n>.json")),
+            Some(key) => here.push(Job {
+                cell: cell.to_string(),
+                name: name.unwrap_or_default(),
+                path: p,
+                key,
+            }),
+            None => report.errors.push(Problem::file(
+                &p,
+                "file name does not match <COND>_<n>.json",
+            )),
         }
     }
     here.sort_by_key(|j| j.key);
@@ -174,19 +208,30 @@ fn cell_name(dir: &Path) -> Option<String> {
     } else {
         dir.to_path_buf()
     };
-    dir.file_name()?.to_str().filter(|s| !s.is_empty()).map(str::to_string)
+    dir.file_name()?
+        .to_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// Read and parse a chunk on all cores; results come back in job order.
 fn parse_parallel(jobs: &[Job]) -> Vec<Result<NewSample, String>> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
     let per = jobs.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
-        let handles: Vec<_> =
-            jobs.chunks(per).map(|part| s.spawn(move || part.iter().map(parse_job).collect::<Vec<_>>())).collect();
+        let handles: Vec<_> = jobs
+            .chunks(per)
+            .map(|part| s.spawn(move || part.iter().map(parse_job).collect::<Vec<_>>()))
+            .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err("internal error: parser thread panicked".into())]))
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![Err("internal error: parser thread panicked".into())])
+            })
             .collect()
     })
 }
@@ -194,7 +239,11 @@ fn parse_parallel(jobs: &[Job]) -> Vec<Result<NewSample, String>> {
 fn parse_job(job: &Job) -> Result<NewSample, String> {
     let (_, text) = read_text(&job.path)?;
     let obj = parse_object(&text)?;
-    let key = Key { cell: &job.cell, condition: job.key.0, idx: job.key.1 };
+    let key = Key {
+        cell: &job.cell,
+        condition: job.key.0,
+        idx: job.key.1,
+    };
     record_to_sample(key, &obj, text, format!("traces:{}", job.path.display()))
 }
 
@@ -214,7 +263,10 @@ pub struct ExportReport {
 /// bundle entries, manifest rows) are pretty-printed with 2-space indent and `\uXXXX`
 /// escapes like the published files, so importing the export gives the same samples.
 pub fn export_traces(store: &Store, dir: &Path) -> Result<ExportReport, Error> {
-    let io = |path: &Path, source: std::io::Error| Error::Io { path: path.to_path_buf(), source };
+    let io = |path: &Path, source: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut report = ExportReport::default();
     let mut cells = std::collections::BTreeSet::new();
@@ -224,7 +276,11 @@ pub fn export_traces(store: &Store, dir: &Path) -> Result<ExportReport, Error> {
             std::fs::create_dir_all(&cell_dir).map_err(|e| io(&cell_dir, e))?;
         }
         let file = cell_dir.join(format!("{}_{}.json", p.condition.as_str(), p.idx));
-        let text = if p.payload.starts_with("{\n") { p.payload } else { pretty_ascii(&p.payload, &file)? };
+        let text = if p.payload.starts_with("{\n") {
+            p.payload
+        } else {
+            pretty_ascii(&p.payload, &file)?
+        };
         std::fs::write(&file, text).map_err(|e| io(&file, e))?;
         report.files += 1;
         Ok(())
@@ -240,9 +296,14 @@ fn pretty_ascii(payload: &str, file: &Path) -> Result<String, Error> {
         .map_err(|e| Error::Corrupt(format!("payload for {} is not JSON: {e}", file.display())))?;
     let mut out = Vec::new();
     let mut ser = serde_json::Serializer::with_formatter(&mut out, AsciiPretty::default());
-    serde::Serialize::serialize(&value, &mut ser)
-        .map_err(|e| Error::Corrupt(format!("cannot serialise payload for {}: {e}", file.display())))?;
-    String::from_utf8(out).map_err(|e| Error::Corrupt(format!("serialised payload is not UTF-8: {e}")))
+    serde::Serialize::serialize(&value, &mut ser).map_err(|e| {
+        Error::Corrupt(format!(
+            "cannot serialise payload for {}: {e}",
+            file.display()
+        ))
+    })?;
+    String::from_utf8(out)
+        .map_err(|e| Error::Corrupt(format!("serialised payload is not UTF-8: {e}")))
 }
 
 /// serde_json's pretty printer with non-ASCII characters escaped.
@@ -252,7 +313,11 @@ struct AsciiPretty {
 }
 
 impl serde_json::ser::Formatter for AsciiPretty {
-    fn write_string_fragment<W: ?Sized + std::io::Write>(&mut self, w: &mut W, fragment: &str) -> std::io::Result<()> {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
         for ch in fragment.chars() {
             if ch.is_ascii() {
                 w.write_all(&[ch as u8])?;
@@ -271,7 +336,11 @@ impl serde_json::ser::Formatter for AsciiPretty {
     fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         self.inner.end_array(w)
     }
-    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
         self.inner.begin_array_value(w, first)
     }
     fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
@@ -283,7 +352,11 @@ impl serde_json::ser::Formatter for AsciiPretty {
     fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         self.inner.end_object(w)
     }
-    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
         self.inner.begin_object_key(w, first)
     }
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
@@ -301,7 +374,10 @@ mod tests {
     #[test]
     fn file_names() {
         assert_eq!(trace_file_key("G1_7.json"), Some((Condition::G1, 7)));
-        assert_eq!(trace_file_key("CTRL3_10.json"), Some((Condition::Ctrl3, 10)));
+        assert_eq!(
+            trace_file_key("CTRL3_10.json"),
+            Some((Condition::Ctrl3, 10))
+        );
         assert_eq!(trace_file_key("G1_07.json"), None);
         assert_eq!(trace_file_key("G1_7.json.json"), None);
         assert_eq!(trace_file_key("G7_1.json"), None);
@@ -311,7 +387,14 @@ mod tests {
 
     #[test]
     fn ascii_pretty_matches_python_style() {
-        let out = pretty_ascii("{\"a\":\"I don\u{2019}t \u{1F600}\",\"b\":[1,{}]}", Path::new("x")).unwrap();
-        assert_eq!(out, "{\n  \"a\": \"I don\\u2019t \\ud83d\\ude00\",\n  \"b\": [\n    1,\n    {}\n  ]\n}");
+        let out = pretty_ascii(
+            "{\"a\":\"I don\u{2019}t \u{1F600}\",\"b\":[1,{}]}",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "{\n  \"a\": \"I don\\u2019t \\ud83d\\ude00\",\n  \"b\": [\n    1,\n    {}\n  ]\n}"
+        );
     }
 }

@@ -9,7 +9,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::trace_json::{record_to_sample, Key};
-use super::{first_byte, has_ext, json_type, read_text, ImportFormat, ImportReport, Problem, Progress};
+use super::{
+    first_byte, has_ext, json_type, read_text, ImportFormat, ImportReport, Problem, Progress,
+};
 use crate::protocol::conditions::parse_sample_id;
 use crate::store::imports::{record_import, ImportFile};
 use crate::store::samples::upsert_sample;
@@ -50,7 +52,10 @@ impl ImportFormat for WebsiteFormat {
         let bundle: Bundle<'_> = match serde_json::from_str(&text) {
             Ok(b) => b,
             Err(e) => {
-                report.errors.push(Problem::file(path, format!("not a website sample bundle: {e}")));
+                report.errors.push(Problem::file(
+                    path,
+                    format!("not a website sample bundle: {e}"),
+                ));
                 return Ok(report);
             }
         };
@@ -62,7 +67,11 @@ impl ImportFormat for WebsiteFormat {
             match entry_to_sample(raw, &origin) {
                 Ok(Some(s)) => samples.push((entry, s)),
                 Ok(None) => report.skipped += 1,
-                Err(reason) => report.errors.push(Problem::at(path, entry, format!("sample entry {entry}: {reason}"))),
+                Err(reason) => report.errors.push(Problem::at(
+                    path,
+                    entry,
+                    format!("sample entry {entry}: {reason}"),
+                )),
             }
         }
         report.read = samples.len() as u64;
@@ -89,7 +98,10 @@ impl ImportFormat for WebsiteFormat {
 }
 
 /// One bundle entry: `Ok(None)` for entries of other probes.
-fn entry_to_sample(raw: &RawValue, origin: &str) -> Result<Option<crate::store::samples::NewSample>, String> {
+fn entry_to_sample(
+    raw: &RawValue,
+    origin: &str,
+) -> Result<Option<crate::store::samples::NewSample>, String> {
     let value: Value = serde_json::from_str(raw.get()).map_err(|e| format!("bad JSON: {e}"))?;
     let Value::Object(obj) = value else {
         return Err(format!("expected an object, found {}", json_type(&value)));
@@ -97,22 +109,46 @@ fn entry_to_sample(raw: &RawValue, origin: &str) -> Result<Option<crate::store::
     match obj.get("type") {
         Some(Value::String(t)) if t == "values" => {}
         Some(Value::String(_)) => return Ok(None),
-        Some(v) => return Err(format!("field `type`: expected string, found {}", json_type(v))),
+        Some(v) => {
+            return Err(format!(
+                "field `type`: expected string, found {}",
+                json_type(v)
+            ))
+        }
         None => return Err("missing field `type`".into()),
     }
     let cell = match obj.get("cell") {
         Some(Value::String(c)) => c.clone(),
-        Some(v) => return Err(format!("field `cell`: expected string, found {}", json_type(v))),
+        Some(v) => {
+            return Err(format!(
+                "field `cell`: expected string, found {}",
+                json_type(v)
+            ))
+        }
         None => return Err("missing field `cell`".into()),
     };
     let (condition, idx) = match obj.get("sample_id") {
-        Some(Value::String(id)) => {
-            parse_sample_id(id).ok_or_else(|| format!("field `sample_id`: not <COND>_<n>: {id:?}"))?
+        Some(Value::String(id)) => parse_sample_id(id)
+            .ok_or_else(|| format!("field `sample_id`: not <COND>_<n>: {id:?}"))?,
+        Some(v) => {
+            return Err(format!(
+                "field `sample_id`: expected string, found {}",
+                json_type(v)
+            ))
         }
-        Some(v) => return Err(format!("field `sample_id`: expected string, found {}", json_type(v))),
         None => return Err("missing field `sample_id`".into()),
     };
-    record_to_sample(Key { cell: &cell, condition, idx }, &obj, raw.get().to_string(), origin.to_string()).map(Some)
+    record_to_sample(
+        Key {
+            cell: &cell,
+            condition,
+            idx,
+        },
+        &obj,
+        raw.get().to_string(),
+        origin.to_string(),
+    )
+    .map(Some)
 }
 
 pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {

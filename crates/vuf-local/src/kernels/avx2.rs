@@ -100,7 +100,12 @@ const TILE: usize = 4;
 /// faster per token than decoding.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn tile_q4_1(w0: *const u8, w1: *const u8, x: *const BlockQ8, nb: usize) -> [[f32; TILE]; 2] {
+unsafe fn tile_q4_1(
+    w0: *const u8,
+    w1: *const u8,
+    x: *const BlockQ8,
+    nb: usize,
+) -> [[f32; TILE]; 2] {
     let mut acc = [[_mm256_setzero_ps(); TILE]; 2];
     let mut mins = [[0f32; TILE]; 2];
     for i in 0..nb {
@@ -193,7 +198,10 @@ pub unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     let mut i = 0;
     while i < n {
-        let p = _mm256_mul_ps(_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i)));
+        let p = _mm256_mul_ps(
+            _mm256_loadu_ps(a.as_ptr().add(i)),
+            _mm256_loadu_ps(b.as_ptr().add(i)),
+        );
         acc = _mm256_add_ps(acc, p);
         i += 8;
     }
@@ -236,7 +244,10 @@ pub unsafe fn rows(mv: &MatVec<'_>, r0: usize, r1: usize, out: *mut f32, out_str
     let rb = mv.ty.row_bytes(mv.cols);
     let nb = mv.cols / 32;
     assert!(r1 * rb <= mv.w.len(), "weight rows out of range");
-    if matches!(mv.ty, WeightType::Q4_1 | WeightType::Q4_0 | WeightType::Q8_0) {
+    if matches!(
+        mv.ty,
+        WeightType::Q4_1 | WeightType::Q4_0 | WeightType::Q8_0
+    ) {
         assert!(mv.q8.len() >= mv.tokens * nb, "activations too short");
     }
     let w = mv.w.as_ptr();
@@ -352,7 +363,10 @@ mod tests {
                 rows(&mv, 0, rows_n, b.as_mut_ptr(), rows_n);
             }
             for (u, v) in a.iter().zip(&b) {
-                assert!((u - v).abs() <= 1e-4 * u.abs().max(1.0), "{ty:?}: {u} vs {v}");
+                assert!(
+                    (u - v).abs() <= 1e-4 * u.abs().max(1.0),
+                    "{ty:?}: {u} vs {v}"
+                );
             }
         }
     }

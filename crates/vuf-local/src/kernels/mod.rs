@@ -10,9 +10,9 @@
 //! ([`KernelPath::detect`]), never by compile flags, so one binary runs on any x86-64 (and
 //! other) CPU and is fast where the instructions exist.
 
-pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
+pub mod scalar;
 
 use crate::gguf::GgmlType;
 
@@ -304,10 +304,16 @@ mod tests {
             assert!((dot_f32(path, &a, &b) - exact).abs() < 1e-3, "{path:?}");
             let mut y = b.clone();
             axpy(path, 2.0, &a, &mut y);
-            assert!(y.iter().zip(a.iter().zip(&b)).all(|(v, (x, w))| (v - (w + 2.0 * x)).abs() < 1e-5));
+            assert!(y
+                .iter()
+                .zip(a.iter().zip(&b))
+                .all(|(v, (x, w))| (v - (w + 2.0 * x)).abs() < 1e-5));
         }
         // The two paths are bit-identical (see `avx2::dot_f32`).
-        let (d0, d1) = (dot_f32(KernelPath::Scalar, &a, &b), dot_f32(KernelPath::detect(), &a, &b));
+        let (d0, d1) = (
+            dot_f32(KernelPath::Scalar, &a, &b),
+            dot_f32(KernelPath::detect(), &a, &b),
+        );
         assert_eq!(d0.to_bits(), d1.to_bits());
         let (mut y0, mut y1) = (b.clone(), b.clone());
         axpy(KernelPath::Scalar, 0.3, &a, &mut y0);
@@ -338,13 +344,18 @@ mod tests {
             let x = i as f32 / 1000.0;
             assert_eq!(round_even(x), x.round_ties_even(), "{x}");
         }
-        assert_eq!((round_even(0.5), round_even(1.5), round_even(-2.5)), (0.0, 2.0, -2.0));
+        assert_eq!(
+            (round_even(0.5), round_even(1.5), round_even(-2.5)),
+            (0.0, 2.0, -2.0)
+        );
     }
 
     #[test]
     fn quantize_q8_by_hand() {
         // amax 127 -> d = 1: values are their own codes; sum = 0+1+...+31 = 496.
-        let x: Vec<f32> = (0..32).map(|i| if i == 31 { 127.0 } else { i as f32 }).collect();
+        let x: Vec<f32> = (0..32)
+            .map(|i| if i == 31 { 127.0 } else { i as f32 })
+            .collect();
         let mut b = [BlockQ8::default()];
         quantize_q8(&x, &mut b);
         assert_eq!(b[0].d, 1.0);

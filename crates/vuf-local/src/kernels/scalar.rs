@@ -35,7 +35,8 @@ pub fn dot_q4_1(w: &[u8], x: &[BlockQ8]) -> f32 {
         let qs = &blk[4..20];
         let mut isum = 0i32;
         for (j, &q) in qs.iter().enumerate() {
-            isum += i32::from(q & 0x0f) * i32::from(a.qs[j]) + i32::from(q >> 4) * i32::from(a.qs[j + 16]);
+            isum += i32::from(q & 0x0f) * i32::from(a.qs[j])
+                + i32::from(q >> 4) * i32::from(a.qs[j + 16]);
         }
         acc += d * a.d * isum as f32;
         mins += m * a.s;
