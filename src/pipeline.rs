@@ -87,7 +87,7 @@ pub fn analysis_input(store: &Store, source: CodeSource) -> Result<AnalysisInput
     Ok(AnalysisInput {
         code_provenance,
         code_warnings,
-        rows: set.rows,
+        rows: std::sync::Arc::new(set.rows),
         metadata: coded::metadata(conn)?,
         exclusions: set
             .excluded

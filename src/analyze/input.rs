@@ -37,6 +37,8 @@ pub struct ModelInfo {
 #[derive(Debug, Clone)]
 pub(crate) struct Sample<'a> {
     pub c: &'a CodedSample,
+    /// Index of `c` in `AnalysisInput::rows`.
+    pub row: usize,
     /// Index into `Prepared::models`.
     pub model: usize,
     /// Index of the value-holding in `ValueHolding::ALL`.
@@ -67,7 +69,8 @@ pub(crate) fn prepare<'a>(input: &'a AnalysisInput, curly: bool) -> Prepared<'a>
         .map(|m| (m.model.as_str(), m))
         .collect();
     let mut kept: Vec<&CodedSample> = Vec::with_capacity(input.rows.len());
-    for r in &input.rows {
+    let mut kept_rows: Vec<usize> = Vec::with_capacity(input.rows.len());
+    for (i, r) in input.rows.iter().enumerate() {
         if r.layered_id.is_empty() || r.source_model.is_empty() || r.cell.is_empty() {
             exclusions.push(Exclusion {
                 layered_id: r.layered_id.clone(),
@@ -75,6 +78,7 @@ pub(crate) fn prepare<'a>(input: &'a AnalysisInput, curly: bool) -> Prepared<'a>
             });
         } else {
             kept.push(r);
+            kept_rows.push(i);
         }
     }
     // Model info from each model's first row.
@@ -142,9 +146,11 @@ pub(crate) fn prepare<'a>(input: &'a AnalysisInput, curly: bool) -> Prepared<'a>
     };
     let samples = kept
         .into_iter()
+        .zip(kept_rows)
         .zip(hits)
-        .map(|(c, (lex, lex_curly))| Sample {
+        .map(|((c, row), (lex, lex_curly))| Sample {
             c,
+            row,
             model: index
                 .get(canonical_model(&c.source_model))
                 .copied()

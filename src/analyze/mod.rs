@@ -48,11 +48,13 @@ mod trends;
 mod tests;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::protocol::{CodeSource, CodedSample, ModelMeta};
 
 pub use input::ModelInfo;
 pub use labels::Label;
+pub use output::samples::AnalysedSample;
 pub use rates::{Counts, LabRate, Unit, UnitRate};
 pub use table::{Table, Value};
 
@@ -80,7 +82,8 @@ pub struct InputFile {
 #[derive(Debug, Clone)]
 pub struct AnalysisInput {
     /// Joined rows in manifest order (first-appearance order of cells sets summation order).
-    pub rows: Vec<CodedSample>,
+    /// Shared, because the [`Analysis`] keeps them to write the sample-level outputs.
+    pub rows: Arc<Vec<CodedSample>>,
     /// Per-model metadata (canonical model keys).
     pub metadata: Vec<ModelMeta>,
     /// Rows already excluded upstream (e.g. `missing posture consensus`).
@@ -160,12 +163,15 @@ pub struct Analysis {
     pub lab_families: Vec<LabRate>,
     /// Exclusions.
     pub exclusions: Vec<Exclusion>,
-    /// Every CSV table, in writing order.
+    /// Every CSV table, in writing order, except the sample-level table (see `analysed`).
     pub tables: Vec<Table>,
     /// Text outputs: (file name, content).
     pub texts: Vec<(String, String)>,
-    /// `samples.jsonl` content.
-    pub samples_jsonl: String,
+    /// The input rows, shared with the input (not copied): the sample-level outputs are
+    /// rendered from them when written.
+    pub rows: Arc<Vec<CodedSample>>,
+    /// The analysed samples in output order (exclusions left out), pointing into `rows`.
+    pub analysed: Vec<AnalysedSample>,
     /// Human-readable notes about bad states (no rows, small-n units, one-model labs...).
     pub messages: Vec<String>,
 }
@@ -290,27 +296,35 @@ pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
         exclusions: prep.exclusions.clone(),
         tables: Vec::new(),
         texts: Vec::new(),
-        samples_jsonl: String::new(),
+        rows: Arc::clone(&input.rows),
+        analysed: prep
+            .samples
+            .iter()
+            .map(|s| AnalysedSample {
+                row: s.row,
+                model: s.model,
+                lex_any: [s.lex.any(0), s.lex.any(1), s.lex.any(2)],
+            })
+            .collect(),
         messages,
     };
-    // The output builders only read the rates above, so they run on three threads; their
+    // The output builders only read the rates above, so they run on two threads; their
     // parts are appended in a fixed order, so the outputs do not depend on the timing.
-    let (checks, rest, samples_jsonl) = std::thread::scope(|scope| {
+    let (checks, rest) = std::thread::scope(|scope| {
         let checks = scope.spawn(|| checks::build(&analysis, &prep, &by_model, opts));
-        let jsonl = scope.spawn(|| output::json::build_samples(&analysis, &prep));
         let rest = [
             published::build(&analysis, &prep, opts),
             lexical::build(&analysis, &prep),
+            topics::build(&analysis, &prep),
+            trends::build(&analysis),
         ];
-        let after = [topics::build(&analysis, &prep), trends::build(&analysis)];
-        (join(checks), [rest, after], join(jsonl))
+        (join(checks), rest)
     });
-    let [[published, lexical], [topics, trends]] = rest;
+    let [published, lexical, topics, trends] = rest;
     for part in [published, lexical, checks, topics, trends] {
         analysis.tables.extend(part.tables);
         analysis.texts.extend(part.texts);
     }
-    analysis.samples_jsonl = samples_jsonl;
     analysis
 }
 

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use crate::protocol::models::MODEL_ALIASES;
 use crate::protocol::{Condition, Family, ValueHolding};
 
-use super::input::{Prepared, Sample};
+use super::input::Prepared;
 use super::pyfmt::{pct1, thousands};
 use super::rates::{LabRate, Unit, UnitRate};
 use super::table::{Table, Value};
@@ -23,7 +23,6 @@ fn h_names(suffix: &str, prefix: &str) -> Vec<String> {
 
 pub(crate) fn build(a: &Analysis, prep: &Prepared, opts: &AnalyzeOptions) -> Part {
     let mut tables = vec![
-        tidy(a, prep),
         support(prep),
         model_table(a, false),
         model_table(a, true),
@@ -53,78 +52,6 @@ pub(crate) fn build(a: &Analysis, prep: &Prepared, opts: &AnalyzeOptions) -> Par
         ("figures_lab_trends.tex".to_string(), tex_figures(&trends)),
     ];
     Part { tables, texts }
-}
-
-/// Sorted, `|`-joined topic keys and their count ("" and 0 without Layer A).
-pub(crate) fn topics_field(s: &Sample) -> (String, usize) {
-    match &s.c.topics {
-        Some(t) => {
-            let mut t: Vec<&str> = t.iter().map(|x| x.as_str()).collect();
-            t.sort_unstable();
-            (t.join("|"), t.len())
-        }
-        None => (String::new(), 0),
-    }
-}
-
-fn tidy(a: &Analysis, prep: &Prepared) -> Table {
-    let mut t = Table::new(
-        "tidy_values_under_fire_samples",
-        &[
-            "layered_id",
-            "source_model",
-            "model",
-            "display_name",
-            "lab",
-            "website_family",
-            "model_family",
-            "cell",
-            "condition",
-            "condition_family",
-            "sample_id",
-            "release_date",
-            "value_holding",
-            "collapsed_primary_label",
-            "collapsed_primary_label_support",
-            "topics",
-            "n_topics",
-            "lex_service_assistant_role_any",
-            "lex_disownership_any",
-            "lex_policy_safety_frame_any",
-            "prompt",
-            "response",
-        ],
-    );
-    for s in &prep.samples {
-        let m = &a.models[s.model];
-        let c = s.c;
-        let (topics, n_topics) = topics_field(s);
-        t.push(vec![
-            c.layered_id.as_str().into(),
-            c.source_model.as_str().into(),
-            m.model.as_str().into(),
-            m.display_name.as_str().into(),
-            m.lab.as_str().into(),
-            m.website_family.as_str().into(),
-            c.model_family.as_str().into(),
-            c.cell.as_str().into(),
-            c.condition.as_str().into(),
-            c.condition.family().as_str().into(),
-            c.sample_id.as_str().into(),
-            m.release_date.as_str().into(),
-            c.value_holding.as_str().into(),
-            c.collapsed_primary_label.as_str().into(),
-            Value::Int(c.collapsed_primary_label_support as i64),
-            topics.into(),
-            n_topics.into(),
-            Value::Int(s.lex.any(0) as i64),
-            Value::Int(s.lex.any(1) as i64),
-            Value::Int(s.lex.any(2) as i64),
-            c.prompt.as_str().into(),
-            c.response.as_str().into(),
-        ]);
-    }
-    t
 }
 
 fn support(prep: &Prepared) -> Table {

@@ -129,7 +129,8 @@ impl Table {
     }
 
     /// Render as CSV: `\n` line ends; a field is quoted when it holds a comma, a double
-    /// quote or `\n` (inner quotes doubled), the minimal quoting of Python's csv writer.
+    /// quote, `\n` or `\r` (inner quotes doubled), the minimal quoting of Python's csv
+    /// writer (which leaves a bare `\r` unquoted; see [`write_field`]).
     pub fn to_csv(&self) -> String {
         if self.rows.is_empty() && self.empty_without_header {
             return String::new();
@@ -187,7 +188,7 @@ impl Table {
     }
 }
 
-fn write_record<'a>(out: &mut String, fields: impl Iterator<Item = &'a str>) {
+pub(crate) fn write_record<'a>(out: &mut String, fields: impl Iterator<Item = &'a str>) {
     for (i, f) in fields.enumerate() {
         if i > 0 {
             out.push(',');
@@ -198,10 +199,13 @@ fn write_record<'a>(out: &mut String, fields: impl Iterator<Item = &'a str>) {
 }
 
 /// One CSV field with the minimal quoting of Python's csv writer.
-fn write_field(out: &mut String, f: &str) {
+pub(crate) fn write_field(out: &mut String, f: &str) {
     // memchr3 over the bytes: a char-set `contains` decodes every character, and this runs
     // over every response of the tidy table.
-    if memchr::memchr3(b',', b'"', b'\n', f.as_bytes()).is_some() {
+    // A bare `\r` is quoted too: the published writer leaves it bare, but CSV readers
+    // take it for a line end and would split the row (same cells either way).
+    let b = f.as_bytes();
+    if memchr::memchr3(b',', b'"', b'\n', b).is_some() || memchr::memchr(b'\r', b).is_some() {
         out.push('"');
         for (i, part) in f.split('"').enumerate() {
             if i > 0 {
@@ -265,8 +269,9 @@ mod tests {
         t.push(vec!["cr\ronly".into(), Value::Int(3)]);
         assert_eq!(
             t.to_csv(),
-            "a,b\n\"x,y\",\"say \"\"hi\"\"\nbye\"\n,nan\ncr\ronly,3\n"
+            "a,b\n\"x,y\",\"say \"\"hi\"\"\nbye\"\n,nan\n\"cr\ronly\",3\n"
         );
+        // Python's csv module reads the quoted field back whole; bare, it splits the row.
     }
 
     #[test]

@@ -50,7 +50,7 @@ fn rows(
 
 fn input(rows: Vec<CodedSample>) -> AnalysisInput {
     AnalysisInput {
-        rows,
+        rows: std::sync::Arc::new(rows),
         metadata: vec![ModelMeta {
             model: "opus-9".into(),
             display_name: "claude-opus-9".into(),

@@ -185,7 +185,7 @@ fn load(data: &Path) -> AnalysisInput {
         });
     }
     AnalysisInput {
-        rows,
+        rows: std::sync::Arc::new(rows),
         metadata,
         exclusions: vec![],
         source: CodeSource::Published,
@@ -265,7 +265,7 @@ fn analyze_matches_published_outputs_on_subset() {
         ]
     );
     // The one-pass lexical evaluation equals the protocol's scan on every real response.
-    for r in &input.rows {
+    for r in input.rows.iter() {
         for m in [ApostropheMode::Published, ApostropheMode::NormaliseCurly] {
             assert_eq!(
                 scan_fast(&r.response, m),
@@ -486,20 +486,21 @@ fn analyze_speed_at_full_corpus_size() {
     };
     let base = load(&data);
     let mut input = base.clone();
-    input.rows.clear();
+    let mut rows = Vec::new();
     let mut copy = 0;
-    while input.rows.len() < 13_906 {
-        for r in &base.rows {
-            if input.rows.len() == 13_906 {
+    while rows.len() < 13_906 {
+        for r in base.rows.iter() {
+            if rows.len() == 13_906 {
                 break;
             }
             let mut r = r.clone();
             r.cell = format!("{}-rep{copy}", r.cell);
             r.layered_id = format!("{}-rep{copy}", r.layered_id);
-            input.rows.push(r);
+            rows.push(r);
         }
         copy += 1;
     }
+    input.rows = std::sync::Arc::new(rows);
     let opts = AnalyzeOptions::default();
     for _ in 0..3 {
         let (t0, c0) = (std::time::Instant::now(), thread_cpu_ns());

@@ -1,7 +1,9 @@
 //! Writing an [`Analysis`](super::Analysis) to a directory: every table as `<name>.csv`,
-//! every text as is, `analysis.json` and `samples.jsonl` (contract: SAMPLES_JSONL.md).
+//! every text as is, `analysis.json`, and the sample-level `tidy_values_under_fire_samples.csv`
+//! and `samples.jsonl` (contract: SAMPLES_JSONL.md) rendered from the rows as they are written.
 
 pub mod json;
+pub mod samples;
 
 use std::path::{Path, PathBuf};
 
@@ -19,23 +21,16 @@ pub(crate) fn write_all(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, Error>
         path: dir.to_path_buf(),
         source,
     })?;
-    let table_path = |t: &super::table::Table| dir.join(format!("{}.csv", t.name));
-    // The sample-level table is about half of the rendering work: it is written on a
-    // second thread while this one writes everything else.
-    let big = a
-        .tables
-        .iter()
-        .position(|t| t.name == json::SAMPLE_LEVEL_TABLE);
+    let table_path = |name: &str| dir.join(format!("{name}.csv"));
+    let tidy = table_path(samples::TIDY_TABLE);
+    let jsonl = dir.join("samples.jsonl");
+    // The two sample-level files are most of the bytes: the tidy table is written on a
+    // second thread while this one writes everything else, `samples.jsonl` last.
     let written = std::thread::scope(|scope| {
-        let side = big.map(|i| {
-            let t = &a.tables[i];
-            scope.spawn(move || write(&table_path(t), t.to_csv().as_bytes()))
-        });
+        let side = scope.spawn(|| samples::write_tidy(a, &tidy));
         let main = (|| {
-            for (i, t) in a.tables.iter().enumerate() {
-                if Some(i) != big {
-                    write(&table_path(t), t.to_csv().as_bytes())?;
-                }
+            for t in &a.tables {
+                write(&table_path(&t.name), t.to_csv().as_bytes())?;
             }
             for (name, text) in &a.texts {
                 write(&dir.join(name), text.as_bytes())?;
@@ -44,17 +39,16 @@ pub(crate) fn write_all(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, Error>
                 &dir.join("analysis.json"),
                 json::analysis_json(a).as_bytes(),
             )?;
-            write(&dir.join("samples.jsonl"), a.samples_jsonl.as_bytes())
+            samples::write_jsonl(a, &jsonl)
         })();
-        let side = side.map_or(Ok(()), |h| {
-            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
-        });
+        let side = side.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         main.and(side)
     });
     written?;
-    let mut out: Vec<PathBuf> = a.tables.iter().map(table_path).collect();
+    let mut out = vec![tidy];
+    out.extend(a.tables.iter().map(|t| table_path(&t.name)));
     out.extend(a.texts.iter().map(|(name, _)| dir.join(name)));
     out.push(dir.join("analysis.json"));
-    out.push(dir.join("samples.jsonl"));
+    out.push(jsonl);
     Ok(out)
 }
