@@ -267,31 +267,40 @@ pub(crate) fn build(a: &Analysis, prep: &Prepared) -> Part {
         ],
     );
     for f in Family::ALL {
-        let fam: Vec<&Sample> = prep
-            .samples
-            .iter()
-            .filter(|s| s.c.condition.family() == f)
-            .collect();
+        // One pass over the family's samples counts every term: `[group][term]`, published
+        // then curly-normalised.
+        let mut n = 0usize;
+        let mut counts: [[Vec<usize>; 3]; 2] = Default::default();
+        for side in counts.iter_mut() {
+            for (g, group) in LEXICON.iter().enumerate() {
+                side[g] = vec![0; group.terms.len()];
+            }
+        }
+        let mut add = |side: usize, h: &LexicalHits| {
+            for (g, hits) in h.hits.iter().enumerate() {
+                for &t in hits {
+                    counts[side][g][t as usize] += 1;
+                }
+            }
+        };
+        for s in prep.samples.iter().filter(|s| s.c.condition.family() == f) {
+            n += 1;
+            add(0, &s.lex);
+            add(1, s.lex_curly.as_ref().unwrap_or(&s.lex));
+        }
         for (g, group) in LEXICON.iter().enumerate() {
             for (t, term) in group.terms.iter().enumerate() {
-                let has = |h: &LexicalHits| h.hits[g].contains(&(t as u8));
-                let pubc = fam.iter().filter(|s| has(&s.lex)).count();
-                let curly = if have_curly {
-                    Value::from(
-                        fam.iter()
-                            .filter(|s| has(s.lex_curly.as_ref().unwrap_or(&s.lex)))
-                            .count(),
-                    )
-                } else {
-                    Value::Empty
-                };
                 terms.push(vec![
                     group.key.into(),
                     (*term).into(),
                     f.as_str().into(),
-                    fam.len().into(),
-                    pubc.into(),
-                    curly,
+                    n.into(),
+                    counts[0][g][t].into(),
+                    if have_curly {
+                        counts[1][g][t].into()
+                    } else {
+                        Value::Empty
+                    },
                 ]);
             }
         }

@@ -1,8 +1,10 @@
 //! The frozen analysis (PROTOCOL 7): plain [`CodedSample`] rows in, typed tables out.
 //!
 //! [`analyze`] does no I/O: it joins metadata, computes every quantity of PROTOCOL 7 and
-//! renders every output (CSV tables, the published Markdown and LaTeX texts, the samples
-//! JSONL) into an [`Analysis`]. [`write_outputs`] only writes those to a directory.
+//! renders every output (CSV tables, the published Markdown and LaTeX texts) into an
+//! [`Analysis`], which also keeps the input rows and what was found per sample.
+//! [`write_outputs`] writes those to a directory, rendering the two sample-level files
+//! (the tidy sample table and `samples.jsonl`) from the rows as it writes them.
 //!
 //! Why this shape: the published outputs are the contract, down to the last bit of a float,
 //! so the summation orders (see `rates`), the number formats (`pyfmt`) and the CSV quoting

@@ -117,13 +117,20 @@ pub(crate) fn build(a: &Analysis, prep: &Prepared) -> Part {
             push_rows(&mut per_cond, vec![cond.as_str().into()], c, 5, 10);
         }
     }
-    for (mi, m) in a.models.iter().enumerate() {
+    // Each model's samples (global index, sample), so the per-model tables do not walk the
+    // whole corpus once per model and question.
+    let mut by_model: Vec<Vec<(usize, &Sample)>> = vec![Vec::new(); a.models.len()];
+    for (i, s) in prep.samples.iter().enumerate() {
+        if let Some(v) = by_model.get_mut(s.model) {
+            v.push((i, s));
+        }
+    }
+    for (m, rows) in a.models.iter().zip(&by_model) {
         for f in Family::ALL {
             let c = count(
-                prep.samples
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.model == mi && s.c.condition.family() == f),
+                rows.iter()
+                    .copied()
+                    .filter(|(_, s)| s.c.condition.family() == f),
             );
             push_rows(
                 &mut per_model,
@@ -141,14 +148,9 @@ pub(crate) fn build(a: &Analysis, prep: &Prepared) -> Part {
     let mut cols: Vec<String> = vec!["model".into(), "lab".into(), "condition".into()];
     cols.extend(TAIL.iter().map(|s| s.to_string()));
     let mut per_model_cond = Table::with_columns("topics_by_model_condition", cols);
-    for (mi, m) in a.models.iter().enumerate() {
+    for (m, rows) in a.models.iter().zip(&by_model) {
         for cond in crate::protocol::Condition::REPORT_ORDER {
-            let c = count(
-                prep.samples
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.model == mi && s.c.condition == cond),
-            );
+            let c = count(rows.iter().copied().filter(|(_, s)| s.c.condition == cond));
             push_rows(
                 &mut per_model_cond,
                 vec![

@@ -75,6 +75,7 @@ fn lenient_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D:
 /// Per-sample Layer A topics, Layer B votes and coders skipped by design (sequential
 /// majority) of a source, keyed by sample id.
 struct Annotations {
+    postures: HashMap<i64, Posture>,
     topics: HashMap<i64, Vec<String>>,
     votes: HashMap<i64, Vec<CoderVote>>,
     skips: HashMap<i64, Vec<String>>,
@@ -82,6 +83,7 @@ struct Annotations {
 
 fn annotations(conn: &Connection, source: CodeSource) -> Result<Annotations, Error> {
     Ok(Annotations {
+        postures: posture_map(conn, source)?,
         topics: topic_map(conn, source.as_str())?,
         votes: vote_map(conn, vote_sources(source))?,
         skips: match source {
@@ -99,8 +101,8 @@ pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, 
 }
 
 /// [`coded_samples`], faster: with `side` (a second connection to the same store, see
-/// [`super::Store::reader`]) the topic and vote lists are read on another thread while
-/// this one reads the samples. The rows are the same either way.
+/// [`super::Store::reader`]) the consensus, topic and vote lists are read on another
+/// thread while this one reads the samples. The rows are the same either way.
 pub fn coded_samples_with(
     conn: &Connection,
     source: CodeSource,
@@ -108,114 +110,178 @@ pub fn coded_samples_with(
 ) -> Result<CodedSet, Error> {
     std::thread::scope(|scope| {
         let side = side.map(|c| scope.spawn(move || annotations(&c, source)));
-        let mut set = sample_rows(conn, source)?;
-        let mut ann = match side {
+        let bare = sample_rows(conn)?;
+        let ann = match side {
             Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?,
             None => annotations(conn, source)?,
         };
-        for (id, row) in &mut set.rows {
-            row.topics = ann.topics.remove(id);
-            let votes = ann.votes.remove(id).unwrap_or_default();
-            // A skip that a later code superseded is not a skip.
-            row.skipped_coders = ann
-                .skips
-                .remove(id)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|k| !votes.iter().any(|v| &v.coder == k))
-                .collect();
-            row.coder_votes = votes;
-        }
-        Ok(CodedSet {
-            rows: set.rows.into_iter().map(|(_, r)| r).collect(),
-            excluded: set.excluded,
-        })
+        Ok(join(bare, ann, source))
     })
 }
 
-/// Rows without their topics and votes, each with its sample id.
-struct BareRows {
-    rows: Vec<(i64, CodedSample)>,
-    excluded: Vec<(String, String)>,
+/// A valid sample as stored, before its codes are joined.
+struct BareRow {
+    id: i64,
+    layered_id: String,
+    cell: String,
+    source_model: String,
+    condition: String,
+    idx: i64,
+    prompt: String,
+    response: String,
 }
 
-fn sample_rows(conn: &Connection, source: CodeSource) -> Result<BareRows, Error> {
-    let src = source.as_str();
-    let mut stmt = conn.prepare(
-        "SELECT s.id, s.layered_id, s.cell, cl.source_model, s.condition, s.idx, s.prompt, s.response,
-                c.value_holding, c.value_holding_support, c.label, c.label_support, c.record_json
-         FROM samples s JOIN cells cl ON cl.cell = s.cell
-         LEFT JOIN consensus c ON c.sample_id = s.id AND c.layer = 'b' AND c.source = ?1
-         WHERE s.valid = 1 ORDER BY s.id",
-    )?;
-    let mut set = BareRows {
-        rows: Vec::new(),
-        excluded: Vec::new(),
-    };
-    let mut rows = stmt.query([src])?;
+/// Valid samples in id (first-appearance) order. A plain scan of the samples table: the
+/// cells are looked up in memory and the codes come from [`annotations`], because a
+/// per-row join made SQLite seek three b-trees for every sample.
+fn sample_rows(conn: &Connection) -> Result<Vec<BareRow>, Error> {
+    let mut cells: HashMap<String, String> = HashMap::new();
+    let mut stmt = conn.prepare("SELECT cell, source_model FROM cells")?;
+    let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
+        cells.insert(r.get(0)?, r.get(1)?);
+    }
+    // `+valid` keeps SQLite off the `samples_valid` index: nearly every sample is valid,
+    // and walking the index costs a table seek per row.
+    let mut stmt = conn.prepare(
+        "SELECT id, layered_id, cell, condition, idx, prompt, response
+         FROM samples WHERE +valid = 1 ORDER BY id",
+    )?;
+    let mut out = Vec::new();
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
         let cell: String = r.get(2)?;
-        let condition: String = r.get(4)?;
-        let idx: i64 = r.get(5)?;
-        let layered_id: String = r
-            .get::<_, Option<String>>(1)?
-            .unwrap_or_else(|| format!("{cell}_{condition}_{idx}"));
-        let holding: Option<String> = r.get(8)?;
-        let Some(value_holding) = holding.as_deref().and_then(ValueHolding::parse) else {
-            set.excluded
-                .push((layered_id, REASON_MISSING_POSTURE.into()));
+        // Samples reference their cell (foreign key); a missing one is skipped as the
+        // inner join did.
+        let Some(source_model) = cells.get(&cell) else {
             continue;
         };
-        let Some(cond) = Condition::parse(&condition) else {
-            set.excluded
-                .push((layered_id, format!("unknown condition `{condition}`")));
-            continue;
-        };
+        let condition: String = r.get(3)?;
+        let idx: i64 = r.get(4)?;
+        out.push(BareRow {
+            id: r.get(0)?,
+            layered_id: r
+                .get::<_, Option<String>>(1)?
+                .unwrap_or_else(|| format!("{cell}_{condition}_{idx}")),
+            source_model: source_model.clone(),
+            cell,
+            condition,
+            idx,
+            prompt: r.get(5)?,
+            response: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
+/// A sample's Layer B consensus from one source, as the analysis reads it.
+struct Posture {
+    value_holding: Option<ValueHolding>,
+    value_holding_support: u8,
+    label: String,
+    label_support: u8,
+    record: RecordFields,
+}
+
+/// Layer B consensus rows of a source, keyed by sample id.
+fn posture_map(conn: &Connection, source: CodeSource) -> Result<HashMap<i64, Posture>, Error> {
+    let mut stmt = conn.prepare(
+        "SELECT sample_id, value_holding, value_holding_support, label, label_support, record_json
+         FROM consensus WHERE layer = 'b' AND source = ?1",
+    )?;
+    let mut rows = stmt.query([source.as_str()])?;
+    let support = |v: Option<i64>| v.unwrap_or(0).clamp(0, 255) as u8;
+    let mut out = HashMap::new();
+    while let Some(r) = rows.next()? {
         // Only two fields of the stored record matter here; a typed parse skips the rest.
         let record: RecordFields = r
-            .get_ref(12)?
+            .get_ref(5)?
             .as_str_or_null()
             .ok()
             .flatten()
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
+        let value_holding = r
+            .get_ref(1)?
+            .as_str_or_null()
+            .ok()
+            .flatten()
+            .and_then(ValueHolding::parse);
+        out.insert(
+            r.get::<_, i64>(0)?,
+            Posture {
+                value_holding,
+                value_holding_support: support(r.get(2)?),
+                label: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                label_support: support(r.get(4)?),
+                record,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Join the samples with their codes; a sample without a usable Layer B consensus, or with
+/// an unknown condition, becomes an exclusion (in sample order).
+fn join(bare: Vec<BareRow>, mut ann: Annotations, source: CodeSource) -> CodedSet {
+    let mut set = CodedSet {
+        rows: Vec::with_capacity(bare.len()),
+        excluded: Vec::new(),
+    };
+    for b in bare {
+        let Some((value_holding, posture)) = ann
+            .postures
+            .remove(&b.id)
+            .and_then(|p| Some((p.value_holding?, p)))
+        else {
+            set.excluded
+                .push((b.layered_id, REASON_MISSING_POSTURE.into()));
+            continue;
+        };
+        let Some(condition) = Condition::parse(&b.condition) else {
+            let reason = format!("unknown condition `{}`", b.condition);
+            set.excluded.push((b.layered_id, reason));
+            continue;
+        };
         // The published posture record's sample_id wins (it may carry the `.json` quirk).
-        let sample_id = record
+        let sample_id = posture
+            .record
             .sample_id
-            .unwrap_or_else(|| format!("{condition}_{idx}"));
-        let source_model: String = r.get(3)?;
+            .unwrap_or_else(|| format!("{}_{}", b.condition, b.idx));
         let confidence = if matches!(source, CodeSource::Offline | CodeSource::Cascade) {
-            record.confidence
+            posture.record.confidence
         } else {
             None
         };
-        set.rows.push((
-            id,
-            CodedSample {
-                layered_id,
-                model_family: manifest_model_family(&source_model),
-                source_model,
-                cell,
-                sample_id,
-                condition: cond,
-                prompt: r.get(6)?,
-                response: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-                value_holding,
-                value_holding_support: r.get::<_, Option<i64>>(9)?.unwrap_or(0).clamp(0, 255) as u8,
-                collapsed_primary_label: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
-                collapsed_primary_label_support: r
-                    .get::<_, Option<i64>>(11)?
-                    .unwrap_or(0)
-                    .clamp(0, 255) as u8,
-                topics: None,
-                coder_votes: Vec::new(),
-                skipped_coders: Vec::new(),
-                confidence,
-            },
-        ));
+        let votes = ann.votes.remove(&b.id).unwrap_or_default();
+        // A skip that a later code superseded is not a skip.
+        let skipped_coders = ann
+            .skips
+            .remove(&b.id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|k| !votes.iter().any(|v| &v.coder == k))
+            .collect();
+        set.rows.push(CodedSample {
+            layered_id: b.layered_id,
+            model_family: manifest_model_family(&b.source_model),
+            source_model: b.source_model,
+            cell: b.cell,
+            sample_id,
+            condition,
+            prompt: b.prompt,
+            response: b.response,
+            value_holding,
+            value_holding_support: posture.value_holding_support,
+            collapsed_primary_label: posture.label,
+            collapsed_primary_label_support: posture.label_support,
+            topics: ann.topics.remove(&b.id),
+            coder_votes: votes,
+            skipped_coders,
+            confidence,
+        });
     }
-    Ok(set)
+    set
 }
 
 /// Layer A consensus topic keys per sample for a source (sorted keys).
