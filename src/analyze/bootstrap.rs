@@ -37,6 +37,24 @@ pub fn cell_bootstrap(cells: &[[f64; 5]], replicates: usize, seed: u64) -> Optio
     if k < 3 || replicates == 0 {
         return None;
     }
+    // Cells that all hold the same rates give every replicate the same sums (the same
+    // value added k times, in the same order), so every percentile is that one replicate's
+    // mean: computed once, bit for bit what the 10,000 draws would give. Fully clamped or
+    // fully open models are mostly like this.
+    let bits = |c: &[f64; 5]| c.map(f64::to_bits);
+    if cells.iter().all(|c| bits(c) == bits(&cells[0])) {
+        return Some(cells[0].map(|v| {
+            let mut acc = 0.0f64;
+            for _ in 0..k {
+                acc += v;
+            }
+            let mean = acc / k as f64;
+            Interval {
+                low: mean,
+                high: mean,
+            }
+        }));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut stats: [Vec<f64>; 5] = Default::default();
     for s in stats.iter_mut() {
@@ -182,6 +200,58 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The module doc's procedure, written out plainly (sorted percentiles, one holding at
+    /// a time), as the reference for the shortcut and the one-pass sums.
+    fn by_the_doc(cells: &[[f64; 5]], replicates: usize, seed: u64) -> [Interval; 5] {
+        let k = cells.len();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let draws: Vec<Vec<usize>> = (0..replicates)
+            .map(|_| {
+                (0..k)
+                    .map(|_| ((rng.next_u64() as u128 * k as u128) >> 64) as usize)
+                    .collect()
+            })
+            .collect();
+        std::array::from_fn(|h| {
+            let mut v: Vec<f64> = draws
+                .iter()
+                .map(|d| d.iter().fold(0.0, |acc, &i| acc + cells[i][h]) / k as f64)
+                .collect();
+            v.sort_by(f64::total_cmp);
+            Interval {
+                low: percentile(&v, 0.025),
+                high: percentile(&v, 0.975),
+            }
+        })
+    }
+
+    #[test]
+    fn equal_cells_shortcut_is_bit_identical_to_the_draws() {
+        // 0.1 and 1/3 do not sum exactly, so the shortcut must add k times as the draws do.
+        for (cell, k) in [
+            ([0.1, 33.333333333333336, 0.0, 100.0, 66.66666666666667], 3),
+            ([0.1, 10.0, 70.0, 0.7, 19.2], 7),
+        ] {
+            let cells = vec![cell; k];
+            let fast = cell_bootstrap(&cells, 2_000, 20260521).unwrap();
+            assert_eq!(fast, by_the_doc(&cells, 2_000, 20260521));
+            assert_ne!(
+                fast[0].low, 0.1,
+                "0.1 added {k} times and divided is not 0.1"
+            );
+        }
+        // Unequal cells go through the draws and match the plain procedure too.
+        let cells = [
+            [0.1, 0.0, 99.9, 0.0, 0.0],
+            [0.1, 0.0, 99.9, 0.0, 0.0],
+            [0.2, 0.0, 99.8, 0.0, 0.0],
+        ];
+        assert_eq!(
+            cell_bootstrap(&cells, 2_000, 5).unwrap(),
+            by_the_doc(&cells, 2_000, 5)
+        );
     }
 
     #[test]
