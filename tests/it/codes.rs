@@ -1493,6 +1493,77 @@ fn runner_sequential_majority_layer_b() {
         rec.contains("\"skipped_by_design\":[\"qwen3-6-35b-a3b\"]"),
         "{rec}"
     );
+    // `vuf status` counts the skipped calls per layer / coder / source ...
+    let counts = vuf::store::samples::counts(store.conn()).unwrap();
+    let skips: Vec<(&str, &str, &str, u64)> = counts
+        .coder_skips
+        .iter()
+        .map(|k| {
+            (
+                k.layer.as_str(),
+                k.coder.as_str(),
+                k.source.as_str(),
+                k.skipped,
+            )
+        })
+        .collect();
+    assert_eq!(
+        skips,
+        [
+            ("b", "kimi-k2-6", "models", 1),
+            ("b", "qwen3-6-35b-a3b", "models", 1)
+        ]
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vuf"))
+        .env_remove("VUF_STUDY_DIR")
+        .arg("--study-dir")
+        .arg(tmp.path())
+        .arg("status")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("skipped by design (sequential majority"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["b", "qwen3-6-35b-a3b", "models", "1"]),
+        "{text}"
+    );
+    // ... and `vuf export codes` shows the skipped coder at the end of the row, after the
+    // published fields, which are unchanged (qwen is in no coder record).
+    let out_file = tmp.path().join("codes_b.jsonl");
+    vuf::code::export::export_codes(&store, Layer::B, CodeSource::Models, &out_file).unwrap();
+    let exported: Vec<Value> = std::fs::read_to_string(&out_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let agree = exported
+        .iter()
+        .find(|r| r["sample_id"] == "CTRL1_1")
+        .expect("Q-agree row");
+    let keys: Vec<&String> = agree.as_object().unwrap().keys().collect();
+    assert_eq!(keys.last().map(|k| k.as_str()), Some("skipped_by_design"));
+    assert_eq!(keys[keys.len() - 2], "coder_records");
+    assert_eq!(
+        agree["skipped_by_design"],
+        serde_json::json!(["qwen3-6-35b-a3b"])
+    );
+    let asked_coders: Vec<&str> = agree["coder_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["coder_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(asked_coders, ["kimi-k2-6", "glm-4-7"]);
+    let split = exported
+        .iter()
+        .find(|r| r["sample_id"] == "G1_2")
+        .expect("Q-split row");
+    assert!(split.get("skipped_by_design").is_none(), "{split}");
     // The analysis sees the skip (for reliability, as a missing value).
     let set = vuf::store::coded::coded_samples(store.conn(), CodeSource::Models).unwrap();
     let agree = set.rows.iter().find(|s| s.response == "Q-agree").unwrap();

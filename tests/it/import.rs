@@ -795,7 +795,7 @@ fn full_corpus_matches_the_paper() {
             "MiniMax": {"models": 2, "valid": 598}, "Moonshot AI": {"models": 5, "valid": 1200}, "OpenAI": {"models": 13, "valid": 1800},
             "Qwen": {"models": 2, "valid": 240}, "Z.ai": {"models": 6, "valid": 4200}, "xAI": {"models": 6, "valid": 960}
         },
-        "truncated": 146, "upstream_error": 13, "coder_failures_outstanding": 0
+        "truncated": 146, "upstream_error": 13, "coder_failures_outstanding": 0, "coder_skips": []
     });
     for round in 0..2 {
         let (stdout, stderr) = study.ok(&import_args(&paths));
