@@ -1647,3 +1647,72 @@ fn runner_sequential_majority_layer_a() {
     assert_eq!(keys("T-agree"), ["helpfulness_usefulness", "honesty_truth"]);
     assert_eq!(keys("T-split"), ["helpfulness_usefulness", "honesty_truth"]);
 }
+
+/// A cascade row that takes the coder models' consensus keeps that layer's own
+/// skipped-by-design coders, and `vuf export codes --source cascade` shows them: the
+/// Layer A row does not inherit Layer B's skips.
+#[test]
+fn cascade_rows_keep_their_own_layers_skips() {
+    use vuf::store::codes::{upsert_consensus, NewConsensus};
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(tmp.path(), &[("C-one", "CTRL1")]);
+    let mut store = Store::open(tmp.path()).unwrap();
+    vuf::code::offline::apply::code_store(
+        &mut store,
+        &vuf::code::offline::OfflineCoder::load_default().unwrap(),
+    )
+    .unwrap();
+    let id: i64 = store
+        .conn()
+        .query_row("SELECT id FROM samples", [], |r| r.get(0))
+        .unwrap();
+    let b = NewConsensus {
+        sample_id: id,
+        layer: "b".into(),
+        source: "models".into(),
+        rubric_hash: "h".into(),
+        label: Some("disowned_service_frame".into()),
+        label_support: Some(2),
+        label_votes_json: Some(r#"{"disowned_service_frame": 2}"#.into()),
+        value_holding: Some("recited_not_owned".into()),
+        value_holding_support: Some(2),
+        value_holding_votes_json: Some(r#"{"recited_not_owned": 2}"#.into()),
+        record_json: Some(
+            r#"{"coder_records": [], "skipped_by_design": ["qwen3-6-35b-a3b"]}"#.into(),
+        ),
+        ..Default::default()
+    };
+    let a = NewConsensus {
+        sample_id: id,
+        layer: "a".into(),
+        source: "models".into(),
+        rubric_hash: "h".into(),
+        topics_json: Some("[]".into()),
+        has_disagreement: true,
+        record_json: Some(
+            r#"{"eligible_coders": ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"]}"#.into(),
+        ),
+        ..Default::default()
+    };
+    upsert_consensus(store.conn(), &b).unwrap();
+    upsert_consensus(store.conn(), &a).unwrap();
+    // A threshold above every confidence sends the sample to the coder models' codes.
+    let r = vuf::code::offline::apply::build_cascade(&mut store, 2.0).unwrap();
+    assert_eq!(r.from_models, 1);
+    let row = |layer: Layer| -> Value {
+        let out = tmp.path().join(format!("cascade_{}.jsonl", layer.as_str()));
+        export::export_codes(&store, layer, CodeSource::Cascade, &out).unwrap();
+        serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap()
+    };
+    let rb = row(Layer::B);
+    assert_eq!(
+        rb.as_object().unwrap().keys().last().map(String::as_str),
+        Some("skipped_by_design")
+    );
+    assert_eq!(
+        rb["skipped_by_design"],
+        serde_json::json!(["qwen3-6-35b-a3b"])
+    );
+    let ra = row(Layer::A);
+    assert!(ra.get("skipped_by_design").is_none(), "{ra}");
+}
