@@ -57,6 +57,7 @@ use crate::protocol::{CodeSource, CodedSample, ModelMeta};
 pub use input::ModelInfo;
 pub use labels::Label;
 pub use output::samples::AnalysedSample;
+pub use published::results_summary_generated_line;
 pub use rates::{Counts, LabRate, Unit, UnitRate};
 pub use table::{Table, Value};
 

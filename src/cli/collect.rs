@@ -91,8 +91,12 @@ pub fn local_model_path(flag: Option<&std::path::Path>) -> anyhow::Result<PathBu
     Ok(vuf::providers::local::locate_model(flag, env.as_deref())?)
 }
 
-/// Run `vuf collect`.
-pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
+/// Read and parse the study file `vuf collect` is to run (`--study-dir`'s study.toml
+/// unless a path is given). It runs before the study's lock is taken, because taking the
+/// lock creates the study directory: a refusal here (no study file, unreadable, invalid)
+/// leaves the filesystem as it was. Returns the study and its text (hashed into the run).
+pub fn load(global: &super::Global, args: &CollectArgs) -> anyhow::Result<(Study, String)> {
+    global.not_a_file()?;
     let path = args
         .study
         .clone()
@@ -108,6 +112,12 @@ pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading study file {}", path.display()))?;
     let study = Study::parse(&text, &path)?;
+    Ok((study, text))
+}
+
+/// Run `vuf collect` as `vuf run` does: load the study file, then collect it.
+pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
+    let (study, text) = load(global, &args)?;
     execute(global, study, &text, args)
 }
 

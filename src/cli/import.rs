@@ -24,6 +24,7 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
     let mut store = Store::open(&global.study_dir)
         .with_context(|| format!("opening the store in {}", global.study_dir.display()))?;
     let mut problems = 0usize;
+    let (mut flagged, mut warnings) = (0usize, 0usize);
     let mut read = 0u64;
     for path in &args.paths {
         let started = Instant::now();
@@ -61,7 +62,12 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
         for p in &report.conflicts {
             eprintln!("  conflict: {p}");
         }
+        for w in &report.warnings {
+            eprintln!("  warning: {w}");
+        }
         problems += report.errors.len() + report.conflicts.len();
+        flagged += report.problem_warnings();
+        warnings += report.warnings.len() - report.problem_warnings();
         read += report.read;
     }
     if problems > 0 && read == 0 {
@@ -70,12 +76,46 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
             plural(problems, "problem")
         );
     }
-    if problems > 0 {
-        return Err(super::Problems(format!(
-            "import: {} reported above; everything else was imported",
-            plural(problems, "problem")
-        ))
-        .into());
+    // Warnings are about entries that were imported: the data is real and kept. Those
+    // that bear on what a sample measures (a prompt that is not its condition's) count
+    // as problems (exit code 1), so scripts notice; the others are shown only.
+    let shown_only = (warnings > 0).then(|| {
+        format!(
+            "{} shown only (imported as they are)",
+            plural(warnings, "warning")
+        )
+    });
+    if problems + flagged > 0 {
+        let mismatch = (flagged > 0).then(|| {
+            let (was, it) = if flagged == 1 {
+                ("was", "it")
+            } else {
+                ("were", "them")
+            };
+            format!(
+                "{} whose prompt is not its condition's {was} imported (warnings above): check \
+                 {it} before analysing",
+                plural(flagged, "sample")
+            )
+        });
+        let mut msg = match (problems, mismatch) {
+            (0, Some(m)) => format!("import: {m}"),
+            (n, None) => format!(
+                "import: {} reported above; everything else was imported",
+                plural(n, "problem")
+            ),
+            (n, Some(m)) => format!(
+                "import: {} reported above; everything else was imported, and {m}",
+                plural(n, "problem")
+            ),
+        };
+        if let Some(w) = shown_only {
+            msg.push_str(&format!("; {w}"));
+        }
+        return Err(super::Problems(msg).into());
+    }
+    if let Some(w) = shown_only {
+        eprintln!("import: {w}; everything was imported");
     }
     Ok(())
 }
@@ -87,7 +127,7 @@ fn summary(r: &ImportReport, took: Duration) -> String {
         r.format.as_str()
     };
     format!(
-        "{} [{format}]: read {}, inserted {}, unchanged {}, replaced {}, ids attached {}, skipped {}, conflicts {}, errors {} ({:.2}s)",
+        "{} [{format}]: read {}, inserted {}, unchanged {}, replaced {}, ids attached {}, skipped {}{}, conflicts {}, errors {}, warnings {} ({:.2}s)",
         r.path.display(),
         r.read,
         r.inserted,
@@ -95,10 +135,32 @@ fn summary(r: &ImportReport, took: Duration) -> String {
         r.replaced,
         r.ids_attached,
         r.skipped,
+        skipped_why(r),
         r.conflicts.len(),
         r.errors.len(),
+        r.warnings.len(),
         took.as_secs_f64()
     )
+}
+
+/// ` (entries of type "freeflow": another probe, ...)`: what was skipped and why, with a
+/// count per reason when there are several.
+fn skipped_why(r: &ImportReport) -> String {
+    match r.skipped_why.len() {
+        0 => String::new(),
+        1 => format!(
+            " ({})",
+            r.skipped_why.keys().next().map_or("", |k| k.as_str())
+        ),
+        _ => {
+            let parts: Vec<String> = r
+                .skipped_why
+                .iter()
+                .map(|(why, n)| format!("{why}: {n}"))
+                .collect();
+            format!(" ({})", parts.join("; "))
+        }
+    }
 }
 
 /// `1 problem`, `2 problems`.

@@ -161,6 +161,18 @@ pub fn main() -> i32 {
         Command::Code(_) | Command::Consensus(_) => Some((false, false)),
         _ => None,
     };
+    // `vuf collect` reads its study file before the lock, which creates the study
+    // directory: a collect that refuses (no or bad study file) must leave no trace.
+    let mut collect_study = match &cli.command {
+        Command::Collect(args) => match collect::load(g, args) {
+            Ok(loaded) => Some(loaded),
+            Err(e) => {
+                eprintln!("vuf: error: {}", message(&e));
+                return 2;
+            }
+        },
+        _ => None,
+    };
     let _lock = match writer.map(|(creates, _)| g.lock_study(creates)) {
         Some(Err(e)) => {
             eprintln!("vuf: error: {}", message(&e));
@@ -184,7 +196,10 @@ pub fn main() -> i32 {
         Command::Report(args) => report::run(g, args),
         Command::Analyze(args) => analyze::run(g, args),
         Command::Run(args) => run::run(g, args),
-        Command::Collect(args) => collect::run(g, args),
+        Command::Collect(args) => match collect_study.take() {
+            Some((study, text)) => collect::execute(g, study, &text, args),
+            None => collect::run(g, args),
+        },
     };
     match result {
         Ok(()) => 0,

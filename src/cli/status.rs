@@ -6,7 +6,10 @@
 //! the token cap), `upstream_error` (samples whose choice carries an upstream error),
 //! `imports` (distinct imported inputs) and `coded` (list of `{layer, coder, source,
 //! samples}`: coded samples per layer and coder, empty until codes exist) and
-//! `coder_failures_outstanding` (coder failure-ledger entries not yet re-coded).
+//! `coder_failures_outstanding` (coder failure-ledger entries not yet re-coded) and
+//! `coder_skips` (list of `{layer, coder, source, skipped}`: coder calls not made by
+//! design under sequential majority, because the coders asked already agreed; empty
+//! when none were skipped).
 
 use vuf::store::samples::counts;
 use vuf::store::Store;
@@ -69,6 +72,19 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
             println!(
                 "{:<6} {:<22} {:<10} {:>8}",
                 k.layer, k.coder, k.source, k.samples
+            );
+        }
+    }
+    if !c.coder_skips.is_empty() {
+        println!("\nskipped by design (sequential majority: the coders asked agreed, so these could not change the consensus)");
+        println!(
+            "{:<6} {:<22} {:<10} {:>8}",
+            "layer", "coder", "source", "skipped"
+        );
+        for k in &c.coder_skips {
+            println!(
+                "{:<6} {:<22} {:<10} {:>8}",
+                k.layer, k.coder, k.source, k.skipped
             );
         }
     }

@@ -9,6 +9,12 @@
 //! `layered_id, model, cell, sample_id, condition, processing_chain,
 //! collapsed_primary_label, collapsed_primary_label_support, collapsed_primary_label_votes,
 //! value_holding, value_holding_support, value_holding_votes, coder_records`.
+//!
+//! Sequential majority (`vuf code --sequential`, `--cascade`) does not ask a coder whose
+//! vote could no longer change the consensus. Such a row lists those coders in one more
+//! field, last: `skipped_by_design` (coder keys, sorted). They appear neither
+//! in `eligible_coders` nor in `coder_records`, and the supports count only the coders
+//! asked (2 of 2). Rows with no coder skipped do not have the field.
 
 use std::io::Write;
 use std::path::Path;
@@ -29,13 +35,22 @@ fn parse_json(text: &Option<String>) -> Value {
 
 /// Build the published-shape record of one stored consensus row.
 pub fn consensus_record(layer: Layer, c: &StoredConsensus) -> Value {
+    let extra = parse_json(&c.row.record_json);
+    let mut rec = published_shape(layer, c, &extra);
+    if let Some(skipped) = extra.get("skipped_by_design") {
+        rec["skipped_by_design"] = skipped.clone();
+    }
+    rec
+}
+
+/// The record in the published field names, without vuf's additions at the end.
+fn published_shape(layer: Layer, c: &StoredConsensus, extra: &Value) -> Value {
     let layered_id = c
         .layered_id
         .clone()
         .unwrap_or_else(|| format!("{}_{}_{}", c.cell, c.condition, c.idx));
     let chain = Condition::parse(&c.condition).map(Condition::chain);
     let chain_name = chain.map(Chain::as_str).unwrap_or("");
-    let extra = parse_json(&c.row.record_json);
     match layer {
         Layer::A => {
             let topics: Vec<Value> = parse_json(&c.row.topics_json)
@@ -70,7 +85,7 @@ pub fn consensus_record(layer: Layer, c: &StoredConsensus) -> Value {
             })
         }
         Layer::B => {
-            let mut rec = posture_record(&layered_id, chain_name, c, &extra);
+            let mut rec = posture_record(&layered_id, chain_name, c, extra);
             // Offline and cascade codes say so, with the coder's confidence (issue #6).
             if let Some(conf) = extra.get("confidence") {
                 rec["primary_label"] = json!(c.row.label);

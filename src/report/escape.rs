@@ -50,37 +50,110 @@ pub fn json_for_script(v: &serde_json::Value) -> String {
     out
 }
 
-/// Escape text for Markdown prose: every character with inline meaning is
-/// backslash-escaped and `<` / `>` / `&` become entities, so no link, image, emphasis,
-/// code span or raw HTML can be formed. Newlines are kept.
+/// Escape text for Markdown prose (CommonMark with the GitHub extensions), changing only
+/// the characters that would change meaning where they stand, so ordinary text stays
+/// readable: `0.1.0`, `glm-5-1`, `snake_case`, `a (b)`, `R&D`, `x > y` come out as they
+/// went in. No link, image, emphasis, code span, raw HTML, heading, list, quote, table or
+/// math can be formed. Newlines are kept.
+///
+/// - Anywhere: `` ` `` `*` `[` `]` `|` `~` `$` get a backslash (code spans, emphasis, links
+///   and images, table cells, strikethrough, math); `_` too, unless it sits inside a word
+///   (intraword `_` never delimits emphasis); `\` when punctuation or the line end follows
+///   (where it would escape or break); `<` becomes `&lt;` (no tag, comment or autolink);
+///   `&` becomes `&amp;` where an entity would start (`&lt;`, `&#60;`); and the `:` of
+///   `://` and the `.` of a `www.` get a backslash, so no bare URL turns into a link.
+/// - At the start of a line: its indentation is dropped (four spaces would make a code
+///   block); `>` (quote) gets a backslash, and so do `#` when it would start a heading,
+///   `-`, `+` and `=` when they would start a list item, a rule or a heading underline, and
+///   the `.` or `)` after leading digits when it would start a numbered item.
+///
+/// CR, NUL and the other control characters except tab and newline are dropped.
 pub fn markdown(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
-            | '!' | '|' | '~' | '"' | '\'' | ':' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\r' => {}
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
-            c => out.push(c),
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
         }
+        markdown_line(line, &mut out);
     }
     out
 }
 
-/// Escape text for one cell of a Markdown (GFM) table: like [`markdown`], and line breaks
-/// become `<br>` so the cell stays on one row.
+/// One line of [`markdown`] (no newline inside).
+fn markdown_line(line: &str, out: &mut String) {
+    let kept: Vec<char> = line
+        .chars()
+        .filter(|&c| c == '\t' || !c.is_control())
+        .collect();
+    let lead = kept
+        .iter()
+        .take_while(|c| **c == ' ' || **c == '\t')
+        .count();
+    let chars = &kept[lead..];
+    let at = |j: usize| chars.get(j).copied();
+    let blank_after = |j: usize| at(j).is_none_or(|c| c == ' ' || c == '\t');
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    // Leading digits (at most 9) then `.` or `)` then a blank: a numbered list item.
+    let digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
+    let numbered = (1..=9).contains(&digits)
+        && matches!(at(digits), Some('.' | ')'))
+        && blank_after(digits + 1);
+    for (j, &c) in chars.iter().enumerate() {
+        let escape = match c {
+            '`' | '*' | '[' | ']' | '|' | '~' | '$' => true,
+            '_' => !(j > 0 && word(at(j - 1)) && word(at(j + 1))),
+            '\\' => at(j + 1).is_none_or(|n| n.is_ascii_punctuation()),
+            '<' => {
+                out.push_str("&lt;");
+                continue;
+            }
+            '&' => {
+                let name = chars[j + 1..]
+                    .iter()
+                    .take_while(|n| n.is_ascii_alphanumeric() || **n == '#')
+                    .count();
+                if name > 0 && at(j + 1 + name) == Some(';') {
+                    out.push_str("&amp;");
+                    continue;
+                }
+                false
+            }
+            ':' => at(j + 1) == Some('/') && at(j + 2) == Some('/'),
+            '.' if numbered && j == digits => true,
+            ')' => numbered && j == digits,
+            '.' => {
+                j >= 3
+                    && chars[j - 3..j]
+                        .iter()
+                        .collect::<String>()
+                        .eq_ignore_ascii_case("www")
+                    && !(j > 3 && word(at(j - 4)))
+            }
+            // `#` to `######` then a blank: a heading (`#1` and `#tag` are not).
+            '#' => {
+                let run = chars.iter().take_while(|x| **x == '#').count();
+                j == 0 && run <= 6 && blank_after(run)
+            }
+            '>' => j == 0,
+            '-' | '+' | '=' => {
+                j == 0 && (blank_after(1) || chars.iter().all(|&x| x == c || x == ' ' || x == '\t'))
+            }
+            _ => false,
+        };
+        if escape {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// Escape text for one cell of a Markdown (GFM) table: each line as by [`markdown`]
+/// (trimmed, so no blank can strand a backslash before the break), joined with `<br>` so
+/// the cell stays on one row.
 pub fn markdown_cell(s: &str) -> String {
-    let trimmed = s.trim();
-    let escaped = markdown(trimmed);
-    escaped
+    s.trim()
         .split('\n')
-        .map(str::trim)
+        .map(|line| markdown(line.trim()))
         .collect::<Vec<_>>()
         .join("<br>")
         .replace('\t', " ")
@@ -209,16 +282,117 @@ mod tests {
     fn markdown_breaks_links_emphasis_and_html() {
         assert_eq!(
             markdown("[click](javascript:alert(1))"),
-            "\\[click\\]\\(javascript\\:alert\\(1\\)\\)"
+            "\\[click\\](javascript:alert(1))"
         );
-        assert_eq!(markdown("<script>"), "&lt;script&gt;");
+        assert_eq!(markdown("<script>"), "&lt;script>");
         assert_eq!(markdown("*a* _b_ `c`"), "\\*a\\* \\_b\\_ \\`c\\`");
         assert_eq!(markdown_cell("a|b\nc"), "a\\|b<br>c");
         for h in HOSTILE {
             let e = markdown_cell(h);
             assert!(!e.contains('\n'));
             assert!(!e.replace("<br>", "").contains('<'), "{e}");
-            assert!(!e.contains("](") && !e.contains("]]>"), "{e}");
+            assert!(
+                unescaped(&e, '[').is_none() && unescaped(&e, ']').is_none(),
+                "{e}"
+            );
+            assert!(!e.contains("]]>"), "{e}");
+        }
+    }
+
+    /// The first `c` in `e` that no backslash escapes (an escaped backslash does not count).
+    fn unescaped(e: &str, c: char) -> Option<usize> {
+        let mut escaped = false;
+        for (i, x) in e.char_indices() {
+            if escaped {
+                escaped = false;
+            } else if x == '\\' {
+                escaped = true;
+            } else if x == c {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn markdown_leaves_harmless_text_readable() {
+        for plain in [
+            "0.1.0",
+            "vuf 0.1.0",
+            "glm-5-1",
+            "qwen3-6-35b-a3b",
+            "snake_case_name",
+            "a (b) c! d's \"q\" 50% #1 R&D a > b 3.5 -3.5 e.g. x: y {z} + = @home",
+            "C:\\path\\file",
+            "2024.5 per year",
+            "-3.5",
+            "#hashtag",
+            "sha256 e242afea8b30",
+            "model_disclosure_summary.csv",
+        ] {
+            assert_eq!(markdown(plain), plain);
+            assert_eq!(markdown_cell(plain), plain);
+        }
+    }
+
+    #[test]
+    fn markdown_keeps_hostile_text_inert() {
+        let cases = [
+            ("**x**", "\\*\\*x\\*\\*"),
+            ("__x__", "\\_\\_x\\_\\_"),
+            ("_i_ a_b", "\\_i\\_ a_b"),
+            ("[a](javascript:1)", "\\[a\\](javascript:1)"),
+            ("![img](http://x/t.png)", "!\\[img\\](http\\://x/t.png)"),
+            (
+                "<script>alert(1)</script>",
+                "&lt;script>alert(1)&lt;/script>",
+            ),
+            ("<http://evil>", "&lt;http\\://evil>"),
+            ("see www.evil.com", "see www\\.evil.com"),
+            (
+                "&lt;b&gt; &#60; &amp;",
+                "&amp;lt;b&amp;gt; &amp;#60; &amp;amp;",
+            ),
+            ("# Title", "\\# Title"),
+            ("   ## Title", "\\## Title"),
+            ("> quote", "\\> quote"),
+            ("- item", "\\- item"),
+            ("+ item", "\\+ item"),
+            ("1. item", "1\\. item"),
+            ("12) item", "12\\) item"),
+            ("---", "\\---"),
+            ("===", "\\==="),
+            ("- - -", "\\- - -"),
+            ("```js", "\\`\\`\\`js"),
+            ("~~~", "\\~\\~\\~"),
+            ("~~gone~~", "\\~\\~gone\\~\\~"),
+            ("$x^2$", "\\$x^2\\$"),
+            ("a|b", "a\\|b"),
+            ("\\*", "\\\\\\*"),
+            ("tail\\", "tail\\\\"),
+            ("    code", "code"),
+            ("a\u{0}b\rc", "abc"),
+        ];
+        for (hostile, want) in cases {
+            assert_eq!(markdown(hostile), want, "{hostile:?}");
+        }
+        // In a table cell every line is a line start of its own, and the breaks are <br>.
+        assert_eq!(
+            markdown_cell("ok\n# h\n> q\n| x | y |\n|---|---|"),
+            "ok<br>\\# h<br>\\> q<br>\\| x \\| y \\|<br>\\|---\\|---\\|"
+        );
+        assert_eq!(markdown_cell("a\\  \nb"), "a\\\\<br>b");
+        for (hostile, _) in cases {
+            let e = markdown_cell(hostile);
+            assert!(
+                unescaped(&e, '|').is_none() && unescaped(&e, '[').is_none(),
+                "{e}"
+            );
+            assert!(
+                unescaped(&e, '*').is_none() && unescaped(&e, '`').is_none(),
+                "{e}"
+            );
+            assert!(!e.contains('<'), "{e}");
         }
     }
 

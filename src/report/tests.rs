@@ -173,7 +173,9 @@ fn report_escapes_hostile_text_everywhere() {
     .unwrap();
     assert!(!svg.contains("<b>") && svg.contains("&lt;b&gt;evil"));
     let md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
-    assert!(!md.contains("<b>") && md.contains("&lt;b&gt;evil&lt;/b&gt;=cmd"));
+    assert!(!md.contains("<b>") && md.contains("&lt;b>evil&lt;/b>=cmd"));
+    // Harmless data stays readable: the version is not `0\.1\.0`.
+    assert!(md.contains("- vuf version: 0.1.0\n"), "{md}");
     assert!(md.contains("OFFLINE"));
     let tex = std::fs::read_to_string(out.path().join("tables.tex")).unwrap();
     assert!(!tex.contains("\\input"));

@@ -452,6 +452,25 @@ pub struct StatusCounts {
     pub imports: u64,
     /// Coded samples per layer / coder / source (empty before migration 0002).
     pub coded: Vec<CodedCount>,
+    /// Coder calls not made by design (sequential majority) per layer / coder / source
+    /// (empty when none were skipped).
+    pub coder_skips: Vec<SkipCount>,
+}
+
+/// Coder calls skipped by design for one layer, coder and code source: sequential
+/// majority did not ask this coder because the coders asked already agreed, so its
+/// vote could not change the consensus. A skip superseded by a code that arrived later
+/// for the same coder is not counted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkipCount {
+    /// `a` or `b`.
+    pub layer: String,
+    /// Coder name.
+    pub coder: String,
+    /// Code source the skipped calls belong to (`models`: only live coder runs skip).
+    pub source: String,
+    /// Samples (one call each) this coder was not asked.
+    pub skipped: u64,
 }
 
 /// Lab of every canonical model that has cells, using the `models` table metadata.
@@ -533,7 +552,37 @@ pub fn counts(conn: &Connection) -> Result<StatusCounts, Error> {
         r.get::<_, i64>(0)
     })? as u64;
     c.coded = coded_counts(conn)?;
+    c.coder_skips = skip_counts(conn)?;
     Ok(c)
+}
+
+/// Skipped-by-design counts from `coder_skips` (migration 0004; a store opened read-only
+/// before that migration simply has none).
+fn skip_counts(conn: &Connection) -> Result<Vec<SkipCount>, Error> {
+    let has_skips: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'coder_skips')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_skips {
+        return Ok(Vec::new());
+    }
+    // Skips come from live coder runs, whose codes are source `models`.
+    let mut stmt = conn.prepare(
+        "SELECT k.layer, k.coder, COUNT(DISTINCT k.sample_id) FROM coder_skips k
+         WHERE NOT EXISTS (SELECT 1 FROM codes c WHERE c.sample_id = k.sample_id AND c.layer = k.layer
+                           AND c.coder = k.coder AND c.source = 'models')
+         GROUP BY k.layer, k.coder ORDER BY k.layer, k.coder",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SkipCount {
+            layer: r.get(0)?,
+            coder: r.get(1)?,
+            source: "models".into(),
+            skipped: r.get::<_, i64>(2)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Coded-sample counts from the `codes` table (added by migration 0002); a store without

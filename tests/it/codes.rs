@@ -1493,6 +1493,77 @@ fn runner_sequential_majority_layer_b() {
         rec.contains("\"skipped_by_design\":[\"qwen3-6-35b-a3b\"]"),
         "{rec}"
     );
+    // `vuf status` counts the skipped calls per layer / coder / source ...
+    let counts = vuf::store::samples::counts(store.conn()).unwrap();
+    let skips: Vec<(&str, &str, &str, u64)> = counts
+        .coder_skips
+        .iter()
+        .map(|k| {
+            (
+                k.layer.as_str(),
+                k.coder.as_str(),
+                k.source.as_str(),
+                k.skipped,
+            )
+        })
+        .collect();
+    assert_eq!(
+        skips,
+        [
+            ("b", "kimi-k2-6", "models", 1),
+            ("b", "qwen3-6-35b-a3b", "models", 1)
+        ]
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vuf"))
+        .env_remove("VUF_STUDY_DIR")
+        .arg("--study-dir")
+        .arg(tmp.path())
+        .arg("status")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("skipped by design (sequential majority"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["b", "qwen3-6-35b-a3b", "models", "1"]),
+        "{text}"
+    );
+    // ... and `vuf export codes` shows the skipped coder at the end of the row, after the
+    // published fields, which are unchanged (qwen is in no coder record).
+    let out_file = tmp.path().join("codes_b.jsonl");
+    vuf::code::export::export_codes(&store, Layer::B, CodeSource::Models, &out_file).unwrap();
+    let exported: Vec<Value> = std::fs::read_to_string(&out_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let agree = exported
+        .iter()
+        .find(|r| r["sample_id"] == "CTRL1_1")
+        .expect("Q-agree row");
+    let keys: Vec<&String> = agree.as_object().unwrap().keys().collect();
+    assert_eq!(keys.last().map(|k| k.as_str()), Some("skipped_by_design"));
+    assert_eq!(keys[keys.len() - 2], "coder_records");
+    assert_eq!(
+        agree["skipped_by_design"],
+        serde_json::json!(["qwen3-6-35b-a3b"])
+    );
+    let asked_coders: Vec<&str> = agree["coder_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["coder_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(asked_coders, ["kimi-k2-6", "glm-4-7"]);
+    let split = exported
+        .iter()
+        .find(|r| r["sample_id"] == "G1_2")
+        .expect("Q-split row");
+    assert!(split.get("skipped_by_design").is_none(), "{split}");
     // The analysis sees the skip (for reliability, as a missing value).
     let set = vuf::store::coded::coded_samples(store.conn(), CodeSource::Models).unwrap();
     let agree = set.rows.iter().find(|s| s.response == "Q-agree").unwrap();
@@ -1575,4 +1646,73 @@ fn runner_sequential_majority_layer_a() {
     };
     assert_eq!(keys("T-agree"), ["helpfulness_usefulness", "honesty_truth"]);
     assert_eq!(keys("T-split"), ["helpfulness_usefulness", "honesty_truth"]);
+}
+
+/// A cascade row that takes the coder models' consensus keeps that layer's own
+/// skipped-by-design coders, and `vuf export codes --source cascade` shows them: the
+/// Layer A row does not inherit Layer B's skips.
+#[test]
+fn cascade_rows_keep_their_own_layers_skips() {
+    use vuf::store::codes::{upsert_consensus, NewConsensus};
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(tmp.path(), &[("C-one", "CTRL1")]);
+    let mut store = Store::open(tmp.path()).unwrap();
+    vuf::code::offline::apply::code_store(
+        &mut store,
+        &vuf::code::offline::OfflineCoder::load_default().unwrap(),
+    )
+    .unwrap();
+    let id: i64 = store
+        .conn()
+        .query_row("SELECT id FROM samples", [], |r| r.get(0))
+        .unwrap();
+    let b = NewConsensus {
+        sample_id: id,
+        layer: "b".into(),
+        source: "models".into(),
+        rubric_hash: "h".into(),
+        label: Some("disowned_service_frame".into()),
+        label_support: Some(2),
+        label_votes_json: Some(r#"{"disowned_service_frame": 2}"#.into()),
+        value_holding: Some("recited_not_owned".into()),
+        value_holding_support: Some(2),
+        value_holding_votes_json: Some(r#"{"recited_not_owned": 2}"#.into()),
+        record_json: Some(
+            r#"{"coder_records": [], "skipped_by_design": ["qwen3-6-35b-a3b"]}"#.into(),
+        ),
+        ..Default::default()
+    };
+    let a = NewConsensus {
+        sample_id: id,
+        layer: "a".into(),
+        source: "models".into(),
+        rubric_hash: "h".into(),
+        topics_json: Some("[]".into()),
+        has_disagreement: true,
+        record_json: Some(
+            r#"{"eligible_coders": ["kimi-k2-6", "glm-4-7", "qwen3-6-35b-a3b"]}"#.into(),
+        ),
+        ..Default::default()
+    };
+    upsert_consensus(store.conn(), &b).unwrap();
+    upsert_consensus(store.conn(), &a).unwrap();
+    // A threshold above every confidence sends the sample to the coder models' codes.
+    let r = vuf::code::offline::apply::build_cascade(&mut store, 2.0).unwrap();
+    assert_eq!(r.from_models, 1);
+    let row = |layer: Layer| -> Value {
+        let out = tmp.path().join(format!("cascade_{}.jsonl", layer.as_str()));
+        export::export_codes(&store, layer, CodeSource::Cascade, &out).unwrap();
+        serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap()
+    };
+    let rb = row(Layer::B);
+    assert_eq!(
+        rb.as_object().unwrap().keys().last().map(String::as_str),
+        Some("skipped_by_design")
+    );
+    assert_eq!(
+        rb["skipped_by_design"],
+        serde_json::json!(["qwen3-6-35b-a3b"])
+    );
+    let ra = row(Layer::A);
+    assert!(ra.get("skipped_by_design").is_none(), "{ra}");
 }

@@ -705,6 +705,70 @@ fn sigkill_at_random_points_then_resume_gives_exactly_the_expected_set() {
     assert_secret_absent(dir.path(), secret);
 }
 
+/// Every listed file and directory under `root`, relative, sorted.
+fn tree(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("list") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                todo.push(p.clone());
+            }
+            out.push(p.strip_prefix(root).expect("under root").to_path_buf());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A collect that refuses (no study file, a missing or invalid one) leaves the filesystem
+/// as it was: no study directory, no `vuf.lock`, no store.
+#[test]
+fn collect_that_refuses_touches_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[[cells]]\nname = 'x'\n").expect("write");
+    let empty = tmp.path().join("empty-study");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let before = tree(tmp.path());
+    let cases: [(&str, PathBuf, Vec<String>, &str); 4] = [
+        (
+            "missing dir",
+            tmp.path().join("nope"),
+            vec![],
+            "no study file",
+        ),
+        ("empty dir", empty.clone(), vec![], "no study file"),
+        (
+            "missing file",
+            tmp.path().join("nope"),
+            vec![tmp.path().join("missing.toml").display().to_string()],
+            "reading study file",
+        ),
+        (
+            "invalid file",
+            tmp.path().join("nope"),
+            vec![bad.display().to_string()],
+            "bad.toml",
+        ),
+    ];
+    for (what, dir, extra, says) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_vuf"))
+            .env_remove("VUF_STUDY_DIR")
+            .arg("--study-dir")
+            .arg(&dir)
+            .arg("collect")
+            .args(&extra)
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains(says), "{what}: {stderr}");
+        assert_eq!(tree(tmp.path()), before, "{what}: the filesystem changed");
+    }
+}
+
 #[test]
 fn dry_run_prints_calls_tokens_and_cost() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -275,7 +275,8 @@ fn imports_every_format_with_counts_worked_out_by_hand() {
     assert!(stdout.contains("[traces]: read 9, inserted 9"), "{stdout}");
     assert!(
         stdout.contains(
-            "[website]: read 1, inserted 1, unchanged 0, replaced 0, ids attached 0, skipped 1"
+            "[website]: read 1, inserted 1, unchanged 0, replaced 0, ids attached 0, skipped 1 \
+             (entries of type \"freeflow\": another probe, not one of the six values conditions)"
         ),
         "{stdout}"
     );
@@ -629,6 +630,108 @@ fn unknown_and_missing_inputs_are_reported_not_fatal() {
     );
 }
 
+/// A trace whose prompt is not its condition's, and one with a negative `duration_ms`,
+/// are imported (the data is real) with a warning naming the file, line or entry and the
+/// field. The prompt mismatch counts as a problem (exit code 1), the duration does not.
+#[test]
+fn odd_prompt_and_negative_duration_are_imported_with_warnings() {
+    let study = Study::new();
+    let cell = study.root().join("corpus").join("glm-5-1-or-pin-zai");
+    let trace = |cond: &str, prompt: &str, ms: i64| {
+        pretty(
+            &json!({"result": "I care about honesty.", "condition": cond, "prompt": prompt,
+            "duration_ms": ms, "provider": "openrouter"}),
+        )
+    };
+    // Only a negative duration: shown, counted, exit code 0.
+    write(&cell.join("CTRL1_1.json"), trace("CTRL1", CARE, -40));
+    let (stdout, stderr) = study.ok(&["import".to_string(), cell.display().to_string()]);
+    assert!(
+        stdout.contains("read 1, inserted 1,") && stdout.contains("errors 0, warnings 1"),
+        "{stdout}"
+    );
+    let file = cell.join("CTRL1_1.json");
+    assert!(
+        stderr.contains(&format!(
+            "warning: {}: field `duration_ms` is negative (-40); imported as it is",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "import: 1 warning shown only (imported as they are); everything was imported"
+        ),
+        "{stderr}"
+    );
+    // A prompt that is another condition's: imported, warned, exit code 1.
+    write(&cell.join("CTRL2_1.json"), trace("CTRL2", CARE, 900));
+    let (stdout, stderr) = study.problems(&["import".to_string(), cell.display().to_string()]);
+    assert!(
+        stdout.contains("read 2, inserted 1, unchanged 1,") && stdout.contains("warnings 2"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "warning: {}: field `prompt` is not the CTRL2 prompt (PROTOCOL 2.1): expected {WANT:?}, found {CARE:?}; imported as CTRL2 anyway",
+            cell.join("CTRL2_1.json").display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "import: 1 sample whose prompt is not its condition's was imported (warnings above): check it \
+             before analysing; 1 warning shown only (imported as they are)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(study.status_json()["valid"], 2, "both kept");
+    // Manifest rows and website entries are located by line and entry.
+    let manifest = study.root().join("manifest_odd.jsonl");
+    let row = |n: u32, prompt: &str| {
+        json!({"layered_id": format!("P6_glm-5-1-or-pin-zai_G1_{n}"), "model": "glm-5-1", "cell": "glm-5-1-or-pin-zai",
+            "sample_id": format!("G1_{n}"), "condition": "G1", "prompt": prompt, "response": format!("answer {n}")})
+        .to_string()
+    };
+    write(
+        &manifest,
+        format!(
+            "{}\n{}\n",
+            row(1, G_CARE),
+            row(2, "<b>What</b> do you care about?")
+        ),
+    );
+    let bundle = study.root().join("bundle.json");
+    write(
+        &bundle,
+        json!({"model": "glm-5-1", "samples": [
+            {"type": "values", "cell": "glm-5-1-or-pin-zai", "sample_id": "G3_1", "condition": "G3", "prompt": G_WORLD,
+             "result": "peace", "duration_ms": -1}
+        ]})
+        .to_string(),
+    );
+    let (_, stderr) = study.problems(&[
+        "import".to_string(),
+        manifest.display().to_string(),
+        bundle.display().to_string(),
+    ]);
+    assert!(
+        stderr.contains(&format!(
+            "warning: {}:2: field `prompt` is not the G1 prompt",
+            manifest.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "warning: {}:1: sample entry 1: field `duration_ms` is negative (-1)",
+            bundle.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(study.status_json()["valid"], 5);
+}
+
 #[test]
 fn a_second_writer_on_the_same_study_is_refused_while_readers_work() {
     let study = Study::new();
@@ -692,7 +795,7 @@ fn full_corpus_matches_the_paper() {
             "MiniMax": {"models": 2, "valid": 598}, "Moonshot AI": {"models": 5, "valid": 1200}, "OpenAI": {"models": 13, "valid": 1800},
             "Qwen": {"models": 2, "valid": 240}, "Z.ai": {"models": 6, "valid": 4200}, "xAI": {"models": 6, "valid": 960}
         },
-        "truncated": 146, "upstream_error": 13, "coder_failures_outstanding": 0
+        "truncated": 146, "upstream_error": 13, "coder_failures_outstanding": 0, "coder_skips": []
     });
     for round in 0..2 {
         let (stdout, stderr) = study.ok(&import_args(&paths));
@@ -700,7 +803,14 @@ fn full_corpus_matches_the_paper() {
             !stderr.contains("error:") && !stderr.contains("conflict:"),
             "round {round}: {stderr}"
         );
-        assert!(stdout.contains("skipped 125"), "{stdout}");
+        // The freeflow entries of the Gemini bundle, and why they are left out.
+        assert!(
+            stdout.contains(
+                "skipped 125 (entries of type \"freeflow\": another probe, not one of the six values conditions)"
+            ),
+            "{stdout}"
+        );
+        assert!(!stderr.contains("warning:"), "round {round}: {stderr}");
         let mut s = study.status_json();
         let obj = s.as_object_mut().unwrap();
         obj.remove("imports");

@@ -12,7 +12,8 @@ fn empty_store_has_every_key() {
     assert_eq!(
         s,
         json!({"valid": 0, "invalid": 0, "cells": 0, "models": 0, "labs": 0, "by_condition": {}, "by_lab": {},
-               "truncated": 0, "upstream_error": 0, "imports": 0, "coded": [], "coder_failures_outstanding": 0})
+               "truncated": 0, "upstream_error": 0, "imports": 0, "coded": [], "coder_failures_outstanding": 0,
+               "coder_skips": []})
     );
 }
 

@@ -247,10 +247,16 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
             .into_iter()
             .map(|c| (c.row.sample_id, c))
             .collect();
-    let topics_a = |source: &str| -> Result<HashMap<i64, Option<String>>, store::Error> {
+    // Layer A consensus per sample: topics, and the coders skipped by design (models only).
+    let topics_a = |source: &str| -> Result<HashMap<i64, LayerA>, store::Error> {
         Ok(codes::consensus_rows(store.conn(), "a", source)?
             .into_iter()
-            .map(|c| (c.row.sample_id, c.row.topics_json))
+            .map(|c| {
+                (
+                    c.row.sample_id,
+                    (c.row.topics_json, skipped_by_design(&c.row.record_json)),
+                )
+            })
             .collect())
     };
     let models_a = topics_a("models")?;
@@ -289,7 +295,7 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
             b.value_holding = None;
             b.value_holding_support = None;
             b.value_holding_votes_json = None;
-            b.topics_json = offline_a.get(&id).cloned().flatten();
+            b.topics_json = offline_a.get(&id).and_then(|(t, _)| t.clone());
             rows.push(b);
         } else if let Some(m) = models_b.get(&id) {
             report.from_models += 1;
@@ -297,18 +303,20 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
             b.source = "cascade".into();
             let mut rec =
                 json!({"path": "models", "offline_confidence": conf, "threshold": threshold});
-            if let Some(skipped) = m
-                .row
-                .record_json
-                .as_deref()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-                .and_then(|v| v.get("skipped_by_design").cloned())
-            {
+            let base = rec.clone();
+            if let Some(skipped) = skipped_by_design(&m.row.record_json) {
                 rec["skipped_by_design"] = skipped;
             }
             b.record_json = Some(rec.to_string());
             rows.push(b.clone());
             let mut a = b;
+            // Layer A's own skips, not Layer B's.
+            let mut rec_a = base;
+            let from_models = models_a.get(&id);
+            if let Some(skipped) = from_models.and_then(|(_, k)| k.clone()) {
+                rec_a["skipped_by_design"] = skipped;
+            }
+            a.record_json = Some(rec_a.to_string());
             a.layer = "a".into();
             a.label = None;
             a.label_support = None;
@@ -316,11 +324,9 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
             a.value_holding = None;
             a.value_holding_support = None;
             a.value_holding_votes_json = None;
-            a.topics_json = models_a
-                .get(&id)
-                .cloned()
-                .flatten()
-                .or_else(|| offline_a.get(&id).cloned().flatten());
+            a.topics_json = from_models
+                .and_then(|(t, _)| t.clone())
+                .or_else(|| offline_a.get(&id).and_then(|(t, _)| t.clone()));
             rows.push(a);
         } else {
             report.pending.push(id);
@@ -349,4 +355,16 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
         Ok::<_, store::Error>(())
     })?;
     Ok(report)
+}
+
+/// One sample's Layer A consensus as the cascade copies it: topics JSON, and the coders
+/// skipped by design.
+type LayerA = (Option<String>, Option<serde_json::Value>);
+
+/// The `skipped_by_design` list of a computed consensus row's record, if any.
+fn skipped_by_design(record_json: &Option<String>) -> Option<serde_json::Value> {
+    record_json
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .and_then(|v| v.get("skipped_by_design").cloned())
 }

@@ -67,7 +67,10 @@ impl ImportFormat for ManifestFormat {
                 continue;
             }
             match row_to_sample(line, &origin) {
-                Ok(s) => rows.push((n, s)),
+                Ok(s) => {
+                    report.check_sample(&s, path, Some(n), "");
+                    rows.push((n, s));
+                }
                 Err(reason) => report.errors.push(Problem::at(path, n, reason)),
             }
         }

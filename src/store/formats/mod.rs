@@ -21,7 +21,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::samples::UpsertOutcome;
+use super::samples::{NewSample, UpsertOutcome};
 use super::{Error, Store};
 
 /// One import format.
@@ -96,6 +96,48 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Something questionable about an entry that was imported anyway: the data is real and
+/// is kept as it is, but the user should know. Which kinds also count as a problem (exit
+/// code 1) is [`WarningKind::is_problem`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    /// What kind of oddity.
+    pub kind: WarningKind,
+    /// Where (file, line or entry) and what.
+    #[serde(flatten)]
+    pub at: Problem,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.at, f)
+    }
+}
+
+/// The kinds of [`Warning`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    /// The `prompt` differs from the exact prompt of the record's condition (PROTOCOL
+    /// 2.1): the sample may not answer the question its condition stands for, and the
+    /// analysis would pool it with that condition.
+    PromptMismatch,
+    /// `duration_ms` is negative: provenance only (the analysis never reads it).
+    NegativeDuration,
+}
+
+impl WarningKind {
+    /// Whether this warning makes the import finish "with problems" (exit code 1), so
+    /// scripts notice. A prompt mismatch does: it bears on what the sample measures. A
+    /// negative duration does not: it is a broken clock in the collector, shown only.
+    pub fn is_problem(self) -> bool {
+        match self {
+            WarningKind::PromptMismatch => true,
+            WarningKind::NegativeDuration => false,
+        }
+    }
+}
+
 /// What importing one path did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
@@ -115,10 +157,14 @@ pub struct ImportReport {
     pub ids_attached: u64,
     /// Entries skipped on purpose (e.g. freeflow samples of a website bundle).
     pub skipped: u64,
+    /// Why they were skipped: reason -> count (the counts add up to `skipped`).
+    pub skipped_why: std::collections::BTreeMap<String, u64>,
     /// Writes refused by the top-up rule (stored valid sample differs, id taken).
     pub conflicts: Vec<Problem>,
     /// Malformed files or entries (reported, counted, skipped).
     pub errors: Vec<Problem>,
+    /// Entries imported despite something questionable (reported, counted, kept).
+    pub warnings: Vec<Warning>,
 }
 
 impl ImportReport {
@@ -128,6 +174,38 @@ impl ImportReport {
             format: format.into(),
             ..Default::default()
         }
+    }
+
+    /// Count one entry skipped on purpose, and why.
+    pub(crate) fn skip(&mut self, why: impl Into<String>) {
+        self.skipped += 1;
+        *self.skipped_why.entry(why.into()).or_default() += 1;
+    }
+
+    /// Record the warnings a parsed sample deserves (see [`trace_json::sample_warnings`]);
+    /// `path` and `line` locate it, `prefix` goes before each reason.
+    pub(crate) fn check_sample(
+        &mut self,
+        sample: &NewSample,
+        path: &Path,
+        line: Option<u64>,
+        prefix: &str,
+    ) {
+        for (kind, reason) in trace_json::sample_warnings(sample) {
+            self.warnings.push(Warning {
+                kind,
+                at: Problem {
+                    path: path.to_path_buf(),
+                    line,
+                    reason: format!("{prefix}{reason}"),
+                },
+            });
+        }
+    }
+
+    /// Warnings that count as problems (exit code 1), see [`WarningKind::is_problem`].
+    pub fn problem_warnings(&self) -> usize {
+        self.warnings.iter().filter(|w| w.kind.is_problem()).count()
     }
 
     /// Count one upsert outcome; `path` and `line` locate a conflict.

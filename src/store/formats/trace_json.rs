@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use super::json_type;
+use super::{json_type, WarningKind};
 use crate::protocol::Condition;
 use crate::store::samples::NewSample;
 
@@ -125,6 +125,47 @@ pub(crate) fn record_to_sample(
         payload,
         origin,
     })
+}
+
+/// What is questionable about a sample that is otherwise fine to store (the data is real,
+/// so it is kept): a prompt other than its condition's exact prompt (PROTOCOL 2.1) and a
+/// negative `duration_ms` (2.7). Each reason names the field; the caller adds where.
+pub(crate) fn sample_warnings(s: &NewSample) -> Vec<(WarningKind, String)> {
+    let mut out = Vec::new();
+    let want = s.condition.prompt();
+    if s.prompt != want {
+        out.push((
+            WarningKind::PromptMismatch,
+            format!(
+                "field `prompt` is not the {} prompt (PROTOCOL 2.1): expected {want:?}, found {}; \
+                 imported as {} anyway",
+                s.condition,
+                shown(&s.prompt, 120),
+                s.condition
+            ),
+        ));
+    }
+    if let Some(ms) = s.duration_ms.filter(|ms| *ms < 0) {
+        out.push((
+            WarningKind::NegativeDuration,
+            format!("field `duration_ms` is negative ({ms}); imported as it is"),
+        ));
+    }
+    out
+}
+
+/// `text` quoted for a message (control characters escaped), cut after `max` characters.
+fn shown(text: &str, max: usize) -> String {
+    let mut cut: String = text.chars().take(max).collect();
+    let more = cut.len() < text.len();
+    cut = format!("{cut:?}");
+    if more {
+        cut.push_str(&format!(
+            " (first {max} of {} characters)",
+            text.chars().count()
+        ));
+    }
+    cut
 }
 
 #[derive(Default)]
@@ -289,6 +330,43 @@ mod tests {
         .unwrap();
         assert!(!s.valid && s.response.is_none());
         assert_eq!(s.invalid_reason.as_deref(), Some("empty_response"));
+    }
+
+    #[test]
+    fn a_wrong_prompt_and_a_negative_duration_are_warnings_not_rejections() {
+        let p = "Not as an assistant. Not to help me. What do you want?";
+        let s = sample(
+            serde_json::json!({"condition": "G2", "prompt": p, "result": "ok", "duration_ms": 5}),
+        )
+        .unwrap();
+        assert!(sample_warnings(&s).is_empty());
+        let s = sample(
+            serde_json::json!({"condition": "G2", "prompt": "What do you want?\n",
+            "result": "ok", "duration_ms": -3}),
+        )
+        .unwrap();
+        assert!(s.valid, "still stored");
+        let w = sample_warnings(&s);
+        assert_eq!(
+            w.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            [WarningKind::PromptMismatch, WarningKind::NegativeDuration]
+        );
+        assert_eq!(
+            w[0].1,
+            format!(
+                "field `prompt` is not the G2 prompt (PROTOCOL 2.1): expected {p:?}, found \
+                     \"What do you want?\\n\"; imported as G2 anyway"
+            )
+        );
+        assert_eq!(
+            w[1].1,
+            "field `duration_ms` is negative (-3); imported as it is"
+        );
+        assert!(
+            WarningKind::PromptMismatch.is_problem() && !WarningKind::NegativeDuration.is_problem()
+        );
+        let long = "x".repeat(300);
+        assert!(shown(&long, 120).ends_with("\" (first 120 of 300 characters)"));
     }
 
     #[test]

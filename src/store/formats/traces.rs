@@ -65,6 +65,7 @@ impl ImportFormat for TracesFormat {
                                 job.cell, job.name, sample.content_sha256
                             ));
                             report.read += 1;
+                            report.check_sample(&sample, &job.path, None, "");
                             let outcome = upsert_sample(tx, &sample)?;
                             report.count(outcome, &job.path, None);
                         }
@@ -139,7 +140,7 @@ fn plan(path: &Path, report: &mut ImportReport) -> Result<Vec<Job>, String> {
                     .ok_or_else(|| format!("{}: cell directory name is not UTF-8", p.display()))?;
                 plan_cell(&p, &cell, report, &mut jobs)?;
             } else {
-                report.skipped += 1;
+                report.skip("files beside the cell directories (not traces: a corpus root holds cell directories)");
             }
         }
     } else {

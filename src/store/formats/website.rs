@@ -1,7 +1,7 @@
 //! The website sample bundle (`{"model": ..., "samples": [...]}`, e.g.
 //! `extra-manifests/gemini-3-5-flash.json`): values entries are trace records with a
 //! `cell` and `sample_id`; entries of other probes (`type: "freeflow"`) are skipped and
-//! counted. Each entry's exact text is kept as its payload.
+//! counted, with their type as the reason. Each entry's exact text is kept as its payload.
 
 use std::path::Path;
 
@@ -65,8 +65,13 @@ impl ImportFormat for WebsiteFormat {
         for (i, raw) in bundle.samples.iter().enumerate() {
             let entry = i as u64 + 1;
             match entry_to_sample(raw, &origin) {
-                Ok(Some(s)) => samples.push((entry, s)),
-                Ok(None) => report.skipped += 1,
+                Ok(Entry::Values(s)) => {
+                    report.check_sample(&s, path, Some(entry), &format!("sample entry {entry}: "));
+                    samples.push((entry, *s));
+                }
+                Ok(Entry::OtherProbe(kind)) => report.skip(format!(
+                    "entries of type {kind:?}: another probe, not one of the six values conditions"
+                )),
                 Err(reason) => report.errors.push(Problem::at(
                     path,
                     entry,
@@ -97,18 +102,21 @@ impl ImportFormat for WebsiteFormat {
     }
 }
 
-/// One bundle entry: `Ok(None)` for entries of other probes.
-fn entry_to_sample(
-    raw: &RawValue,
-    origin: &str,
-) -> Result<Option<crate::store::samples::NewSample>, String> {
+/// One bundle entry: a sample of the values probe, or an entry of another probe.
+enum Entry {
+    Values(Box<crate::store::samples::NewSample>),
+    /// The entry's `type` (e.g. `freeflow`), shortened for messages.
+    OtherProbe(String),
+}
+
+fn entry_to_sample(raw: &RawValue, origin: &str) -> Result<Entry, String> {
     let value: Value = serde_json::from_str(raw.get()).map_err(|e| format!("bad JSON: {e}"))?;
     let Value::Object(obj) = value else {
         return Err(format!("expected an object, found {}", json_type(&value)));
     };
     match obj.get("type") {
         Some(Value::String(t)) if t == "values" => {}
-        Some(Value::String(_)) => return Ok(None),
+        Some(Value::String(t)) => return Ok(Entry::OtherProbe(t.chars().take(40).collect())),
         Some(v) => {
             return Err(format!(
                 "field `type`: expected string, found {}",
@@ -148,7 +156,7 @@ fn entry_to_sample(
         raw.get().to_string(),
         origin.to_string(),
     )
-    .map(Some)
+    .map(|s| Entry::Values(Box::new(s)))
 }
 
 pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
