@@ -82,9 +82,10 @@ struct Annotations {
 }
 
 fn annotations(conn: &Connection, source: CodeSource) -> Result<Annotations, Error> {
+    let (postures, topics) = consensus_maps(conn, source)?;
     Ok(Annotations {
-        postures: posture_map(conn, source)?,
-        topics: topic_map(conn, source.as_str())?,
+        postures,
+        topics,
         votes: vote_map(conn, vote_sources(source))?,
         skips: match source {
             CodeSource::Models | CodeSource::Cascade => {
@@ -183,42 +184,67 @@ struct Posture {
     record: RecordFields,
 }
 
-/// Layer B consensus rows of a source, keyed by sample id.
-fn posture_map(conn: &Connection, source: CodeSource) -> Result<HashMap<i64, Posture>, Error> {
+/// Layer B consensus rows and Layer A topic keys (sorted) of a source, keyed by sample id.
+/// One pass over the consensus table in storage order: reaching the rows through the
+/// `(layer, source)` index cost a table seek per row.
+#[allow(clippy::type_complexity)]
+fn consensus_maps(
+    conn: &Connection,
+    source: CodeSource,
+) -> Result<(HashMap<i64, Posture>, HashMap<i64, Vec<String>>), Error> {
     let mut stmt = conn.prepare(
-        "SELECT sample_id, value_holding, value_holding_support, label, label_support, record_json
-         FROM consensus WHERE layer = 'b' AND source = ?1",
+        "SELECT sample_id, layer, value_holding, value_holding_support, label, label_support,
+                record_json, topics_json
+         FROM consensus NOT INDEXED WHERE source = ?1",
     )?;
     let mut rows = stmt.query([source.as_str()])?;
     let support = |v: Option<i64>| v.unwrap_or(0).clamp(0, 255) as u8;
-    let mut out = HashMap::new();
+    let text = |r: &rusqlite::Row, i: usize| -> Result<Option<String>, rusqlite::Error> {
+        Ok(r.get_ref(i)?
+            .as_str_or_null()
+            .ok()
+            .flatten()
+            .map(str::to_string))
+    };
+    let (mut postures, mut topics) = (HashMap::new(), HashMap::new());
     while let Some(r) = rows.next()? {
-        // Only two fields of the stored record matter here; a typed parse skips the rest.
-        let record: RecordFields = r
-            .get_ref(5)?
-            .as_str_or_null()
-            .ok()
-            .flatten()
-            .and_then(|t| serde_json::from_str(t).ok())
-            .unwrap_or_default();
-        let value_holding = r
-            .get_ref(1)?
-            .as_str_or_null()
-            .ok()
-            .flatten()
-            .and_then(ValueHolding::parse);
-        out.insert(
-            r.get::<_, i64>(0)?,
-            Posture {
-                value_holding,
-                value_holding_support: support(r.get(2)?),
-                label: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                label_support: support(r.get(4)?),
-                record,
-            },
-        );
+        let id: i64 = r.get(0)?;
+        match r.get_ref(1)?.as_str().unwrap_or("") {
+            "a" => {
+                let json = r.get_ref(7)?.as_str_or_null().ok().flatten();
+                topics.insert(id, topic_keys(json));
+            }
+            "b" => {
+                // Only two fields of the stored record matter here; a typed parse skips
+                // the rest.
+                let record: RecordFields = r
+                    .get_ref(6)?
+                    .as_str_or_null()
+                    .ok()
+                    .flatten()
+                    .and_then(|t| serde_json::from_str(t).ok())
+                    .unwrap_or_default();
+                let value_holding = r
+                    .get_ref(2)?
+                    .as_str_or_null()
+                    .ok()
+                    .flatten()
+                    .and_then(ValueHolding::parse);
+                postures.insert(
+                    id,
+                    Posture {
+                        value_holding,
+                        value_holding_support: support(r.get(3)?),
+                        label: text(r, 4)?.unwrap_or_default(),
+                        label_support: support(r.get(5)?),
+                        record,
+                    },
+                );
+            }
+            _ => {}
+        }
     }
-    Ok(out)
+    Ok((postures, topics))
 }
 
 /// Join the samples with their codes; a sample without a usable Layer B consensus, or with
@@ -284,29 +310,16 @@ fn join(bare: Vec<BareRow>, mut ann: Annotations, source: CodeSource) -> CodedSe
     set
 }
 
-/// Layer A consensus topic keys per sample for a source (sorted keys).
-fn topic_map(conn: &Connection, source: &str) -> Result<HashMap<i64, Vec<String>>, Error> {
-    let mut stmt = conn.prepare(
-        "SELECT sample_id, topics_json FROM consensus WHERE layer = 'a' AND source = ?1",
-    )?;
-    let mut rows = stmt.query([source])?;
-    let mut out = HashMap::new();
-    while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let mut keys: Vec<String> = r
-            .get_ref(1)?
-            .as_str_or_null()
-            .ok()
-            .flatten()
-            .and_then(|t| serde_json::from_str::<Vec<TopicKey>>(t).ok())
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|k| k.0)
-            .collect();
-        keys.sort();
-        out.insert(id, keys);
-    }
-    Ok(out)
+/// The topic keys of a stored Layer A topic list, sorted (empty when unreadable).
+fn topic_keys(json: Option<&str>) -> Vec<String> {
+    let mut keys: Vec<String> = json
+        .and_then(|t| serde_json::from_str::<Vec<TopicKey>>(t).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|k| k.0)
+        .collect();
+    keys.sort();
+    keys
 }
 
 /// One entry of a stored topic list: a bare key, or an object whose `topic_key` is the
@@ -543,7 +556,7 @@ mod tests {
             )
             .unwrap();
         }
-        let m = topic_map(conn, "offline").unwrap();
+        let (_, m) = consensus_maps(conn, CodeSource::Offline).unwrap();
         assert_eq!(m[&1], vec!["a_topic".to_string(), "b_topic".to_string()]);
         assert!(m[&2].is_empty() && m[&3].is_empty());
         assert_eq!(m[&4], vec!["c d".to_string()]);

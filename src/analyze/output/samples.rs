@@ -13,8 +13,10 @@ use std::path::Path;
 
 use crate::protocol::lexicon::LEXICON;
 
+use super::super::input::ModelInfo;
 use super::super::table::{write_field, write_record};
 use super::super::{Analysis, Error};
+use crate::protocol::CodedSample;
 
 /// File stem of the sample-level table. It is left out of `analysis.json`: `samples.jsonl`
 /// carries the same rows (and more), and doubling every response there would make that
@@ -152,104 +154,116 @@ pub(crate) fn write_tidy(a: &Analysis, path: &Path) -> Result<(), Error> {
     finish(w, path)
 }
 
-#[derive(serde::Serialize)]
-struct Lex {
-    service_assistant_role: bool,
-    disownership: bool,
-    policy_safety_frame: bool,
-}
-
-#[derive(serde::Serialize)]
-struct Vote<'a> {
-    coder: &'a str,
-    label: Option<&'static str>,
-    value_holding: Option<&'static str>,
-    notes: &'a str,
-}
-
-/// One line of `samples.jsonl`; field order is the contract's key order.
-#[derive(serde::Serialize)]
-struct SampleLine<'a> {
-    layered_id: &'a str,
-    model: &'a str,
-    source_model: &'a str,
-    display_name: &'a str,
-    lab: &'a str,
-    cell: &'a str,
-    condition: &'static str,
-    condition_family: &'static str,
-    sample_id: &'a str,
-    value_holding: &'static str,
-    value_holding_support: u8,
-    collapsed_primary_label: &'a str,
-    collapsed_primary_label_support: u8,
-    topics: Vec<&'a str>,
-    lex: Lex,
-    coder_votes: Vec<Vote<'a>>,
-    confidence: Option<f64>,
-    source: &'static str,
-    // `prompt` and `response` follow, written by `json_str` (see `write_jsonl`).
-}
-
 /// Write `samples.jsonl` to `path`: one line per analysed sample.
 pub(crate) fn write_jsonl(a: &Analysis, path: &Path) -> Result<(), Error> {
-    debug_assert_eq!(LEXICON[0].key, "service_assistant_role");
     let mut w = create(path)?;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     for s in &a.analysed {
-        let m = &a.models[s.model];
-        let c = &a.rows[s.row];
-        let line = SampleLine {
-            layered_id: &c.layered_id,
-            model: &m.model,
-            source_model: &c.source_model,
-            display_name: &m.display_name,
-            lab: &m.lab,
-            cell: &c.cell,
-            condition: c.condition.as_str(),
-            condition_family: c.condition.family().as_str(),
-            sample_id: &c.sample_id,
-            value_holding: c.value_holding.as_str(),
-            value_holding_support: c.value_holding_support,
-            collapsed_primary_label: &c.collapsed_primary_label,
-            collapsed_primary_label_support: c.collapsed_primary_label_support,
-            topics: c.topics.iter().flatten().map(|t| t.as_str()).collect(),
-            lex: Lex {
-                service_assistant_role: s.lex_any[0],
-                disownership: s.lex_any[1],
-                policy_safety_frame: s.lex_any[2],
-            },
-            coder_votes: c
-                .coder_votes
-                .iter()
-                .map(|v| Vote {
-                    coder: &v.coder,
-                    label: v.label.map(|l| l.as_str()),
-                    value_holding: v.value_holding.map(|h| h.as_str()),
-                    notes: &v.notes,
-                })
-                .collect(),
-            confidence: c.confidence.filter(|x| x.is_finite()),
-            source: a.source.as_str(),
-        };
-        // Everything but the two texts goes through serde; the texts, most of the bytes,
-        // through `json_str`, which escapes exactly as serde_json does but skips clean
-        // runs eight bytes at a time (serde_json's byte loop was half of this file's cost).
         buf.clear();
-        // Plain strings, bools and finite numbers cannot fail to serialise.
-        let _ = serde_json::to_writer(&mut buf, &line);
-        buf.pop(); // the closing brace
-        buf.extend_from_slice(b",\"prompt\":");
-        json_str(&mut buf, &c.prompt);
-        buf.extend_from_slice(b",\"response\":");
-        json_str(&mut buf, &c.response);
-        buf.extend_from_slice(b"}\n");
+        sample_line(
+            &mut buf,
+            a.source.as_str(),
+            &a.models[s.model],
+            &a.rows[s.row],
+            s.lex_any,
+        );
         w.write_all(&buf).map_err(|source| Error::Write {
             path: path.to_path_buf(),
             source,
         })?;
     }
     finish(w, path)
+}
+
+/// One line of `samples.jsonl`, newline included, keys in the contract's order. Written
+/// by hand rather than through serde: per-field serialisation was most of this file's
+/// cost. The output is what serde_json writes for the same object (a test checks).
+fn sample_line(out: &mut Vec<u8>, source: &str, m: &ModelInfo, c: &CodedSample, lex: [bool; 3]) {
+    // Keys are plain ASCII names: nothing in them needs escaping.
+    fn key(out: &mut Vec<u8>, k: &str) {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"\":");
+    }
+    fn opt(out: &mut Vec<u8>, v: Option<&str>) {
+        match v {
+            Some(v) => json_str(out, v),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    let bool_str = |b: bool| if b { "true" } else { "false" };
+    out.extend_from_slice(b"{\"layered_id\":");
+    json_str(out, &c.layered_id);
+    for (k, v) in [
+        ("model", m.model.as_str()),
+        ("source_model", &c.source_model),
+        ("display_name", &m.display_name),
+        ("lab", &m.lab),
+        ("cell", &c.cell),
+        ("condition", c.condition.as_str()),
+        ("condition_family", c.condition.family().as_str()),
+        ("sample_id", &c.sample_id),
+        ("value_holding", c.value_holding.as_str()),
+    ] {
+        key(out, k);
+        json_str(out, v);
+    }
+    key(out, "value_holding_support");
+    out.extend_from_slice(c.value_holding_support.to_string().as_bytes());
+    key(out, "collapsed_primary_label");
+    json_str(out, &c.collapsed_primary_label);
+    key(out, "collapsed_primary_label_support");
+    out.extend_from_slice(c.collapsed_primary_label_support.to_string().as_bytes());
+    key(out, "topics");
+    out.push(b'[');
+    for (i, t) in c.topics.iter().flatten().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, t);
+    }
+    out.push(b']');
+    key(out, "lex");
+    debug_assert_eq!(LEXICON[0].key, "service_assistant_role");
+    out.extend_from_slice(b"{\"service_assistant_role\":");
+    out.extend_from_slice(bool_str(lex[0]).as_bytes());
+    out.extend_from_slice(b",\"disownership\":");
+    out.extend_from_slice(bool_str(lex[1]).as_bytes());
+    out.extend_from_slice(b",\"policy_safety_frame\":");
+    out.extend_from_slice(bool_str(lex[2]).as_bytes());
+    out.push(b'}');
+    key(out, "coder_votes");
+    out.push(b'[');
+    for (i, v) in c.coder_votes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"coder\":");
+        json_str(out, &v.coder);
+        key(out, "label");
+        opt(out, v.label.map(|l| l.as_str()));
+        key(out, "value_holding");
+        opt(out, v.value_holding.map(|h| h.as_str()));
+        key(out, "notes");
+        json_str(out, &v.notes);
+        out.push(b'}');
+    }
+    out.push(b']');
+    key(out, "confidence");
+    match c.confidence.filter(|x| x.is_finite()) {
+        // serde_json's float format (shortest round-trip), as every other number here.
+        Some(x) => {
+            let _ = serde_json::to_writer(&mut *out, &x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    key(out, "source");
+    json_str(out, source);
+    key(out, "prompt");
+    json_str(out, &c.prompt);
+    key(out, "response");
+    json_str(out, &c.response);
+    out.extend_from_slice(b"}\n");
 }
 
 /// Append `s` as a JSON string, quotes included, escaped byte for byte as serde_json does:
@@ -317,7 +331,150 @@ pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::json_str;
+    use super::*;
+    use crate::protocol::{CoderVote, Condition, PostureLabel, ValueHolding};
+
+    #[derive(serde::Serialize)]
+    struct Lex {
+        service_assistant_role: bool,
+        disownership: bool,
+        policy_safety_frame: bool,
+    }
+
+    #[derive(serde::Serialize)]
+    struct Vote<'a> {
+        coder: &'a str,
+        label: Option<&'static str>,
+        value_holding: Option<&'static str>,
+        notes: &'a str,
+    }
+
+    /// The line as SAMPLES_JSONL.md lists it, serialised by serde_json: the oracle for
+    /// the hand-written `sample_line`.
+    #[derive(serde::Serialize)]
+    struct SampleLine<'a> {
+        layered_id: &'a str,
+        model: &'a str,
+        source_model: &'a str,
+        display_name: &'a str,
+        lab: &'a str,
+        cell: &'a str,
+        condition: &'static str,
+        condition_family: &'static str,
+        sample_id: &'a str,
+        value_holding: &'static str,
+        value_holding_support: u8,
+        collapsed_primary_label: &'a str,
+        collapsed_primary_label_support: u8,
+        topics: Vec<&'a str>,
+        lex: Lex,
+        coder_votes: Vec<Vote<'a>>,
+        confidence: Option<f64>,
+        source: &'static str,
+        prompt: &'a str,
+        response: &'a str,
+    }
+
+    fn oracle(source: &'static str, m: &ModelInfo, c: &CodedSample, lex: [bool; 3]) -> String {
+        let line = SampleLine {
+            layered_id: &c.layered_id,
+            model: &m.model,
+            source_model: &c.source_model,
+            display_name: &m.display_name,
+            lab: &m.lab,
+            cell: &c.cell,
+            condition: c.condition.as_str(),
+            condition_family: c.condition.family().as_str(),
+            sample_id: &c.sample_id,
+            value_holding: c.value_holding.as_str(),
+            value_holding_support: c.value_holding_support,
+            collapsed_primary_label: &c.collapsed_primary_label,
+            collapsed_primary_label_support: c.collapsed_primary_label_support,
+            topics: c.topics.iter().flatten().map(|t| t.as_str()).collect(),
+            lex: Lex {
+                service_assistant_role: lex[0],
+                disownership: lex[1],
+                policy_safety_frame: lex[2],
+            },
+            coder_votes: c
+                .coder_votes
+                .iter()
+                .map(|v| Vote {
+                    coder: &v.coder,
+                    label: v.label.map(|l| l.as_str()),
+                    value_holding: v.value_holding.map(|h| h.as_str()),
+                    notes: &v.notes,
+                })
+                .collect(),
+            confidence: c.confidence.filter(|x| x.is_finite()),
+            source,
+            prompt: &c.prompt,
+            response: &c.response,
+        };
+        serde_json::to_string(&line).unwrap() + "\n"
+    }
+
+    #[test]
+    fn sample_line_is_what_serde_json_writes() {
+        let m = ModelInfo {
+            model: "m\"1".into(),
+            display_name: "M <1>".into(),
+            lab: "Lab\\".into(),
+            family: "f".into(),
+            website_family: "f".into(),
+            release_date: "2026-01-01".into(),
+        };
+        let base = CodedSample {
+            layered_id: "c_CTRL1_0".into(),
+            source_model: "m/1".into(),
+            model_family: "m".into(),
+            cell: "c".into(),
+            sample_id: "CTRL1_0.json".into(),
+            condition: Condition::G2,
+            prompt: "Not as an assistant.\nWhat do you want?".into(),
+            response: "I \"want\"\t\u{1}\r\n日本 💡 \\end".into(),
+            value_holding: ValueHolding::Owned,
+            value_holding_support: 3,
+            collapsed_primary_label: "owned_reflective_experiential".into(),
+            collapsed_primary_label_support: 2,
+            topics: None,
+            coder_votes: Vec::new(),
+            skipped_coders: Vec::new(),
+            confidence: None,
+        };
+        let mut with_all = base.clone();
+        with_all.topics = Some(vec!["a_topic".into(), "b \"q\"".into()]);
+        with_all.confidence = Some(0.1 + 0.2);
+        with_all.coder_votes = vec![
+            CoderVote {
+                coder: "kimi".into(),
+                label: Some(PostureLabel::OwnedReflectiveExperiential),
+                value_holding: Some(ValueHolding::Owned),
+                notes: "says \"yes\"\n".into(),
+            },
+            CoderVote {
+                coder: "glm".into(),
+                label: None,
+                value_holding: None,
+                notes: String::new(),
+            },
+        ];
+        let mut nan = base.clone();
+        nan.confidence = Some(f64::NAN);
+        nan.topics = Some(vec![]);
+        for (c, lex) in [
+            (&base, [false; 3]),
+            (&with_all, [true, false, true]),
+            (&nan, [false, true, false]),
+        ] {
+            let mut ours = Vec::new();
+            sample_line(&mut ours, "offline", &m, c, lex);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                oracle("offline", &m, c, lex)
+            );
+        }
+    }
 
     fn ours(s: &str) -> String {
         let mut v = Vec::new();
