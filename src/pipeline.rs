@@ -82,7 +82,12 @@ pub fn choose_source(store: &Store, requested: Option<CodeSource>) -> Result<Cod
 /// Assemble the analysis input of one source from the store.
 pub fn analysis_input(store: &Store, source: CodeSource) -> Result<AnalysisInput, Error> {
     let conn = store.conn();
-    let set = coded::coded_samples_with(conn, source, store.reader()?)?;
+    // Two more read-only connections: consensus and votes are read beside the samples.
+    let sides = [store.reader()?, store.reader()?]
+        .into_iter()
+        .flatten()
+        .collect();
+    let set = coded::coded_samples_with(conn, source, sides)?;
     let (code_provenance, code_warnings) = coded::code_provenance(conn, source)?;
     Ok(AnalysisInput {
         code_provenance,

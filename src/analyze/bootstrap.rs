@@ -242,6 +242,17 @@ mod tests {
                 "0.1 added {k} times and divided is not 0.1"
             );
         }
+        // Some holdings equal in every cell, others not.
+        let mixed = [
+            [0.1, 0.0, 99.9, 1.0 / 3.0, 0.0],
+            [0.1, 5.0, 94.9, 1.0 / 3.0, 0.0],
+            [0.1, 2.5, 97.4, 1.0 / 3.0, 0.0],
+            [0.1, 7.5, 92.4, 1.0 / 3.0, 0.0],
+        ];
+        assert_eq!(
+            cell_bootstrap(&mixed, 2_000, 9).unwrap(),
+            by_the_doc(&mixed, 2_000, 9)
+        );
         // Unequal cells go through the draws and match the plain procedure too.
         let cells = [
             [0.1, 0.0, 99.9, 0.0, 0.0],

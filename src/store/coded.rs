@@ -81,40 +81,60 @@ struct Annotations {
     skips: HashMap<i64, Vec<String>>,
 }
 
-fn annotations(conn: &Connection, source: CodeSource) -> Result<Annotations, Error> {
-    let (postures, topics) = consensus_maps(conn, source)?;
-    Ok(Annotations {
-        postures,
-        topics,
-        votes: vote_map(conn, vote_sources(source))?,
-        skips: match source {
+/// Per-coder votes and skips of a source (the codes and coder_skips tables).
+type Votes = (HashMap<i64, Vec<CoderVote>>, HashMap<i64, Vec<String>>);
+
+fn votes_and_skips(conn: &Connection, source: CodeSource) -> Result<Votes, Error> {
+    Ok((
+        vote_map(conn, vote_sources(source))?,
+        match source {
             CodeSource::Models | CodeSource::Cascade => {
                 crate::store::codes::skipped_coders(conn, "b")?
             }
             CodeSource::Published | CodeSource::Offline => Default::default(),
         },
-    })
+    ))
 }
 
 /// Load the coded rows of one source.
 pub fn coded_samples(conn: &Connection, source: CodeSource) -> Result<CodedSet, Error> {
-    coded_samples_with(conn, source, None)
+    coded_samples_with(conn, source, Vec::new())
 }
 
-/// [`coded_samples`], faster: with `side` (a second connection to the same store, see
-/// [`super::Store::reader`]) the consensus, topic and vote lists are read on another
-/// thread while this one reads the samples. The rows are the same either way.
+/// [`coded_samples`], faster: with `sides` (up to two more connections to the same store,
+/// see [`super::Store::reader`]) the consensus (with topics) and the per-coder votes are
+/// each read on a thread of their own while this one reads the samples; without, this
+/// thread reads them after the samples. The rows are the same either way.
 pub fn coded_samples_with(
     conn: &Connection,
     source: CodeSource,
-    side: Option<Connection>,
+    sides: Vec<Connection>,
 ) -> Result<CodedSet, Error> {
+    fn join_thread<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+        h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
     std::thread::scope(|scope| {
-        let side = side.map(|c| scope.spawn(move || annotations(&c, source)));
+        let mut sides = sides.into_iter();
+        let consensus = sides
+            .next()
+            .map(|c| scope.spawn(move || consensus_maps(&c, source)));
+        let votes = sides
+            .next()
+            .map(|c| scope.spawn(move || votes_and_skips(&c, source)));
         let bare = sample_rows(conn)?;
-        let ann = match side {
-            Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?,
-            None => annotations(conn, source)?,
+        let (postures, topics) = match consensus {
+            Some(h) => join_thread(h)?,
+            None => consensus_maps(conn, source)?,
+        };
+        let (votes, skips) = match votes {
+            Some(h) => join_thread(h)?,
+            None => votes_and_skips(conn, source)?,
+        };
+        let ann = Annotations {
+            postures,
+            topics,
+            votes,
+            skips,
         };
         Ok(join(bare, ann, source))
     })
