@@ -32,13 +32,6 @@ pub(crate) fn build(
     by_model: &[Vec<&Sample>],
     opts: &AnalyzeOptions,
 ) -> Part {
-    let mut tables = vec![intervals(a), bootstrap(a, opts), sample_weighted(a)];
-    tables.push(lab_table(
-        &a.lab_families,
-        "lab_family_owned_disclosure",
-        true,
-    ));
-    tables.push(headline(&a.model_families, "all", opts));
     // 3/3 support sensitivity.
     let mut s3_rates: Vec<UnitRate> = Vec::new();
     for (m, rows) in by_model.iter().enumerate() {
@@ -51,18 +44,30 @@ pub(crate) fn build(
             s3_rates.push(unit_rate(m, Unit::Family(f), &rows3));
         }
     }
+    // The model bootstraps of the headline means are a third of this part's work: they
+    // run beside the cell bootstraps; the tables keep their order.
+    let (head, mut tables) = std::thread::scope(|scope| {
+        let head = scope.spawn(|| {
+            let mut all = headline(&a.model_families, "all", opts);
+            all.rows
+                .append(&mut headline(&s3_rates, "support3", opts).rows);
+            all
+        });
+        let tables = vec![
+            intervals(a),
+            bootstrap(a, opts),
+            sample_weighted(a),
+            lab_table(&a.lab_families, "lab_family_owned_disclosure", true),
+        ];
+        (super::join(head), tables)
+    });
+    tables.push(head);
     let mut s3 = family_rate_table(a, &s3_rates, "support3_sensitivity");
     s3.columns.push("subset".into());
     for r in s3.rows.iter_mut() {
         r.push("value_holding_support == 3".into());
     }
     tables.push(s3);
-    let mut hm = headline(&s3_rates, "support3", opts);
-    let all = tables
-        .iter()
-        .position(|t| t.name == "headline_means")
-        .unwrap_or(0);
-    tables[all].rows.append(&mut hm.rows);
     tables.extend(reliability(prep));
     Part::tables(tables)
 }
