@@ -63,30 +63,49 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
     for (lab, lc) in &c.by_lab {
         println!("{lab:<14} {:>7} {:>8}", lc.models, lc.valid);
     }
-    if !c.coded.is_empty() {
+    // One layout for both per-coder tables: layer, coder, source, a count.
+    let coder_table = |count: &str, rows: Vec<(&str, &str, &str, u64)>| {
         println!(
-            "\n{:<6} {:<22} {:<10} {:>8}",
-            "layer", "coder", "source", "samples"
+            "{:<6} {:<22} {:<10} {:>8}",
+            "layer", "coder", "source", count
         );
-        for k in &c.coded {
-            println!(
-                "{:<6} {:<22} {:<10} {:>8}",
-                k.layer, k.coder, k.source, k.samples
-            );
+        for (layer, coder, source, n) in rows {
+            println!("{layer:<6} {coder:<22} {source:<10} {n:>8}");
         }
+    };
+    if !c.coded.is_empty() {
+        println!();
+        coder_table(
+            "samples",
+            c.coded
+                .iter()
+                .map(|k| {
+                    (
+                        k.layer.as_str(),
+                        k.coder.as_str(),
+                        k.source.as_str(),
+                        k.samples,
+                    )
+                })
+                .collect(),
+        );
     }
     if !c.coder_skips.is_empty() {
         println!("\nskipped by design (sequential majority: the coders asked agreed, so these could not change the consensus)");
-        println!(
-            "{:<6} {:<22} {:<10} {:>8}",
-            "layer", "coder", "source", "skipped"
+        coder_table(
+            "skipped",
+            c.coder_skips
+                .iter()
+                .map(|k| {
+                    (
+                        k.layer.as_str(),
+                        k.coder.as_str(),
+                        k.source.as_str(),
+                        k.skipped,
+                    )
+                })
+                .collect(),
         );
-        for k in &c.coder_skips {
-            println!(
-                "{:<6} {:<22} {:<10} {:>8}",
-                k.layer, k.coder, k.source, k.skipped
-            );
-        }
     }
     if failures > 0 {
         println!("\ncoder failures outstanding: {failures} (re-coded on the next `vuf code`; see the failure ledger)");
