@@ -72,7 +72,7 @@ fn lenient_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D:
     Ok(<Value as serde::Deserialize>::deserialize(d)?.as_f64())
 }
 
-/// Per-sample Layer A topics, Layer B votes and coders skipped by design (sequential
+/// Per-sample Layer B consensus, Layer A topics, Layer B votes and coders skipped by design
 /// majority) of a source, keyed by sample id.
 struct Annotations {
     postures: HashMap<i64, Posture>,
@@ -153,8 +153,9 @@ struct BareRow {
 }
 
 /// Valid samples in id (first-appearance) order. A plain scan of the samples table: the
-/// cells are looked up in memory and the codes come from [`annotations`], because a
-/// per-row join made SQLite seek three b-trees for every sample.
+/// cells are looked up in memory and the codes come from [`consensus_maps`] and
+/// [`votes_and_skips`], because a per-row join made SQLite seek three b-trees for every
+/// sample.
 fn sample_rows(conn: &Connection) -> Result<Vec<BareRow>, Error> {
     let mut cells: HashMap<String, String> = HashMap::new();
     let mut stmt = conn.prepare("SELECT cell, source_model FROM cells")?;
