@@ -73,7 +73,7 @@ fn lenient_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D:
 }
 
 /// Per-sample Layer B consensus, Layer A topics, Layer B votes and coders skipped by design
-/// majority) of a source, keyed by sample id.
+/// (sequential majority) of a source, keyed by sample id.
 struct Annotations {
     postures: HashMap<i64, Posture>,
     topics: HashMap<i64, Vec<String>>,
