@@ -83,7 +83,7 @@ fn finish(w: BufWriter<File>, path: &Path) -> Result<(), Error> {
 }
 
 /// Sorted, `|`-joined topic keys and their count ("" and 0 without Layer A).
-pub(crate) fn topics_field(topics: Option<&Vec<String>>) -> (String, usize) {
+fn topics_field(topics: Option<&Vec<String>>) -> (String, usize) {
     match topics {
         Some(t) => {
             let mut t: Vec<&str> = t.iter().map(|x| x.as_str()).collect();
