@@ -16,9 +16,10 @@
 //! Proof (`tests/it/analyze_expected.rs`): on the input rebuilt from the labelled subset
 //! exactly as `shared/data/expected/README.md` describes (the built files' SHA-256 match),
 //! all 18 files the published scripts wrote are reproduced: every CSV byte-identical, every
-//! `.md` / `.tex` byte-identical, and `data_snapshot.md` identical except its environment
-//! lines (`Generated:` and the four repository lines; vuf has no repository paths or
-//! commits to report and writes `unknown`).
+//! `.tex` byte-identical, the two summaries byte-identical except the sentence saying who
+//! generated them ([`MIRRORED_TEXTS`]), and `data_snapshot.md` identical except its
+//! environment lines (`Generated:` and the four repository lines; vuf has no repository
+//! paths or commits to report).
 //!
 //! Behaviour the subset cannot exercise, so it follows the protocol text and is unverified
 //! against the published code: `website_family` is empty for a model without metadata;
@@ -57,7 +58,7 @@ use crate::protocol::{CodeSource, CodedSample, ModelMeta};
 pub use input::ModelInfo;
 pub use labels::Label;
 pub use output::samples::AnalysedSample;
-pub use published::results_summary_generated_line;
+pub use published::{generated_by, published_generated_by, MIRRORED_TEXTS};
 pub use rates::{Counts, LabRate, Unit, UnitRate};
 pub use table::{Table, Value};
 
