@@ -180,7 +180,7 @@ fn models(
             }
             Progress::Item { .. } => {
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 25 == 0 || n == total.load(Ordering::Relaxed) {
+                if n.is_multiple_of(25) || n == total.load(Ordering::Relaxed) {
                     eprintln!(
                         "layer {}: {n}/{} processed",
                         layer.as_str(),

@@ -187,7 +187,7 @@ fn codes_remainder(line: &str) -> Option<String> {
         matches!(c, '*' | '_' | '`' | '#' | '>' | '-') || c.is_whitespace()
     });
     let rest = stripped.strip_prefix("CODES")?;
-    let rest = rest.trim_start_matches(|c: char| matches!(c, '*' | '_' | '`'));
+    let rest = rest.trim_start_matches(['*', '_', '`']);
     rest.strip_prefix(':').map(str::to_string)
 }
 
@@ -242,7 +242,7 @@ fn is_template(rem: &str) -> bool {
 /// in first-occurrence order; no CODES line gives `[]` unclean. Used to reproduce and
 /// check published records; live coding uses [`assess_codes`].
 pub fn parse_codes(text: &str, chain: Chain) -> CodesParse {
-    let last = text.lines().filter_map(codes_remainder).last();
+    let last = text.lines().filter_map(codes_remainder).next_back();
     match last {
         None => CodesParse {
             topics: Vec::new(),

@@ -12,6 +12,7 @@
 //!   (`topics []`, `parse_clean = false`, a vote of no topics) and ledgered `unclean`;
 //! - Layer B still unparsable -> ledgered `parse_failed`, no code: re-coded next run;
 //! - call failed after all attempts -> ledgered `call_failed`, no code, no vote: next run.
+//!
 //! A fatal error (missing key, 401/403) stops that coder and is reported once.
 
 use std::collections::BTreeMap;

@@ -40,7 +40,7 @@ fn plurality_settled<K: Ord>(values: impl IntoIterator<Item = K>, remaining: usi
 }
 
 /// One vote per coder (the first), like the consensus functions count them.
-fn distinct<'a, T>(votes: &'a [T], coder: impl Fn(&T) -> &str) -> Vec<&'a T> {
+fn distinct<T>(votes: &[T], coder: impl Fn(&T) -> &str) -> Vec<&T> {
     let mut seen: Vec<&str> = Vec::new();
     let mut out = Vec::new();
     for v in votes {

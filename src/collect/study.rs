@@ -322,7 +322,7 @@ impl Study {
                 v
             }
         };
-        for (k, _) in &raw.design.samples {
+        for k in raw.design.samples.keys() {
             if Condition::parse(k).is_none() {
                 return Err(invalid(
                     format!("design.samples.{k}"),

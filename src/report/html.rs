@@ -117,9 +117,9 @@ pub fn render(
 ) -> String {
     let mut o = head(&opts.title);
     let offline = study.is_offline();
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<header><h1>{}</h1><div class=\"sub\">Code source: <span class=\"badge{}\" id=\"code-source\">{}</span>{}</div></header>\n",
+        "<header><h1>{}</h1><div class=\"sub\">Code source: <span class=\"badge{}\" id=\"code-source\">{}</span>{}</div></header>",
         h(&opts.title),
         if offline { " offline" } else { "" },
         h(&study.source),
@@ -204,16 +204,16 @@ fn summary(o: &mut String, input: &ReportInput, study: &Study<'_>, png_note: Opt
         .and_then(|p| p.n_rows)
         .map(|n| n.to_string())
         .unwrap_or_else(|| input.samples.len().to_string());
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<div class=\"cards\"><div class=\"card\"><div class=\"big\">{}</div><div class=\"lbl\">analysed samples</div></div><div class=\"card\"><div class=\"big\">{}</div><div class=\"lbl\">models · {} labs</div></div><div class=\"card\"><div class=\"big\">{}</div><div class=\"lbl\">cells (from samples.jsonl)</div></div></div>\n",
+        "<div class=\"cards\"><div class=\"card\"><div class=\"big\">{}</div><div class=\"lbl\">analysed samples</div></div><div class=\"card\"><div class=\"big\">{}</div><div class=\"lbl\">models · {} labs</div></div><div class=\"card\"><div class=\"big\">{}</div><div class=\"lbl\">cells (from samples.jsonl)</div></div></div>",
         h(&n_rows), n_models, labs.len(), cells.len()
     );
     o.push_str("<h3>Headline owned rates (unweighted mean over models)</h3>\n<table><thead><tr><th>family</th><th class=\"n\">mean owned %</th><th>interval</th><th class=\"n\">models</th></tr></thead><tbody>\n");
     for hl in &study.headline {
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<tr><td>{}</td>{}<td>{}</td><td class=\"n\">{}</td></tr>\n",
+            "<tr><td>{}</td>{}<td>{}</td><td class=\"n\">{}</td></tr>",
             h(hl.label),
             num_td(hl.mean_owned),
             if hl.ci.is_some() {
@@ -247,9 +247,9 @@ fn summary(o: &mut String, input: &ReportInput, study: &Study<'_>, png_note: Opt
             let m = &by[g];
             let total: f64 = m.values().sum();
             let s = |k: &str| m.get(k).copied();
-            let _ = write!(
+            let _ = writeln!(
                 o,
-                "<tr><td>{}</td>{}{}{}{}{}</tr>\n",
+                "<tr><td>{}</td>{}{}{}{}{}</tr>",
                 h(g),
                 int_td(Some(total)),
                 int_td(s("1").or(Some(0.0))),
@@ -266,9 +266,9 @@ fn summary(o: &mut String, input: &ReportInput, study: &Study<'_>, png_note: Opt
     }
     o.push_str("<h3>G1+G2 descriptive labels</h3><table><thead><tr><th>label</th><th class=\"n\">models</th></tr></thead><tbody>\n");
     for (l, n) in &study.g1g2_labels {
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<tr><td class=\"lbl-{}\">{}</td><td class=\"n\">{n}</td></tr>\n",
+            "<tr><td class=\"lbl-{}\">{}</td><td class=\"n\">{n}</td></tr>",
             super::escape::slug(l).replace('-', "_"),
             h(l)
         );
@@ -324,9 +324,9 @@ fn models_table(o: &mut String, study: &Study<'_>) {
         let w = m.fam("world_change_prompts").and_then(|r| r.owned());
         let n: f64 = m.families.values().filter_map(|r| r.n_valid).sum();
         let label = cb.map(|r| r.label.as_str()).unwrap_or("");
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<tr><td><a href=\"models/{}.html\">{}</a></td><td>{}</td><td>{}</td>{}{}<td>{}</td>{}{}<td class=\"lbl-{}\">{}</td>{}</tr>\n",
+            "<tr><td><a href=\"models/{}.html\">{}</a></td><td>{}</td><td>{}</td>{}{}<td>{}</td>{}{}<td class=\"lbl-{}\">{}</td>{}</tr>",
             m.anchor,
             h(&m.model),
             h(&m.lab),
@@ -524,9 +524,9 @@ fn provenance(o: &mut String, input: &ReportInput, study: &Study<'_>) {
         }
         None => o.push_str("<p class=\"muted\"><code>analysis.json</code> is missing: no input hashes or version are known.</p>"),
     }
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<p class=\"muted\">Analysis directory: <code>{}</code></p></section>\n",
+        "<p class=\"muted\">Analysis directory: <code>{}</code></p></section>",
         h(&input.dir.display().to_string())
     );
 }
@@ -590,9 +590,9 @@ fn sample_block(o: &mut String, s: &Sample, show_model: bool) {
 
 fn disagreements(o: &mut String, study: &Study<'_>, opts: &ReportOptions) {
     let all = study.disagreements();
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<section id=\"disagreements\"><h2>Disagreements</h2><p>{} of {} samples have coders that split (value-holding support below the number of votes, or differing votes). Lowest support first, then model, then <code>layered_id</code>.</p>\n",
+        "<section id=\"disagreements\"><h2>Disagreements</h2><p>{} of {} samples have coders that split (value-holding support below the number of votes, or differing votes). Lowest support first, then model, then <code>layered_id</code>.</p>",
         all.len(),
         study.input.samples.len()
     );
@@ -613,9 +613,9 @@ fn disagreements(o: &mut String, study: &Study<'_>, opts: &ReportOptions) {
 }
 
 fn model_page(o: &mut String, study: &Study<'_>, m: &ModelView, opts: &ReportOptions) {
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<article class=\"model-page\" id=\"{}\"><h3>{} <span class=\"muted\">({})</span></h3><p><a href=\"../report.html#models\">← all models</a> · lab <b>{}</b> · family {} · release {} · G1/2 label <b>{}</b></p>\n",
+        "<article class=\"model-page\" id=\"{}\"><h3>{} <span class=\"muted\">({})</span></h3><p><a href=\"../report.html#models\">← all models</a> · lab <b>{}</b> · family {} · release {} · G1/2 label <b>{}</b></p>",
         m.anchor,
         h(&m.model),
         h(&m.display_name),

@@ -493,10 +493,7 @@ pub fn write_report(
     }
     let mut written = Vec::new();
     let png_note = if opts.png {
-        match figures::load_font(&opts.font_path) {
-            Ok(()) => None,
-            Err(e) => Some(e),
-        }
+        figures::load_font(&opts.font_path).err()
     } else {
         Some("PNG figures disabled".to_string())
     };

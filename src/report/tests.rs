@@ -181,7 +181,7 @@ fn report_escapes_hostile_text_everywhere() {
     assert!(!tex.contains("\\input"));
     let csv = std::fs::read_to_string(out.path().join("data/samples.csv")).unwrap();
     assert!(csv.contains("'=SUM(A1:A9)"));
-    assert!(csv.contains("\"'<script>") == false);
+    assert!(!csv.contains("\"'<script>"));
     let mds =
         std::fs::read_to_string(out.path().join("data/model_disclosure_summary.csv")).unwrap();
     assert!(mds.contains(",10.0,"), "numbers stay numeric");
@@ -230,10 +230,9 @@ fn missing_font_means_svg_only() {
         .iter()
         .all(|f| f.extension().is_none_or(|e| e != "png")));
     assert!(
-        out.path()
+        !out.path()
             .join("figures/world_change_by_model.svg")
-            .is_file()
-            == false,
+            .is_file(),
         "no condition table in fixture"
     );
     assert!(out

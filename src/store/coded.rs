@@ -530,7 +530,7 @@ pub fn metadata(conn: &Connection) -> Result<Vec<ModelMeta>, Error> {
 pub fn input_files(conn: &Connection) -> Result<Vec<(String, usize, String)>, Error> {
     Ok(imports::list_imports(conn)?
         .into_iter()
-        .map(|f| (f.path, f.rows.max(0) as usize, f.sha256))
+        .map(|f| (f.path, f.rows as usize, f.sha256))
         .collect())
 }
 

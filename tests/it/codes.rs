@@ -1706,7 +1706,11 @@ fn cascade_rows_keep_their_own_layers_skips() {
     };
     let rb = row(Layer::B);
     assert_eq!(
-        rb.as_object().unwrap().keys().last().map(String::as_str),
+        rb.as_object()
+            .unwrap()
+            .keys()
+            .next_back()
+            .map(String::as_str),
         Some("skipped_by_design")
     );
     assert_eq!(

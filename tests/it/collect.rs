@@ -1081,7 +1081,13 @@ fn a_key_echoed_by_the_server_never_reaches_the_store() {
             let auth = req
                 .lines()
                 .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
-                .map(|l| l.splitn(2, ':').nth(1).unwrap_or("").trim().to_string())
+                .map(|l| {
+                    l.split_once(':')
+                        .map(|x| x.1)
+                        .unwrap_or("")
+                        .trim()
+                        .to_string()
+                })
                 .unwrap_or_default();
             let body = format!("{{\"error\":{{\"message\":\"bad key {auth}\",\"code\":401}}}}");
             let reply = format!(

@@ -1,5 +1,5 @@
-//! Cascade simulation on held-out predictions: a response whose offline confidence is
-//! >= t keeps the offline code (0 coder-model calls); the rest get the full three-coder
+//! Cascade simulation on held-out predictions: a response whose offline confidence is at
+//! least t keeps the offline code (0 coder-model calls); the rest get the full three-coder
 //! consensus, simulated by the published consensus. The curve is agreement with the full
 //! consensus against mean calls per response, under two ways of asking the coder models:
 //! - all coders (the published design): 3 coders x 2 layers = 6 calls per uncertain response;

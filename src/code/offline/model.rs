@@ -295,7 +295,7 @@ pub fn b64_encode(data: &[u8]) -> String {
 /// Decode standard padded base64; `None` on any invalid input.
 pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.as_bytes();
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return None;
     }
     let val = |c: u8| -> Option<u32> { B64.iter().position(|&b| b == c).map(|p| p as u32) };
