@@ -206,9 +206,18 @@ pub fn run(
     let mut store = Store::open(study_dir)?;
     let counts = store::samples::counts(store.conn())?;
     if counts.valid == 0 {
+        let held = if counts.invalid > 0 {
+            format!(
+                " ({} invalid: see `vuf status` and `vuf export traces`)",
+                counts.invalid
+            )
+        } else {
+            String::new()
+        };
         return Err(Error::Nothing(format!(
-            "the study in {} holds no valid samples: import a corpus (`vuf import PATH`), collect \
-             (`vuf collect` with a study.toml), or build with `--features local` to run the default local study",
+            "the study in {} holds no valid samples{held}: import a corpus (`vuf import PATH`) or \
+             collect (`vuf collect` with a study.toml); in a directory holding nothing else, `vuf run` \
+             collects the default local study",
             study_dir.display()
         )));
     }

@@ -87,18 +87,20 @@ pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The default study runs when the store holds no sample from anything but the local
-/// model (a fresh directory, or one holding an earlier default study); a store with an
-/// imported corpus or collected remote samples is analysed as it is.
+/// The default study runs when the store holds no sample, valid or not, from anything but
+/// the local model and nothing was ever imported (a fresh directory, or one holding an
+/// earlier default study); a store with an imported corpus, even one whose samples are all
+/// invalid, or with collected remote samples is analysed as it is.
 fn default_study_applies(global: &super::Global) -> anyhow::Result<bool> {
     if !global.study_dir.join(vuf::store::STORE_FILE).exists() {
         return Ok(true);
     }
     let store = Store::open(&global.study_dir)?;
-    let providers = vuf::store::samples::valid_providers(store.conn())?;
-    Ok(providers
-        .iter()
-        .all(|p| p == ProviderKind::Local.trace_key()))
+    let (providers, imported) = vuf::store::samples::providers_and_imports(store.conn())?;
+    Ok(!imported
+        && providers
+            .iter()
+            .all(|p| p == ProviderKind::Local.trace_key()))
 }
 
 /// Collect the default local study (six conditions x `--samples`) into the study directory.

@@ -495,15 +495,16 @@ pub fn model_labs(conn: &Connection) -> Result<BTreeMap<String, String>, Error> 
     Ok(out)
 }
 
-/// The distinct `provider` keys of the valid samples (an imported trace without one counts
-/// as the empty string), sorted. `vuf run` uses it to tell a store that holds only
-/// local-model samples from one holding a corpus.
-pub fn valid_providers(conn: &Connection) -> Result<Vec<String>, Error> {
-    let mut stmt = conn.prepare(
-        "SELECT DISTINCT COALESCE(provider, '') FROM samples WHERE valid = 1 ORDER BY 1",
-    )?;
+/// What the store holds besides the default local study: the distinct providers of all
+/// samples, valid or not, and whether anything was ever imported. `vuf run` runs the
+/// default study only in a store that holds nothing else.
+pub fn providers_and_imports(conn: &Connection) -> Result<(Vec<String>, bool), Error> {
+    let mut stmt =
+        conn.prepare("SELECT DISTINCT COALESCE(provider, '') FROM samples ORDER BY 1")?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let providers = rows.collect::<Result<Vec<_>, _>>()?;
+    let imports: i64 = conn.query_row("SELECT COUNT(*) FROM import_files", [], |r| r.get(0))?;
+    Ok((providers, imports > 0))
 }
 
 /// Counts for `vuf status`.

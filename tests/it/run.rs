@@ -490,3 +490,31 @@ fn code_without_a_coder_key_fails_up_front_and_names_the_variable() {
     // Nothing was opened or created before the check.
     assert!(!study.dir().join("vuf.sqlite").exists());
 }
+
+#[test]
+fn run_on_an_imported_study_with_only_invalid_samples_does_not_collect_the_default_study() {
+    // A corpus whose one trace is invalid: `vuf run` must not add the default local study
+    // to it (that would mix a second, unrelated study into the analysis).
+    let study = Study::new();
+    let corpus = study.root().join("corpus");
+    write(
+        &corpus.join("cellx").join("CTRL1_1.json"),
+        r#"{"condition": "CTRL1", "prompt": "What do you care about?", "result": null}"#,
+    );
+    study.ok(&["import".as_ref(), corpus.as_os_str()]);
+    let out = study
+        .cmd()
+        .args(["run", "--model", "/nonexistent/model.gguf"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("holds no valid samples (1 invalid"), "{err}");
+    assert!(
+        !err.contains("--model"),
+        "it must not try the local model: {err}"
+    );
+    let s = study.status_json();
+    assert_eq!(s["valid"], 0, "{s}");
+    assert_eq!(s["invalid"], 1, "{s}");
+}

@@ -95,6 +95,7 @@ impl ImportFormat for TracesFormat {
 
 /// `CTRL1_7.json` -> (CTRL1, 7); anything else (including `G1_07.json`) is `None`.
 pub fn trace_file_key(name: &str) -> Option<(Condition, u32)> {
+    // (A file that fails this is reported with `MISNAMED`.)
     let stem = name.strip_suffix(".json")?;
     let (cond, n) = stem.rsplit_once('_')?;
     if n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
@@ -103,6 +104,9 @@ pub fn trace_file_key(name: &str) -> Option<(Condition, u32)> {
     let (c, i) = parse_sample_id(stem)?;
     (c.as_str() == cond).then_some((c, i))
 }
+
+/// Why a file of a trace directory was not read.
+const MISNAMED: &str = "file name is not <COND>_<n>.json, with <COND> one of CTRL1 CTRL2 CTRL3 G1 G2 G3 and <n> the sample number (1, 2, ...; no leading zero)";
 
 struct Job {
     cell: String,
@@ -120,7 +124,7 @@ fn plan(path: &Path, report: &mut ImportReport) -> Result<Vec<Job>, String> {
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_string();
-        let key = trace_file_key(&name).ok_or("file name does not match <COND>_<n>.json")?;
+        let key = trace_file_key(&name).ok_or(MISNAMED)?;
         let cell = cell_name(path.parent().unwrap_or(Path::new("")))
             .ok_or("a single trace file must sit in its cell directory")?;
         return Ok(vec![Job {
@@ -176,10 +180,7 @@ fn plan_cell(
                 path: p,
                 key,
             }),
-            None => report.errors.push(Problem::file(
-                &p,
-                "file name does not match <COND>_<n>.json",
-            )),
+            None => report.errors.push(Problem::file(&p, MISNAMED)),
         }
     }
     here.sort_by_key(|j| j.key);
