@@ -49,21 +49,27 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         );
     }
     let rows = audit::disagreements(&store, layer, source, &filter)?;
+    let t = vuf::report::escape::terminal;
     for d in &rows {
         let support = d
             .support
             .map(|s| format!(" (support {s})"))
             .unwrap_or_default();
+        // Ids, labels and notes come from the data: shown, never acting on the terminal.
         println!(
             "{}  {}  {}  -> {}{}",
-            d.layered_id, d.model, d.condition, d.consensus, support
+            t(&d.layered_id),
+            t(&d.model),
+            t(&d.condition),
+            t(&d.consensus),
+            support
         );
         for c in &d.coders {
             println!(
                 "    {:<16} {:<30} {}",
-                c.coder,
-                c.vote,
-                c.notes.replace('\n', " ")
+                t(&c.coder),
+                t(&c.vote),
+                t(&c.notes.replace('\n', " "))
             );
         }
     }

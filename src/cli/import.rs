@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use vuf::report::escape::terminal;
 use vuf::store::formats::{import_path, ImportReport};
 use vuf::store::Store;
 
@@ -57,13 +58,13 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
         }
         println!("{}", summary(&report, started.elapsed()));
         for p in &report.errors {
-            eprintln!("  error: {p}");
+            eprintln!("  error: {}", terminal(&p.to_string()));
         }
         for p in &report.conflicts {
-            eprintln!("  conflict: {p}");
+            eprintln!("  conflict: {}", terminal(&p.to_string()));
         }
         for w in &report.warnings {
-            eprintln!("  warning: {w}");
+            eprintln!("  warning: {}", terminal(&w.to_string()));
         }
         problems += report.errors.len() + report.conflicts.len();
         flagged += report.problem_warnings();
@@ -164,7 +165,7 @@ fn skipped_why(r: &ImportReport) -> String {
 }
 
 /// `1 problem`, `2 problems`.
-fn plural(n: usize, noun: &str) -> String {
+pub(super) fn plural(n: usize, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {

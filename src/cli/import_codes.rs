@@ -39,7 +39,9 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
                 r.conflicts.len()
             ),
             (None, None) if r.rows == 0 && r.errors.is_empty() => {
-                eprintln!("  error: {}: empty file, nothing to import", r.path.display());
+                let path = r.path.display().to_string();
+                let path = vuf::report::escape::terminal(&path);
+                eprintln!("  error: {path}: empty file, nothing to import");
                 problems += 1;
             }
             (None, None) => println!(
@@ -57,7 +59,8 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             .chain(&r.warnings)
             .collect();
         for i in issues.iter().take(n) {
-            eprintln!("  {}:{}: {}", i.path.display(), i.line, i.message);
+            let line = format!("{}:{}: {}", i.path.display(), i.line, i.message);
+            eprintln!("  {}", vuf::report::escape::terminal(&line));
         }
         if issues.len() > n {
             eprintln!(
@@ -68,8 +71,17 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         problems += r.unmatched.len() + r.errors.len() + r.conflicts.len();
     }
     if problems > 0 {
+        // Codes already stored count as imported: a rerun is not "nothing done".
+        let stored: usize = reports
+            .iter()
+            .map(|r| r.codes_inserted + r.codes_existing + r.consensus_rows)
+            .sum();
+        let problems = super::import::plural(problems, "problem");
+        if stored == 0 {
+            anyhow::bail!("import-codes: nothing was imported ({problems} reported above)");
+        }
         return Err(super::Problems(format!(
-            "import-codes: {problems} rows or files were not imported (see above); everything else was"
+            "import-codes: {problems} reported above; everything else was imported"
         ))
         .into());
     }

@@ -5,7 +5,8 @@
 //! has exactly one function here, so a grep for the context finds its one rule:
 //! HTML text and attributes ([`html`]), JSON inside a `<script>` block ([`json_for_script`]),
 //! Markdown inline text and table cells ([`markdown`], [`markdown_cell`]), LaTeX
-//! ([`latex`]) and spreadsheet CSV cells ([`csv_cell`]). Identifiers that must go into
+//! ([`latex`]), spreadsheet CSV cells ([`csv_cell`]) and terminal lines ([`terminal`]).
+//! Identifiers that must go into
 //! `id`/`href` attributes are never escaped data: they are rebuilt from a closed alphabet by
 //! [`slug`].
 
@@ -227,6 +228,29 @@ pub fn slug(s: &str) -> String {
         out.push('x');
     }
     out
+}
+
+/// Make text safe to print on one terminal line: every control character (C0, DEL, C1:
+/// escape sequences, bells, carriage returns, newlines) and every bidirectional-override
+/// character is shown as its `\u{..}` escape instead of acting on the terminal. Other text,
+/// including non-ASCII letters, is unchanged.
+pub fn terminal(s: &str) -> std::borrow::Cow<'_, str> {
+    let acts = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(acts) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if acts(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -455,5 +479,21 @@ mod tests {
         assert_eq!(slug("<script>alert(1)</script>"), "script-alert-1-script");
         assert_eq!(slug("\"><"), "x");
         assert_eq!(slug("javascript:alert(1)"), "javascript-alert-1");
+    }
+
+    #[test]
+    fn terminal_shows_escape_sequences_as_text() {
+        let hostile = "a\u{1b}[2J\u{1b}]0;TITLE\u{7}b\r\nc\u{9b}31m\u{202e}d";
+        let t = terminal(hostile);
+        assert_eq!(
+            t,
+            "a\\u{1b}[2J\\u{1b}]0;TITLE\\u{7}b\\u{d}\\u{a}c\\u{9b}31m\\u{202e}d"
+        );
+        assert!(!t.chars().any(|c| c.is_control()));
+        // Plain and non-ASCII text is untouched (and not copied).
+        assert!(matches!(
+            terminal("glm-5.1 · 日本 é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

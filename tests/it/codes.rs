@@ -1228,7 +1228,7 @@ fn cli_import_codes_consensus_disagreements() {
         ("qwen3-6-35b-a3b", "disowned_service_frame"),
     ] {
         text.push_str(&format!(
-            "{{\"coder_key\":\"{c}\",\"layered_id\":\"{lid}\",\"primary_label\":\"{l}\",\"value_holding\":null,\"notes\":\"note {c}\"}}\n"
+            "{{\"coder_key\":\"{c}\",\"layered_id\":\"{lid}\",\"primary_label\":\"{l}\",\"value_holding\":null,\"notes\":\"note {c}\\u001b[2J\"}}\n"
         ));
     }
     let dir = tmp.path().join("codes");
@@ -1264,6 +1264,9 @@ fn cli_import_codes_consensus_disagreements() {
         out.contains("disowned_service_frame (support 2)") && out.contains("note kimi-k2-6"),
         "{out}"
     );
+    // The notes' escape sequence is shown as text, never sent to the terminal.
+    assert!(out.contains("note kimi-k2-6\\u{1b}[2J"), "{out}");
+    assert!(!out.contains('\u{1b}'), "{out:?}");
     let out = run(&["disagreements", "--condition", "G1"]);
     assert!(out.contains("0 samples"), "{out}");
 }
@@ -1719,4 +1722,48 @@ fn cascade_rows_keep_their_own_layers_skips() {
     );
     let ra = row(Layer::A);
     assert!(ra.get("skipped_by_design").is_none(), "{ra}");
+}
+
+#[test]
+fn import_codes_exit_codes_tell_nothing_from_some() {
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(tmp.path(), &[("Z1", "CTRL1")]);
+    let dir = tmp.path().join("codes");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("empty.jsonl"), "").unwrap();
+    std::fs::write(
+        dir.join("good.jsonl"),
+        "{\"coder_key\":\"kimi-k2-6\",\"layered_id\":\"T_cell-x_CTRL1_1\",\"primary_label\":\"disowned_service_frame\",\"value_holding\":null,\"notes\":\"n\"}\n",
+    )
+    .unwrap();
+    let run = |files: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vuf"))
+            .arg("--study-dir")
+            .arg(tmp.path())
+            .arg("import-codes")
+            .args(files.iter().map(|f| dir.join(f)))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Only an empty file: nothing was done, exit 2 (as `vuf import`).
+    let (code, err) = run(&["empty.jsonl"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("import-codes: nothing was imported (1 problem reported above)"),
+        "{err}"
+    );
+    // A good file beside it: done with a problem, exit 1.
+    let (code, err) = run(&["empty.jsonl", "good.jsonl"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("1 problem reported above; everything else was imported"),
+        "{err}"
+    );
+    // Again: the good file's code is already stored, which is not "nothing imported".
+    let (code, err) = run(&["empty.jsonl", "good.jsonl"]);
+    assert_eq!(code, Some(1), "{err}");
 }
