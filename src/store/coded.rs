@@ -166,10 +166,11 @@ fn sample_rows(conn: &Connection) -> Result<Vec<BareRow>, Error> {
     // `+valid` keeps SQLite off the `samples_valid` index: nearly every sample is valid,
     // and walking the index costs a table seek per row.
     let mut stmt = conn.prepare(
-        "SELECT id, layered_id, cell, condition, idx, prompt, response
+        "SELECT id, layered_id, cell, condition, idx, prompt, response, origin LIKE 'collect:%'
          FROM samples WHERE +valid = 1 ORDER BY id",
     )?;
     let mut out = Vec::new();
+    let mut collected = Vec::new();
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let cell: String = r.get(2)?;
@@ -192,6 +193,25 @@ fn sample_rows(conn: &Connection) -> Result<Vec<BareRow>, Error> {
             prompt: r.get(5)?,
             response: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
         });
+        collected.push(r.get::<_, bool>(7)?);
+    }
+    // Imported samples keep their stored (manifest) order, which the published analysis's
+    // first-appearance rules depend on. Collected ones were stored in the order their calls
+    // finished, which differs between runs (and after an interrupted run); they follow the
+    // imported ones in plan order instead (cell, condition, sample number), so the same
+    // samples always give the same outputs.
+    if collected.iter().any(|&c| c) {
+        let mut keyed: Vec<(bool, BareRow)> = collected.into_iter().zip(out).collect();
+        let cond = |c: &str| Condition::parse(c);
+        keyed.sort_by(|(ca, a), (cb, b)| match (ca, cb) {
+            (false, false) => std::cmp::Ordering::Equal,
+            (false, true) => std::cmp::Ordering::Less,
+            (true, false) => std::cmp::Ordering::Greater,
+            (true, true) => {
+                (&a.cell, cond(&a.condition), a.idx).cmp(&(&b.cell, cond(&b.condition), b.idx))
+            }
+        });
+        out = keyed.into_iter().map(|(_, r)| r).collect();
     }
     Ok(out)
 }
@@ -581,6 +601,63 @@ mod tests {
         assert_eq!(m[&1], vec!["a_topic".to_string(), "b_topic".to_string()]);
         assert!(m[&2].is_empty() && m[&3].is_empty());
         assert_eq!(m[&4], vec!["c d".to_string()]);
+    }
+
+    #[test]
+    fn collected_samples_come_in_plan_order_imported_ones_in_stored_order() {
+        let store = Store::open_in_memory().unwrap();
+        let conn = store.conn();
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        for cell in ["imp", "live-a", "live-b"] {
+            conn.execute(
+                "INSERT INTO cells (cell, source_model, model, first_seen) VALUES (?1, ?1, ?1, 0)",
+                [cell],
+            )
+            .unwrap();
+        }
+        // Storage order as a concurrent, interrupted collection might leave it, with an
+        // imported cell stored in manifest order (G1 before CTRL1) in between.
+        let rows = [
+            ("live-b", "CTRL1", 2, "collect:2"),
+            ("imp", "G1", 1, "import:m.jsonl:1"),
+            ("live-a", "G3", 1, "collect:1"),
+            ("imp", "CTRL1", 1, "import:m.jsonl:2"),
+            ("live-b", "CTRL1", 1, "collect:1"),
+            ("live-a", "CTRL1", 10, "collect:2"),
+            ("live-a", "CTRL1", 9, "collect:1"),
+        ];
+        for (i, (cell, cond, idx, origin)) in rows.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO samples (id, cell, condition, idx, layered_id, valid, prompt, response, origin, content_sha256, imported_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1, 'p', 'r', ?6, 'h', 't')",
+                rusqlite::params![i as i64 + 1, cell, cond, idx, format!("{cell}_{cond}_{idx}"), origin],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO consensus (sample_id, layer, source, rubric_hash, has_disagreement, value_holding)
+                 VALUES (?1, 'b', 'offline', 'o1', 0, 'owned')",
+                [i as i64 + 1],
+            )
+            .unwrap();
+        }
+        let ids: Vec<String> = coded_samples(conn, CodeSource::Offline)
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|r| r.layered_id)
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "imp_G1_1",
+                "imp_CTRL1_1",
+                "live-a_CTRL1_9",
+                "live-a_CTRL1_10",
+                "live-a_G3_1",
+                "live-b_CTRL1_1",
+                "live-b_CTRL1_2"
+            ]
+        );
     }
 
     #[test]

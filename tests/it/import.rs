@@ -459,7 +459,7 @@ fn broken_files_are_reported_and_skipped_and_touch_nothing_stored() {
         ("CTRL1_4.json", "not valid UTF-8"),
         ("CTRL1_5.json", "empty file"),
         ("CTRL1_6.json", "disagrees with the sample name"),
-        ("CTRL1-7.json", "file name does not match"),
+        ("CTRL1-7.json", "file name is not <COND>_<n>.json"),
         ("G1_3.json", "expected a JSON object, found array"),
         ("G1_1.json", "has a different response"),
         ("empty.json", "empty file"),
