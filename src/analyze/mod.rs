@@ -312,8 +312,9 @@ pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
             .collect(),
         messages,
     };
-    // The output builders only read the rates above, so they run on two threads; their
-    // parts are appended in a fixed order, so the outputs do not depend on the timing.
+    // The output builders only read the rates above, so they run on two threads (the
+    // checks split off their headline bootstraps onto a third); their parts are appended
+    // in a fixed order, so the outputs do not depend on the timing.
     let (checks, rest) = std::thread::scope(|scope| {
         let checks = scope.spawn(|| checks::build(&analysis, &prep, &by_model, opts));
         let rest = [
