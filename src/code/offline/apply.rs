@@ -43,8 +43,12 @@ struct Coded {
     topics: Vec<&'static str>,
 }
 
+/// Samples coded and committed together: an interrupted run loses at most one batch
+/// (under a second of coding), and a rerun codes only what is missing.
+const BATCH: usize = 2_000;
+
 /// Code every valid sample lacking an offline code from this model, in parallel, and
-/// store codes plus consensus in one transaction.
+/// store each sample's codes plus consensus, a batch per transaction.
 pub fn code_store(store: &mut Store, coder: &OfflineCoder) -> Result<ApplyReport, store::Error> {
     let tag = model_tag();
     let done = coded_ids(store.conn(), &tag)?;
@@ -53,14 +57,16 @@ pub fn code_store(store: &mut Store, coder: &OfflineCoder) -> Result<ApplyReport
         .filter(|s| !done.contains(&s.id))
         .collect();
     let already = done.len();
-    let coded = code_parallel(coder, &todo);
     let now = store::now_utc();
-    store.transaction(|tx| {
-        for (s, c) in todo.iter().zip(&coded) {
-            write_codes(tx, s, c, &tag, &now)?;
-        }
-        Ok::<_, store::Error>(())
-    })?;
+    for batch in todo.chunks(BATCH) {
+        let coded = code_parallel(coder, batch);
+        store.transaction(|tx| {
+            for (s, c) in batch.iter().zip(&coded) {
+                write_codes(tx, s, c, &tag, &now)?;
+            }
+            Ok::<_, store::Error>(())
+        })?;
+    }
     Ok(ApplyReport {
         coded: todo.len(),
         already,
