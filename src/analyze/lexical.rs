@@ -323,7 +323,7 @@ fn summary_md(posture: &Table, labs: &Table, bt: &Table) -> String {
     // Line for line the published file, except that it says who wrote it.
     let mut s = format!(
         "# Lexical-trace summary — Values Under Fire\n\n{} Lexicon frozen in `methodology/FROZEN_CRITERIA.md §8`. Per-response any-hit flags computed in `canonical_analysis.py` and stored in the tidy sample table; this file aggregates them.\n\n**Disciplinary note.** The lexical check is a trace diagnostic, not a classifier. It tells us whether a response *contains* training-shaped service/disownership/policy language; it does not measure how that language is held. Layer B does that.\n\n## 1. Posture × lexical-trace rates\n\nWithin each condition family, the fraction of responses in each posture category that contain any hit from each lexical group.\n\n| condition family | posture | n | service any-hit | disownership any-hit | policy any-hit |\n|---|---|---:|---:|---:|---:|\n",
-        super::published::generated_by(super::published::MIRRORED_TEXTS[1].1)
+        super::published::generated_by(super::published::LEXICAL_SCRIPT)
     );
     for r in posture
         .rows

@@ -209,11 +209,11 @@ fn sample_line(out: &mut Vec<u8>, source: &str, m: &ModelInfo, c: &CodedSample, 
         json_str(out, v);
     }
     key(out, "value_holding_support");
-    out.extend_from_slice(c.value_holding_support.to_string().as_bytes());
+    let _ = write!(out, "{}", c.value_holding_support);
     key(out, "collapsed_primary_label");
     json_str(out, &c.collapsed_primary_label);
     key(out, "collapsed_primary_label_support");
-    out.extend_from_slice(c.collapsed_primary_label_support.to_string().as_bytes());
+    let _ = write!(out, "{}", c.collapsed_primary_label_support);
     key(out, "topics");
     out.push(b'[');
     for (i, t) in c.topics.iter().flatten().enumerate() {
