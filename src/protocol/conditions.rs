@@ -199,17 +199,37 @@ impl fmt::Display for Family {
     }
 }
 
+/// The six condition labels as a message lists them.
+pub const CONDITION_LABELS: &str = "CTRL1, CTRL2, CTRL3, G1, G2, G3";
+
+/// Parse a condition label; the error names the label and lists the six conditions.
+pub fn parse_condition(s: &str) -> Result<Condition, String> {
+    Condition::parse(s)
+        .ok_or_else(|| format!("unknown condition {s:?} (the conditions are {CONDITION_LABELS})"))
+}
+
 /// Parse a sample id such as `G1_7` or the phase-6 quirk `G1_7.json` into its
 /// condition and 1-based index (PROTOCOL 2.2, 11 #17).
 pub fn parse_sample_id(s: &str) -> Option<(Condition, u32)> {
-    let s = s.strip_suffix(".json").unwrap_or(s);
-    let (cond, n) = s.rsplit_once('_')?;
-    let cond = Condition::parse(cond)?;
-    let n: u32 = n.parse().ok()?;
-    if n == 0 {
-        return None;
+    check_sample_id(s).ok()
+}
+
+/// [`parse_sample_id`], with the reason when `s` is not one: no `_<n>`, an unknown
+/// condition (the six are listed), or a sample number that is not 1, 2, ...
+pub fn check_sample_id(s: &str) -> Result<(Condition, u32), String> {
+    let stem = s.strip_suffix(".json").unwrap_or(s);
+    let Some((cond, n)) = stem.rsplit_once('_') else {
+        return Err(format!(
+            "{s:?} is not <COND>_<n> (a condition, `_` and the sample number, e.g. G1_7)"
+        ));
+    };
+    let cond = parse_condition(cond).map_err(|e| format!("{s:?}: {e}"))?;
+    match n.parse::<u32>() {
+        Ok(n) if n > 0 => Ok((cond, n)),
+        _ => Err(format!(
+            "{s:?}: the sample number after `_` must be 1, 2, ... (found {n:?})"
+        )),
     }
-    Some((cond, n))
 }
 
 #[cfg(test)]
@@ -256,5 +276,29 @@ mod tests {
         assert_eq!(parse_sample_id("G4_1"), None);
         assert_eq!(parse_sample_id("G1_0"), None);
         assert_eq!(parse_sample_id("G1_x"), None);
+    }
+
+    #[test]
+    fn bad_sample_ids_say_what_is_wrong() {
+        assert_eq!(
+            check_sample_id("CTRL9_1"),
+            Err("\"CTRL9_1\": unknown condition \"CTRL9\" (the conditions are CTRL1, CTRL2, CTRL3, G1, G2, G3)".into())
+        );
+        assert_eq!(
+            check_sample_id("G1_0.json"),
+            Err(
+                "\"G1_0.json\": the sample number after `_` must be 1, 2, ... (found \"0\")".into()
+            )
+        );
+        assert_eq!(
+            check_sample_id("G1"),
+            Err(
+                "\"G1\" is not <COND>_<n> (a condition, `_` and the sample number, e.g. G1_7)"
+                    .into()
+            )
+        );
+        let listed: Vec<&str> = Condition::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(CONDITION_LABELS, listed.join(", "));
+        assert_eq!(parse_condition("G3"), Ok(Condition::G3));
     }
 }

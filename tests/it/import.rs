@@ -732,6 +732,81 @@ fn odd_prompt_and_negative_duration_are_imported_with_warnings() {
     assert_eq!(study.status_json()["valid"], 5);
 }
 
+/// `"  error: ..."` lines of stderr, in order.
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("  error: "))
+        .collect()
+}
+
+/// A manifest row or bundle entry of a condition that is not one of the six says so,
+/// naming the `condition` field, its value and the six conditions, with file and line.
+#[test]
+fn an_unknown_condition_names_the_condition_field_and_the_six_conditions() {
+    let study = Study::new();
+    let row = |n: u32, cond: &str, sample_id: &str| {
+        json!({"layered_id": format!("P5_glm-5-1-or-pin-zai_{cond}_{n:03}"), "model": "glm-5-1",
+            "cell": "glm-5-1-or-pin-zai", "sample_id": sample_id, "condition": cond, "prompt": CARE,
+            "response": format!("answer {n}")})
+        .to_string()
+    };
+    let manifest = study.root().join("manifest_conditions.jsonl");
+    write(
+        &manifest,
+        [
+            row(1, "CTRL9", "CTRL9_1"),
+            row(2, "X1", "X1_1"),
+            row(3, "CTRL1", "CTRL1_3"),
+            // The condition is fine, the sample id's is not.
+            row(4, "CTRL1", "CTRL9_4"),
+            // The sample number is not 1, 2, ...
+            row(5, "CTRL1", "CTRL1_0"),
+        ]
+        .join("\n")
+            + "\n",
+    );
+    let bundle = study.root().join("bundle.json");
+    write(
+        &bundle,
+        json!({"model": "glm-5-1", "samples": [
+            {"type": "values", "cell": "glm-5-1-or-pin-zai", "sample_id": "G9_1", "condition": "G9", "prompt": G_CARE,
+             "result": "peace"}
+        ]})
+        .to_string(),
+    );
+    let (stdout, stderr) = study.problems(&[
+        "import".to_string(),
+        manifest.display().to_string(),
+        bundle.display().to_string(),
+    ]);
+    assert!(
+        stdout.contains("[manifest]: read 1, inserted 1,") && stdout.contains("errors 4,"),
+        "{stdout}"
+    );
+    let six = "(the conditions are CTRL1, CTRL2, CTRL3, G1, G2, G3)";
+    let m = manifest.display();
+    assert_eq!(
+        error_lines(&stderr),
+        [
+            format!("  error: {m}:1: field `condition`: unknown condition \"CTRL9\" {six}"),
+            format!("  error: {m}:2: field `condition`: unknown condition \"X1\" {six}"),
+            format!(
+                "  error: {m}:4: field `sample_id`: \"CTRL9_4\": unknown condition \"CTRL9\" {six}"
+            ),
+            format!(
+                "  error: {m}:5: field `sample_id`: \"CTRL1_0\": the sample number after `_` must \
+                 be 1, 2, ... (found \"0\")"
+            ),
+            format!(
+                "  error: {}:1: sample entry 1: field `condition`: unknown condition \"G9\" {six}",
+                bundle.display()
+            ),
+        ]
+    );
+    assert_eq!(study.status_json()["valid"], 1, "the good row is imported");
+}
+
 #[test]
 fn a_second_writer_on_the_same_study_is_refused_while_readers_work() {
     let study = Study::new();

@@ -9,10 +9,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::trace_json::{parse_object, record_to_sample, Key};
+use super::trace_json::{condition_field, parse_object, record_to_sample, Key};
 use super::website::contains;
 use super::{first_byte, has_ext, json_type, ImportFormat, ImportReport, Problem, Progress};
-use crate::protocol::conditions::parse_sample_id;
+use crate::protocol::conditions::check_sample_id;
 use crate::store::imports::{record_import, ImportFile};
 use crate::store::samples::{upsert_sample, NewSample};
 use crate::store::{now_utc, sha256_hex, Error, Store};
@@ -114,8 +114,11 @@ fn row_to_sample(line: &str, origin: &str) -> Result<NewSample, String> {
     get("layered_id")?;
     let cell = get("cell")?;
     let sample_id = get("sample_id")?;
-    let (condition, idx) = parse_sample_id(sample_id)
-        .ok_or_else(|| format!("field `sample_id`: not <COND>_<n>: {sample_id:?}"))?;
+    // The `condition` field first: a row of an unknown condition says so, not that its
+    // `sample_id` (which repeats the condition) is malformed.
+    condition_field(&obj)?;
+    let (condition, idx) =
+        check_sample_id(sample_id).map_err(|e| format!("field `sample_id`: {e}"))?;
     if !obj.contains_key("response") {
         return Err("missing field `response`".into());
     }

@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::{json_type, WarningKind};
+use crate::protocol::conditions::parse_condition;
 use crate::protocol::Condition;
 use crate::store::samples::NewSample;
 
@@ -29,8 +30,7 @@ pub(crate) fn record_to_sample(
 ) -> Result<NewSample, String> {
     check_cell_label(key.cell)?;
     let cond_field = req_str(obj, "condition")?;
-    let cond =
-        Condition::parse(cond_field).ok_or_else(|| format!("unknown condition {cond_field:?}"))?;
+    let cond = condition_field(obj)?;
     if cond != key.condition {
         return Err(format!(
             "condition field {cond_field:?} disagrees with the sample name ({}_{})",
@@ -215,6 +215,12 @@ fn raw_flags(raw: &Map<String, Value>) -> RawFlags {
         f.truncated = stop == "max_tokens";
     }
     f
+}
+
+/// The record's `condition` field; an error names the field and its value and lists the
+/// six conditions.
+pub(crate) fn condition_field(obj: &Map<String, Value>) -> Result<Condition, String> {
+    parse_condition(req_str(obj, "condition")?).map_err(|e| format!("field `condition`: {e}"))
 }
 
 fn req_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, String> {

@@ -8,11 +8,11 @@ use std::path::Path;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::trace_json::{record_to_sample, Key};
+use super::trace_json::{condition_field, record_to_sample, Key};
 use super::{
     first_byte, has_ext, json_type, read_text, ImportFormat, ImportReport, Problem, Progress,
 };
-use crate::protocol::conditions::parse_sample_id;
+use crate::protocol::conditions::check_sample_id;
 use crate::store::imports::{record_import, ImportFile};
 use crate::store::samples::upsert_sample;
 use crate::store::{now_utc, sha256_hex, Error, Store};
@@ -135,9 +135,13 @@ fn entry_to_sample(raw: &RawValue, origin: &str) -> Result<Entry, String> {
         }
         None => return Err("missing field `cell`".into()),
     };
+    // The `condition` field first: an entry of an unknown condition says so, not that its
+    // `sample_id` (which repeats the condition) is malformed.
+    condition_field(&obj)?;
     let (condition, idx) = match obj.get("sample_id") {
-        Some(Value::String(id)) => parse_sample_id(id)
-            .ok_or_else(|| format!("field `sample_id`: not <COND>_<n>: {id:?}"))?,
+        Some(Value::String(id)) => {
+            check_sample_id(id).map_err(|e| format!("field `sample_id`: {e}"))?
+        }
         Some(v) => {
             return Err(format!(
                 "field `sample_id`: expected string, found {}",
