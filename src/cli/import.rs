@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use vuf::report::escape::terminal;
-use vuf::store::formats::{import_path, ImportReport};
+use vuf::store::formats::{group_problems, import_path, ImportReport};
 use vuf::store::Store;
 
 /// Arguments of `vuf import`.
@@ -57,14 +57,16 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
             eprintln!();
         }
         println!("{}", summary(&report, started.elapsed()));
-        for p in &report.errors {
-            eprintln!("  error: {}", terminal(&p.to_string()));
+        // One line per distinct problem: the same reason for many files of one directory
+        // (or lines of one file) is one line that says how many.
+        for g in group_problems(&report.errors) {
+            eprintln!("  error: {}", terminal(&g.to_string()));
         }
-        for p in &report.conflicts {
-            eprintln!("  conflict: {}", terminal(&p.to_string()));
+        for g in group_problems(&report.conflicts) {
+            eprintln!("  conflict: {}", terminal(&g.to_string()));
         }
-        for w in &report.warnings {
-            eprintln!("  warning: {}", terminal(&w.to_string()));
+        for g in group_problems(report.warnings.iter().map(|w| &w.at)) {
+            eprintln!("  warning: {}", terminal(&g.to_string()));
         }
         problems += report.errors.len() + report.conflicts.len();
         flagged += report.problem_warnings();

@@ -807,6 +807,117 @@ fn an_unknown_condition_names_the_condition_field_and_the_six_conditions() {
     assert_eq!(study.status_json()["valid"], 1, "the good row is imported");
 }
 
+/// One bad cell directory (an unusable name, a name that is not UTF-8, misnamed files)
+/// is one error line per distinct problem, saying how many files it affected; the other
+/// cells are imported.
+#[test]
+fn one_bad_cell_directory_is_one_line_per_problem_with_its_file_count() {
+    use std::os::unix::ffi::OsStrExt;
+    let study = Study::new();
+    let root = study.root().join("corpus");
+    let trace = |cond: &str, prompt: &str| {
+        pretty(
+            &json!({"result": "I care about honesty.", "condition": cond, "prompt": prompt,
+            "provider": "openrouter", "model": "z-ai/glm-5.1"}),
+        )
+    };
+    write(
+        &root.join("glm-5-1-or-pin-zai/CTRL1_1.json"),
+        trace("CTRL1", CARE),
+    );
+    // A cell label cannot hold a control character (it becomes a directory name on export):
+    // 30 CTRL1 and 30 G1 files, each of which would be fine elsewhere.
+    let label = "glm\u{1b}[31m-5-1";
+    for i in 1..=30 {
+        write(
+            &root.join(label).join(format!("CTRL1_{i}.json")),
+            trace("CTRL1", CARE),
+        );
+        write(
+            &root.join(label).join(format!("G1_{i}.json")),
+            trace("G1", G_CARE),
+        );
+    }
+    // A cell directory whose name is not UTF-8.
+    let raw = root.join(std::ffi::OsStr::from_bytes(b"kimi-\xff-or"));
+    write(&raw.join("CTRL2_1.json"), trace("CTRL2", WANT));
+    write(&raw.join("CTRL2_2.json"), trace("CTRL2", WANT));
+    // Misnamed files (two spellings, one reason) beside two distinct problems.
+    let mis = root.join("gpt-4o");
+    for i in 1..=4 {
+        write(&mis.join(format!("ctrl2_{i}.json")), trace("CTRL2", WANT));
+        write(&mis.join(format!("CTRL2-{i}.json")), trace("CTRL2", WANT));
+    }
+    write(&mis.join("CTRL2_1.json"), "{\"result\": ");
+    write(&mis.join("CTRL2_2.json"), trace("CTRL2", WANT));
+    write(&mis.join("CTRL2_3.json"), "");
+
+    let (stdout, stderr) = study.problems(&["import".to_string(), root.display().to_string()]);
+    // 60 + 2 + 8 + 1 (bad JSON) + 1 (empty) files not imported; 2 imported.
+    assert!(
+        stdout.contains("[traces]: read 2, inserted 2,") && stdout.contains("errors 72,"),
+        "{stdout}"
+    );
+    let r = root.display();
+    let misnamed =
+        "file name is not <COND>_<n>.json, with <COND> one of CTRL1 CTRL2 CTRL3 G1 G2 G3 \
+                    and <n> the sample number (1, 2, ...; no leading zero)";
+    let mut lines = error_lines(&stderr);
+    // Names are checked while listing, contents while reading: the three directory-wide
+    // problems come first. The bad-JSON line carries serde's wording: checked by prefix.
+    let bad_json = lines.remove(3);
+    assert!(
+        bad_json.starts_with(&format!("  error: {r}/gpt-4o/CTRL2_1.json: bad JSON: ")),
+        "{bad_json}"
+    );
+    assert_eq!(
+        lines,
+        [
+            // Control characters are escaped on the terminal, in the path and the label.
+            format!(
+                "  error: {r}/glm\\u{{1b}}[31m-5-1: not a usable cell label: \"glm\\u{{1b}}[31m-5-1\" \
+                 (a cell label becomes one directory name: not empty, not starting with `.`, \
+                 without `/`, `\\` or control characters) (60 files: CTRL1_1.json, CTRL1_10.json, \
+                 CTRL1_11.json, ...)"
+            ),
+            format!("  error: {r}/gpt-4o: {misnamed} (8 files: CTRL2-1.json, CTRL2-2.json, CTRL2-3.json, ...)"),
+            format!(
+                "  error: {r}/kimi-\u{fffd}-or: cell directory name is not UTF-8: cannot tell the \
+                 cell (2 files: CTRL2_1.json, CTRL2_2.json)"
+            ),
+            format!("  error: {r}/gpt-4o/CTRL2_3.json: empty file"),
+        ]
+    );
+    assert!(
+        stderr.contains("import: 72 problems reported above; everything else was imported"),
+        "{stderr}"
+    );
+    let s = study.status_json();
+    assert_eq!(
+        (s["valid"].as_u64(), s["cells"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    // Only the bad directory: nothing imported, exit code 2, still one line.
+    let only = Study::new();
+    let lone = only.root().join("corpus");
+    for i in 1..=3 {
+        write(
+            &lone.join(label).join(format!("G1_{i}.json")),
+            trace("G1", G_CARE),
+        );
+    }
+    let out = only.run(&["import".to_string(), lone.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(error_lines(&stderr).len(), 1, "{stderr}");
+    assert!(
+        stderr.contains("(3 files: G1_1.json, G1_2.json, G1_3.json)")
+            && stderr.contains("nothing was imported (3 problems reported above)"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_second_writer_on_the_same_study_is_refused_while_readers_work() {
     let study = Study::new();

@@ -96,6 +96,77 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Problems as `vuf import` shows them: one line per distinct problem. The same reason
+/// for several files of one directory (a cell directory whose name is unusable, a
+/// directory of misnamed files) is one group, which says how many files it affected and
+/// names the first few; different reasons stay apart, and so do problems located by line
+/// or entry (each names its own). Groups keep the order in which their first problem came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemGroup<'a> {
+    /// The first problem of the group.
+    pub first: &'a Problem,
+    /// The names of the files concerned, in order (just the one for a single problem).
+    pub files: Vec<String>,
+}
+
+/// How many file names a collapsed group shows before `...`.
+const GROUP_NAMES: usize = 3;
+
+/// Group `problems` as [`ProblemGroup`] describes.
+pub fn group_problems<'a>(
+    problems: impl IntoIterator<Item = &'a Problem>,
+) -> Vec<ProblemGroup<'a>> {
+    let mut groups: Vec<ProblemGroup<'a>> = Vec::new();
+    // (directory, reason) -> index in `groups`
+    let mut index: std::collections::HashMap<(&Path, &str), usize> = Default::default();
+    for p in problems {
+        let (Some(dir), Some(name), None) = (p.path.parent(), p.path.file_name(), p.line) else {
+            groups.push(ProblemGroup {
+                first: p,
+                files: vec![p.path.display().to_string()],
+            });
+            continue;
+        };
+        let name = name.to_string_lossy().into_owned();
+        match index.get(&(dir, p.reason.as_str())) {
+            Some(&i) => groups[i].files.push(name),
+            None => {
+                index.insert((dir, p.reason.as_str()), groups.len());
+                groups.push(ProblemGroup {
+                    first: p,
+                    files: vec![name],
+                });
+            }
+        }
+    }
+    groups
+}
+
+impl fmt::Display for ProblemGroup<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.files.len();
+        if n == 1 {
+            return fmt::Display::fmt(self.first, f);
+        }
+        let mut names = self.files[..n.min(GROUP_NAMES)].join(", ");
+        if n > GROUP_NAMES {
+            names.push_str(", ...");
+        }
+        let dir = self.first.path.parent().unwrap_or(Path::new(""));
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        write!(
+            f,
+            "{}: {} ({n} files: {names})",
+            dir.display(),
+            self.first.reason
+        )
+    }
+}
+
 /// Something questionable about an entry that was imported anyway: the data is real and
 /// is kept as it is, but the user should know. Which kinds also count as a problem (exit
 /// code 1) is [`WarningKind::is_problem`].
@@ -323,6 +394,38 @@ pub(crate) fn json_type(v: &serde_json::Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identical_problems_of_one_directory_are_one_line_with_the_file_count() {
+        let bad = "not a usable cell label";
+        let problems = [
+            Problem::file(Path::new("c/x/G1_1.json"), bad),
+            Problem::file(Path::new("c/x/G1_2.json"), "bad JSON"),
+            Problem::file(Path::new("c/x/G1_3.json"), bad),
+            Problem::file(Path::new("c/y/G1_1.json"), bad),
+            Problem::file(Path::new("c/x/G1_4.json"), bad),
+            Problem::file(Path::new("c/x/G2_1.json"), bad),
+            Problem::at(Path::new("m.jsonl"), 2, "bad JSON"),
+            Problem::at(Path::new("m.jsonl"), 5, "bad JSON"),
+            Problem::file(Path::new("G1_1.json"), "empty file"),
+            Problem::file(Path::new("G1_2.json"), "empty file"),
+        ];
+        let shown: Vec<String> = group_problems(&problems)
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "c/x: not a usable cell label (4 files: G1_1.json, G1_3.json, G1_4.json, ...)",
+                "c/x/G1_2.json: bad JSON",
+                "c/y/G1_1.json: not a usable cell label",
+                "m.jsonl:2: bad JSON",
+                "m.jsonl:5: bad JSON",
+                ".: empty file (2 files: G1_1.json, G1_2.json)",
+            ]
+        );
+    }
 
     #[test]
     fn read_text_drops_a_bom_and_names_the_line_of_a_bad_byte() {

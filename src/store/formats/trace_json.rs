@@ -288,7 +288,10 @@ pub(crate) fn check_cell_label(cell: &str) -> Result<(), String> {
             .chars()
             .any(|c| c == '/' || c == '\\' || c.is_control());
     if bad {
-        return Err(format!("not a usable cell label: {cell:?}"));
+        return Err(format!(
+            "not a usable cell label: {cell:?} (a cell label becomes one directory name: not \
+             empty, not starting with `.`, without `/`, `\\` or control characters)"
+        ));
     }
     Ok(())
 }

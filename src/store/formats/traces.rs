@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::trace_json::{parse_object, record_to_sample, Key};
+use super::trace_json::{check_cell_label, parse_object, record_to_sample, Key};
 use super::{read_text, ImportFormat, ImportReport, Problem, Progress};
 use crate::protocol::conditions::parse_sample_id;
 use crate::protocol::Condition;
@@ -140,16 +140,13 @@ fn plan(path: &Path, report: &mut ImportReport) -> Result<Vec<Job>, String> {
     if has_subdirs {
         for (p, is_dir) in entries {
             if is_dir {
-                let cell = cell_name(&p)
-                    .ok_or_else(|| format!("{}: cell directory name is not UTF-8", p.display()))?;
-                plan_cell(&p, &cell, report, &mut jobs)?;
+                plan_cell(&p, report, &mut jobs);
             } else {
                 report.skip("files beside the cell directories (not traces: a corpus root holds cell directories)");
             }
         }
     } else {
-        let cell = cell_name(path).ok_or("cannot tell the cell: directory name is not UTF-8")?;
-        plan_cell(path, &cell, report, &mut jobs)?;
+        plan_cell(path, report, &mut jobs);
     }
     if jobs.is_empty() && report.errors.is_empty() {
         return Err("no <COND>_<n>.json trace files found".into());
@@ -157,14 +154,22 @@ fn plan(path: &Path, report: &mut ImportReport) -> Result<Vec<Job>, String> {
     Ok(jobs)
 }
 
-fn plan_cell(
-    dir: &Path,
-    cell: &str,
-    report: &mut ImportReport,
-    jobs: &mut Vec<Job>,
-) -> Result<(), String> {
+/// List one cell directory's trace files into `jobs`. Whatever is wrong with the directory
+/// (it cannot be listed, its name is not a usable cell label) costs that directory only:
+/// it is reported per file, which the CLI shows as one line with the number of files.
+fn plan_cell(dir: &Path, report: &mut ImportReport, jobs: &mut Vec<Job>) {
+    let cell = cell_name(dir)
+        .ok_or_else(|| "cell directory name is not UTF-8: cannot tell the cell".to_string())
+        .and_then(|c| check_cell_label(&c).map(|()| c));
+    let entries = match list_dir(dir) {
+        Ok(e) => e,
+        Err(reason) => {
+            report.errors.push(Problem::file(dir, reason));
+            return;
+        }
+    };
     let mut here = Vec::new();
-    for (p, is_dir) in list_dir(dir)? {
+    for (p, is_dir) in entries {
         if is_dir {
             report.errors.push(Problem::file(
                 &p,
@@ -173,27 +178,28 @@ fn plan_cell(
             continue;
         }
         let name = p.file_name().and_then(|n| n.to_str()).map(str::to_string);
-        match name.as_deref().and_then(trace_file_key) {
-            Some(key) => here.push(Job {
-                cell: cell.to_string(),
+        match (name.as_deref().and_then(trace_file_key), &cell) {
+            (None, _) => report.errors.push(Problem::file(&p, MISNAMED)),
+            (Some(_), Err(reason)) => report.errors.push(Problem::file(&p, reason.clone())),
+            (Some(key), Ok(cell)) => here.push(Job {
+                cell: cell.clone(),
                 name: name.unwrap_or_default(),
                 path: p,
                 key,
             }),
-            None => report.errors.push(Problem::file(&p, MISNAMED)),
         }
     }
     here.sort_by_key(|j| j.key);
     jobs.extend(here);
-    Ok(())
 }
 
 /// Non-hidden entries of a directory, sorted by name, with "is a directory".
 fn list_dir(dir: &Path) -> Result<Vec<(PathBuf, bool)>, String> {
-    let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    // The caller's problem names the directory.
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot list the directory: {e}"))?;
     let mut out = Vec::new();
     for entry in rd {
-        let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        let entry = entry.map_err(|e| format!("cannot list the directory: {e}"))?;
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
