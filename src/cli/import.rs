@@ -83,8 +83,13 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
     // that bear on what a sample measures (a prompt that is not its condition's) count
     // as problems (exit code 1), so scripts notice; the others are shown only.
     let shown_only = (warnings > 0).then(|| {
+        let (it, is) = if warnings == 1 {
+            ("it", "is")
+        } else {
+            ("they", "are")
+        };
         format!(
-            "{} shown only (imported as they are)",
+            "{} shown only (imported as {it} {is})",
             plural(warnings, "warning")
         )
     });

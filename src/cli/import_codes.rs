@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use vuf::code::import;
 use vuf::store::Store;
 
+use super::import::plural;
 use super::Global;
 
 /// Arguments of `vuf import-codes`.
@@ -27,16 +28,16 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         match (&r.format, &r.skipped_note) {
             (_, Some(note)) => println!("{}: {note}", r.path.display()),
             (Some(f), None) => println!(
-                "{}: {} rows as {}: {} codes new, {} already stored, {} consensus rows, {} unmatched, {} errors, {} conflicts",
+                "{}: {} as {}: {} new, {} already stored, {}, {} unmatched, {}, {}",
                 r.path.display(),
-                r.rows,
+                plural(r.rows, "row"),
                 f.as_str(),
-                r.codes_inserted,
+                plural(r.codes_inserted, "code"),
                 r.codes_existing,
-                r.consensus_rows,
+                plural(r.consensus_rows, "consensus row"),
                 r.unmatched.len(),
-                r.errors.len(),
-                r.conflicts.len()
+                plural(r.errors.len(), "error"),
+                plural(r.conflicts.len(), "conflict")
             ),
             (None, None) if r.rows == 0 && r.errors.is_empty() => {
                 let path = r.path.display().to_string();
@@ -45,9 +46,9 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
                 problems += 1;
             }
             (None, None) => println!(
-                "{}: nothing imported ({} errors)",
+                "{}: nothing imported ({})",
                 r.path.display(),
-                r.errors.len()
+                plural(r.errors.len(), "error")
             ),
         }
         let n = if args.verbose { usize::MAX } else { 5 };
@@ -76,7 +77,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             .iter()
             .map(|r| r.codes_inserted + r.codes_existing + r.consensus_rows)
             .sum();
-        let problems = super::import::plural(problems, "problem");
+        let problems = plural(problems, "problem");
         if stored == 0 {
             anyhow::bail!("import-codes: nothing was imported ({problems} reported above)");
         }

@@ -1747,23 +1747,38 @@ fn import_codes_exit_codes_tell_nothing_from_some() {
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
     // Only an empty file: nothing was done, exit 2 (as `vuf import`).
-    let (code, err) = run(&["empty.jsonl"]);
+    let (code, err, _) = run(&["empty.jsonl"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("import-codes: nothing was imported (1 problem reported above)"),
         "{err}"
     );
     // A good file beside it: done with a problem, exit 1.
-    let (code, err) = run(&["empty.jsonl", "good.jsonl"]);
+    let (code, err, out) = run(&["empty.jsonl", "good.jsonl"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("1 problem reported above; everything else was imported"),
         "{err}"
     );
+    // Counts of one are singular.
+    let good = dir.join("good.jsonl");
+    assert!(
+        out.contains(&format!(
+            "{}: 1 row as layer_b_coder: 1 code new, 0 already stored, 0 consensus rows, \
+             0 unmatched, 0 errors, 0 conflicts",
+            good.display()
+        )),
+        "{out}"
+    );
     // Again: the good file's code is already stored, which is not "nothing imported".
-    let (code, err) = run(&["empty.jsonl", "good.jsonl"]);
+    let (code, err, out) = run(&["empty.jsonl", "good.jsonl"]);
     assert_eq!(code, Some(1), "{err}");
+    assert!(
+        out.contains("1 row as layer_b_coder: 0 codes new, 1 already stored,"),
+        "{out}"
+    );
 }

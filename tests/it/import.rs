@@ -659,9 +659,8 @@ fn odd_prompt_and_negative_duration_are_imported_with_warnings() {
         "{stderr}"
     );
     assert!(
-        stderr.contains(
-            "import: 1 warning shown only (imported as they are); everything was imported"
-        ),
+        stderr
+            .contains("import: 1 warning shown only (imported as it is); everything was imported"),
         "{stderr}"
     );
     // A prompt that is another condition's: imported, warned, exit code 1.
@@ -681,7 +680,7 @@ fn odd_prompt_and_negative_duration_are_imported_with_warnings() {
     assert!(
         stderr.contains(
             "import: 1 sample whose prompt is not its condition's was imported (warnings above): check it \
-             before analysing; 1 warning shown only (imported as they are)"
+             before analysing; 1 warning shown only (imported as it is)"
         ),
         "{stderr}"
     );
