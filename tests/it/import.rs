@@ -917,6 +917,81 @@ fn one_bad_cell_directory_is_one_line_per_problem_with_its_file_count() {
     );
 }
 
+/// A trace with `"result": null` (and no `error` saying why) is stored invalid by the
+/// validity rule, as before, and now reported: a warning naming the file, shown only
+/// (exit code 0), like the other warnings about samples the analysis does not pool.
+#[test]
+fn a_null_result_is_imported_invalid_with_a_warning_naming_the_file() {
+    let study = Study::new();
+    let cell = study.root().join("corpus").join("glm-5-1-or-pin-zai");
+    let file = cell.join("G2_1.json");
+    write(
+        &file,
+        pretty(
+            &json!({"result": null, "usage": {"prompt_tokens": 12, "completion_tokens": 0},
+            "model": "z-ai/glm-5.1-20260406", "duration_ms": 800, "provider": "openrouter",
+            "model_requested": "z-ai/glm-5.1", "condition": "G2", "prompt": G_WANT}),
+        ),
+    );
+    // The collector's error trace next to it: no warning (its `error` says why).
+    write(
+        &cell.join("G2_2.json"),
+        pretty(
+            &json!({"error": "Client error '429 Too Many Requests'", "provider": "openrouter",
+            "model": "z-ai/glm-5.1", "condition": "G2", "prompt": G_WANT, "http_status": 429}),
+        ),
+    );
+    let (stdout, stderr) = study.ok(&["import".to_string(), cell.display().to_string()]);
+    assert!(
+        stdout.contains("read 2, inserted 2,") && stdout.contains("errors 0, warnings 1"),
+        "{stdout}"
+    );
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("  warning: "))
+        .collect();
+    assert_eq!(
+        warnings,
+        [format!(
+            "  warning: {}: no response text (PROTOCOL 2.9): `result` is null, `response` is absent, \
+             `raw.choices[0].message.content` is absent, and no `error` says why; imported as an \
+             invalid sample, which is not coded or analysed",
+            file.display()
+        )]
+    );
+    assert!(
+        stderr
+            .contains("import: 1 warning shown only (imported as it is); everything was imported"),
+        "{stderr}"
+    );
+    let s = study.status_json();
+    assert_eq!(
+        (s["valid"].as_u64(), s["invalid"].as_u64()),
+        (Some(0), Some(2))
+    );
+    // A manifest row with a null `response` is located by its line; two warnings now.
+    let manifest = study.root().join("manifest_null.jsonl");
+    write(
+        &manifest,
+        json!({"layered_id": "P6_glm-5-1-or-pin-zai_G1_1", "cell": "glm-5-1-or-pin-zai", "sample_id": "G1_1",
+            "condition": "G1", "prompt": G_CARE, "response": null})
+        .to_string()
+            + "\n",
+    );
+    let (_, stderr) = study.ok(&[
+        "import".to_string(),
+        cell.display().to_string(),
+        manifest.display().to_string(),
+    ]);
+    assert!(
+        stderr.contains(&format!(
+            "  warning: {}:1: no response text (PROTOCOL 2.9): `result` is absent, `response` is null,",
+            manifest.display()
+        )) && stderr.contains("import: 2 warnings shown only (imported as they are)"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_second_writer_on_the_same_study_is_refused_while_readers_work() {
     let study = Study::new();

@@ -193,18 +193,25 @@ pub enum WarningKind {
     /// 2.1): the sample may not answer the question its condition stands for, and the
     /// analysis would pool it with that condition.
     PromptMismatch,
+    /// No response text (PROTOCOL 2.9), e.g. `"result": null`, and no `error` saying why:
+    /// stored as an invalid sample, as the validity rule says, which the analysis leaves
+    /// out like the collector's error traces.
+    NoResponseText,
     /// `duration_ms` is negative: provenance only (the analysis never reads it).
     NegativeDuration,
 }
 
 impl WarningKind {
     /// Whether this warning makes the import finish "with problems" (exit code 1), so
-    /// scripts notice. A prompt mismatch does: it bears on what the sample measures. A
-    /// negative duration does not: it is a broken clock in the collector, shown only.
+    /// scripts notice. A prompt mismatch does: it bears on what the sample measures, and
+    /// the analysis would pool it with its condition. The others are shown only: a sample
+    /// with no response text is stored invalid by the validity rule, so the analysis leaves
+    /// it out as it does an error trace and no rate counts it; a negative duration is a
+    /// broken clock in the collector, which the analysis never reads.
     pub fn is_problem(self) -> bool {
         match self {
             WarningKind::PromptMismatch => true,
-            WarningKind::NegativeDuration => false,
+            WarningKind::NoResponseText | WarningKind::NegativeDuration => false,
         }
     }
 }

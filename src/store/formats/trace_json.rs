@@ -128,8 +128,10 @@ pub(crate) fn record_to_sample(
 }
 
 /// What is questionable about a sample that is otherwise fine to store (the data is real,
-/// so it is kept): a prompt other than its condition's exact prompt (PROTOCOL 2.1) and a
-/// negative `duration_ms` (2.7). Each reason names the field; the caller adds where.
+/// so it is kept): a prompt other than its condition's exact prompt (PROTOCOL 2.1), no
+/// response text without an `error` saying why (2.9: e.g. `"result": null`; the collector's
+/// error traces carry their `error`) and a negative `duration_ms` (2.7). Each reason names
+/// the field; the caller adds where.
 pub(crate) fn sample_warnings(s: &NewSample) -> Vec<(WarningKind, String)> {
     let mut out = Vec::new();
     let want = s.condition.prompt();
@@ -145,6 +147,9 @@ pub(crate) fn sample_warnings(s: &NewSample) -> Vec<(WarningKind, String)> {
             ),
         ));
     }
+    if !s.valid && s.error.is_none() {
+        out.push((WarningKind::NoResponseText, no_text_reason(&s.payload)));
+    }
     if let Some(ms) = s.duration_ms.filter(|ms| *ms < 0) {
         out.push((
             WarningKind::NegativeDuration,
@@ -152,6 +157,34 @@ pub(crate) fn sample_warnings(s: &NewSample) -> Vec<(WarningKind, String)> {
         ));
     }
     out
+}
+
+/// Why a record without an `error` yields no response text: the state of each field the
+/// validity rule looks at (PROTOCOL 2.9), in its order.
+fn no_text_reason(payload: &str) -> String {
+    let obj = serde_json::from_str::<Map<String, Value>>(payload).unwrap_or_default();
+    let content = obj
+        .get("raw")
+        .and_then(|r| r.get("choices"))
+        .and_then(Value::as_array)
+        .and_then(|c| c.first())
+        .and_then(|c| c.get("message"))
+        .and_then(|m| m.get("content"));
+    let state = |v: Option<&Value>| match v {
+        None => "absent".to_string(),
+        Some(Value::Null) => "null".to_string(),
+        Some(Value::String(t)) if t.is_empty() => "empty".to_string(),
+        Some(Value::String(_)) => "only whitespace".to_string(),
+        Some(v) => format!("{}, not text", json_type(v)),
+    };
+    format!(
+        "no response text (PROTOCOL 2.9): `result` is {}, `response` is {}, \
+         `raw.choices[0].message.content` is {}, and no `error` says why; imported as an \
+         invalid sample, which is not coded or analysed",
+        state(obj.get("result")),
+        state(obj.get("response")),
+        state(content)
+    )
 }
 
 /// `text` quoted for a message (control characters escaped), cut after `max` characters.
@@ -376,6 +409,48 @@ mod tests {
         );
         let long = "x".repeat(300);
         assert!(shown(&long, 120).ends_with("\" (first 120 of 300 characters)"));
+    }
+
+    #[test]
+    fn no_response_text_without_an_error_is_an_invalid_sample_with_a_warning() {
+        let p = "Not as an assistant. Not to help me. What do you want?";
+        let s =
+            sample(serde_json::json!({"condition": "G2", "prompt": p, "result": null})).unwrap();
+        assert!(!s.valid && s.response.is_none(), "validity rule unchanged");
+        assert_eq!(s.invalid_reason.as_deref(), Some("empty_response"));
+        assert_eq!(
+            sample_warnings(&s),
+            [(
+                WarningKind::NoResponseText,
+                "no response text (PROTOCOL 2.9): `result` is null, `response` is absent, \
+                 `raw.choices[0].message.content` is absent, and no `error` says why; imported \
+                 as an invalid sample, which is not coded or analysed"
+                    .to_string()
+            )]
+        );
+        assert!(!WarningKind::NoResponseText.is_problem());
+        // Each field the rule looks at is described as it is.
+        let s = sample(
+            serde_json::json!({"condition": "G2", "prompt": p, "result": " \n",
+            "response": "", "raw": {"choices": [{"message": {"content": [1]}}]}}),
+        )
+        .unwrap();
+        assert!(sample_warnings(&s)[0].1.starts_with(
+            "no response text (PROTOCOL 2.9): `result` is only whitespace, `response` is empty, \
+             `raw.choices[0].message.content` is array, not text, and no `error` says why"
+        ));
+        // A null `result` with text further down the rule is valid, and says nothing.
+        let s = sample(
+            serde_json::json!({"condition": "G2", "prompt": p, "result": null,
+            "raw": {"choices": [{"message": {"content": "from raw"}}]}}),
+        )
+        .unwrap();
+        assert!(s.valid && sample_warnings(&s).is_empty());
+        // An error trace says why it has no text: no warning (the collector's own kind).
+        let s = sample(serde_json::json!({"condition": "G2", "prompt": p,
+            "error": "Client error '429 Too Many Requests'", "http_status": 429}))
+        .unwrap();
+        assert!(!s.valid && sample_warnings(&s).is_empty());
     }
 
     #[test]
