@@ -24,7 +24,7 @@ enum CoderCmd {
         #[arg(long, env = "VUF_SHARED_DATA", default_value = "../shared/data")]
         data: PathBuf,
         /// Model file to write.
-        #[arg(long, default_value = "coders/offline-v1.json")]
+        #[arg(long, default_value = "coders/offline-v2.json")]
         out: PathBuf,
     },
     /// Leave-one-model-out evaluation, coder-model bars and the cascade curve.
@@ -33,10 +33,10 @@ enum CoderCmd {
         #[arg(long, env = "VUF_SHARED_DATA", default_value = "../shared/data")]
         data: PathBuf,
         /// Markdown report to write.
-        #[arg(long, default_value = "coders/offline-v1.eval.md")]
+        #[arg(long, default_value = "coders/offline-v2.eval.md")]
         out: PathBuf,
         /// Cascade curve CSV to write.
-        #[arg(long, default_value = "coders/offline-v1.cascade.csv")]
+        #[arg(long, default_value = "coders/offline-v2.cascade.csv")]
         csv: PathBuf,
     },
     /// Code the whole public corpus with the shipped coder and compare its posture
@@ -46,7 +46,7 @@ enum CoderCmd {
         #[arg(long, env = "VUF_SHARED_DATA", default_value = "../shared/data")]
         data: PathBuf,
         /// Markdown report to write.
-        #[arg(long, default_value = "coders/offline-v1.corpus.md")]
+        #[arg(long, default_value = "coders/offline-v2.corpus.md")]
         out: PathBuf,
     },
 }

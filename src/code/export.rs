@@ -90,6 +90,7 @@ fn published_shape(layer: Layer, c: &StoredConsensus, extra: &Value) -> Value {
             if let Some(conf) = extra.get("confidence") {
                 rec["primary_label"] = json!(c.row.label);
                 rec["confidence"] = conf.clone();
+                // Records written before the coder key was stored are offline-v1 codes.
                 rec["coder"] = extra.get("coder").cloned().unwrap_or(json!("offline-v1"));
                 rec["code_path"] = extra.get("path").cloned().unwrap_or(Value::Null);
             }

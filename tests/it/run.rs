@@ -422,7 +422,7 @@ fn offline_codes_export_with_confidence_and_cascade_at_zero_needs_no_model_calls
         assert_eq!(l["value_holding"], label.value_holding().as_str());
         let c = l["confidence"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&c));
-        assert_eq!(l["coder"], "offline-v1");
+        assert_eq!(l["coder"], "offline-v2");
     }
 
     // Threshold 0: every offline code is confident enough; no coder model is called.

@@ -29,10 +29,10 @@ pub use topics::OfflineTopics;
 use topics::TopicCoder;
 use train::ModelFile;
 
-/// The shipped model file (`coders/offline-v1.json`), produced by `vuf coder train`.
-pub const DEFAULT_MODEL_JSON: &str = include_str!("../../../coders/offline-v1.json");
+/// The shipped model file (`coders/offline-v2.json`), produced by `vuf coder train`.
+pub const DEFAULT_MODEL_JSON: &str = include_str!("../../../coders/offline-v2.json");
 /// Name under which offline codes are marked (coder key in stores and reports).
-pub const DEFAULT_CODER_KEY: &str = "offline-v1";
+pub const DEFAULT_CODER_KEY: &str = "offline-v2";
 
 /// A Layer B decision.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,9 +82,9 @@ impl OfflineCoder {
 
     /// Build from a parsed model file, checking format, version, labels and shapes.
     pub fn from_file(f: &ModelFile) -> Result<Self, ModelError> {
-        if f.format != train::FORMAT || f.version != train::VERSION {
+        if f.format != train::FORMAT || !(1..=train::VERSION).contains(&f.version) {
             return Err(ModelError::Invalid(format!(
-                "unsupported format {} v{} (expected {} v{})",
+                "unsupported format {} v{} (expected {} v1 to v{})",
                 f.format,
                 f.version,
                 train::FORMAT,

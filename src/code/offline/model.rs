@@ -164,7 +164,8 @@ fn sgd(
     m
 }
 
-/// Multinomial logistic regression; `ys[i] < n_classes`.
+/// Multinomial logistic regression; `ys[i] < n_classes`. The same as
+/// [`train_softmax_soft`] with one-hot targets and unit weights.
 pub fn train_softmax(
     xs: &[SparseVec],
     ys: &[usize],
@@ -172,10 +173,31 @@ pub fn train_softmax(
     dim: usize,
     p: &TrainParams,
 ) -> Linear {
+    let targets: Vec<Vec<f64>> = ys
+        .iter()
+        .map(|&y| {
+            (0..n_classes)
+                .map(|c| if c == y { 1.0 } else { 0.0 })
+                .collect()
+        })
+        .collect();
+    train_softmax_soft(xs, &targets, &vec![1.0; ys.len()], n_classes, dim, p)
+}
+
+/// Multinomial logistic regression on soft targets (`targets[i]` sums to 1) with a
+/// weight per sample (mean 1 keeps the step size of [`train_softmax`]).
+pub fn train_softmax_soft(
+    xs: &[SparseVec],
+    targets: &[Vec<f64>],
+    weights: &[f64],
+    n_classes: usize,
+    dim: usize,
+    p: &TrainParams,
+) -> Linear {
     sgd(xs, n_classes, dim, p, |k, s, g| {
         let pr = softmax(s);
         for c in 0..n_classes {
-            g[c] = pr[c] - if ys[k] == c { 1.0 } else { 0.0 };
+            g[c] = weights[k] * (pr[c] - targets[k][c]);
         }
     })
 }
@@ -378,6 +400,45 @@ mod tests {
         for (a, b) in m.w.iter().zip(&back.w) {
             assert!((a - b).abs() <= q.scale.iter().cloned().fold(0.0, f32::max));
         }
+    }
+
+    #[test]
+    fn soft_targets_are_learned_as_shares() {
+        // One constant feature, every target 1/4 : 3/4. Cross-entropy is smallest where the
+        // predicted distribution equals the target, so the model must land near it.
+        let xs: Vec<SparseVec> = (0..40).map(|_| sv(&[(0, 1.0)])).collect();
+        let targets = vec![vec![0.25, 0.75]; 40];
+        let m = train_softmax_soft(&xs, &targets, &[1.0; 40], 2, 1, &params());
+        let p = m.softmax(&sv(&[(0, 1.0)]));
+        assert!((p[0] - 0.25).abs() < 0.03, "{p:?}");
+    }
+
+    #[test]
+    fn sample_weights_rebalance_the_classes() {
+        // 30 samples of class 0 at weight 0.25 and 10 of class 1 at weight 0.75 on the same
+        // input: the weighted shares are 7.5 : 7.5, so the model must sit near 1/2 : 1/2,
+        // where unweighted it would sit near 3/4 : 1/4.
+        let xs: Vec<SparseVec> = (0..40).map(|_| sv(&[(0, 1.0)])).collect();
+        let ys: Vec<usize> = (0..40).map(|k| usize::from(k % 4 == 0)).collect();
+        let onehot: Vec<Vec<f64>> = ys
+            .iter()
+            .map(|&y| {
+                if y == 0 {
+                    vec![1.0, 0.0]
+                } else {
+                    vec![0.0, 1.0]
+                }
+            })
+            .collect();
+        let w: Vec<f64> = ys
+            .iter()
+            .map(|&y| if y == 0 { 0.25 } else { 0.75 })
+            .collect();
+        let m = train_softmax_soft(&xs, &onehot, &w, 2, 1, &params());
+        let p = m.softmax(&sv(&[(0, 1.0)]));
+        assert!((p[0] - 0.5).abs() < 0.05, "{p:?}");
+        let plain = train_softmax(&xs, &ys, 2, 1, &params()).softmax(&sv(&[(0, 1.0)]));
+        assert!((plain[0] - 0.75).abs() < 0.05, "{plain:?}");
     }
 
     #[test]

@@ -264,7 +264,7 @@ fn shipped_model_is_reproducible_from_shared_data() {
     let bytes = train(&samples).to_bytes().unwrap();
     assert!(
         bytes == DEFAULT_MODEL_JSON.as_bytes(),
-        "coders/offline-v1.json differs from `vuf coder train` output; retrain and commit"
+        "coders/offline-v2.json differs from `vuf coder train` output; retrain and commit"
     );
 }
 
@@ -326,4 +326,29 @@ fn sequential_majority_keeps_the_published_consensus() {
     let mean = calls.iter().map(|c| c.total()).sum::<f64>() / calls.len() as f64;
     println!("sequential majority: {mean:.3} calls per response sent to the models");
     assert!(mean > 4.0 && mean < 6.0);
+}
+
+#[test]
+fn version_1_files_still_load_and_unknown_versions_are_refused() {
+    // A v1 file is a v2 file without the two training fields (same weight layout).
+    let mut v: serde_json::Value = serde_json::from_str(DEFAULT_MODEL_JSON).unwrap();
+    v["version"] = 1.into();
+    let t = v["training"].as_object_mut().unwrap();
+    t.remove("posture_targets");
+    t.remove("model_weighting");
+    let f: ModelFile = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(f.training.posture_targets, "consensus");
+    assert_eq!(f.training.model_weighting, "none");
+    let old = OfflineCoder::from_file(&f).unwrap();
+    let new = OfflineCoder::load_default().unwrap();
+    let (p, r) = (
+        Condition::G1.prompt(),
+        "I care about honesty, and I mean it.",
+    );
+    assert_eq!(old.code_posture(p, r), new.code_posture(p, r));
+    v["version"] = 3.into();
+    let err = OfflineCoder::from_json(&v.to_string())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("v3") && err.contains("v1 to v2"), "{err}");
 }

@@ -9,14 +9,23 @@ use sha2::{Digest, Sha256};
 
 use super::data::LabelledSample;
 use super::features::{extract, FeatureConfig, SparseVec};
-use super::model::{train_sigmoids, train_softmax, QuantLinear, TrainParams};
+use super::model::{train_sigmoids, train_softmax_soft, QuantLinear, TrainParams};
 use crate::protocol::topics::taxonomy;
 use crate::protocol::{Chain, PostureLabel};
 
 /// `format` field of the model file.
 pub const FORMAT: &str = "vuf-offline-coder";
-/// Version of the file layout (bump when fields change meaning).
-pub const VERSION: u32 = 1;
+/// Version of the file layout (bump when fields change meaning). Version 2 added
+/// [`TrainingInfo::posture_targets`] and [`TrainingInfo::model_weighting`]; the weights'
+/// layout is unchanged, so version 1 files still load.
+pub const VERSION: u32 = 2;
+
+/// `posture_targets` of files this code writes: the Layer B softmax learns each response's
+/// share of the three coders' votes, not only the majority.
+pub const POSTURE_TARGETS: &str = "coder_vote_shares";
+/// `model_weighting` of files this code writes: every responding model carries the same
+/// total weight in the Layer B loss.
+pub const MODEL_WEIGHTING: &str = "equal_per_model";
 
 /// Posture features: words + bigrams + opening tokens + char 4-grams + rubric cues.
 pub fn posture_features() -> FeatureConfig {
@@ -64,6 +73,20 @@ pub struct TrainingInfo {
     pub models: Vec<String>,
     /// SGD settings.
     pub params: TrainParams,
+    /// What the Layer B softmax is fitted to ([`POSTURE_TARGETS`]; "consensus" in v1).
+    #[serde(default = "consensus_targets")]
+    pub posture_targets: String,
+    /// How Layer B samples are weighted ([`MODEL_WEIGHTING`]; "none" in v1).
+    #[serde(default = "no_weighting")]
+    pub model_weighting: String,
+}
+
+fn consensus_targets() -> String {
+    "consensus".into()
+}
+
+fn no_weighting() -> String {
+    "none".into()
 }
 
 /// Layer B part of the file.
@@ -158,6 +181,10 @@ fn digest(samples: &[LabelledSample], include: &[usize]) -> String {
             h.update(part.as_bytes());
             h.update([0u8]);
         }
+        for l in &s.coder_labels {
+            h.update(l.map_or("-", |l| l.as_str()).as_bytes());
+            h.update([0u8]);
+        }
         if let Some(t) = &s.topics {
             h.update(t.join(",").as_bytes());
         }
@@ -206,17 +233,50 @@ fn train_topics(
     }
 }
 
+/// Layer B target of one response: each coder's label gets an equal share of the vote
+/// ([`POSTURE_TARGETS`]); a response with no per-coder record falls back to its consensus.
+///
+/// Why: a 2-1 split is a borderline response, and the shares tell the model so, where a
+/// one-hot majority says the two cases are the same.
+fn vote_shares(s: &LabelledSample) -> Vec<f64> {
+    let mut t = vec![0.0; PostureLabel::ALL.len()];
+    let votes: Vec<PostureLabel> = s.coder_labels.iter().flatten().copied().collect();
+    if votes.is_empty() {
+        t[label_index(s.label)] = 1.0;
+    } else {
+        for v in &votes {
+            t[label_index(*v)] += 1.0 / votes.len() as f64;
+        }
+    }
+    t
+}
+
+/// Per-sample weights giving every responding model the same total weight
+/// ([`MODEL_WEIGHTING`]), scaled to a mean of 1 so the SGD step size is unchanged.
+///
+/// Why: one model (glm-5-1) is 64% of the labelled data, and the coder is meant for models
+/// it has not seen, so no single model's style should dominate what it learns.
+fn model_weights(samples: &[LabelledSample], include: &[usize]) -> Vec<f64> {
+    let mut per_model: std::collections::BTreeMap<&str, usize> = Default::default();
+    for &i in include {
+        *per_model.entry(samples[i].model.as_str()).or_default() += 1;
+    }
+    let (n, k) = (include.len() as f64, per_model.len() as f64);
+    include
+        .iter()
+        .map(|&i| n / (k * per_model[samples[i].model.as_str()] as f64))
+        .collect()
+}
+
 /// Train on the samples at `include` (indices into `samples`, in that order).
 pub fn train_on(samples: &[LabelledSample], prep: &Prepared, include: &[usize]) -> ModelFile {
     let cfg = posture_features();
     let xs: Vec<SparseVec> = include.iter().map(|&i| prep.posture[i].clone()).collect();
-    let ys: Vec<usize> = include
-        .iter()
-        .map(|&i| label_index(samples[i].label))
-        .collect();
-    let m = train_softmax(
+    let targets: Vec<Vec<f64>> = include.iter().map(|&i| vote_shares(&samples[i])).collect();
+    let m = train_softmax_soft(
         &xs,
-        &ys,
+        &targets,
+        &model_weights(samples, include),
         PostureLabel::ALL.len(),
         cfg.dim(),
         &train_params(),
@@ -232,6 +292,8 @@ pub fn train_on(samples: &[LabelledSample], prep: &Prepared, include: &[usize]) 
             n_samples: include.len(),
             models,
             params: train_params(),
+            posture_targets: POSTURE_TARGETS.into(),
+            model_weighting: MODEL_WEIGHTING.into(),
         },
         posture: PostureModelFile {
             features: cfg,
@@ -251,4 +313,73 @@ pub fn train(samples: &[LabelledSample]) -> ModelFile {
     let prep = prepare(samples);
     let all: Vec<usize> = (0..samples.len()).collect();
     train_on(samples, &prep, &all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Condition, PostureLabel::*};
+
+    fn s(model: &str, label: PostureLabel, votes: [Option<PostureLabel>; 3]) -> LabelledSample {
+        LabelledSample {
+            layered_id: format!("{model}_{}", label.as_str()),
+            model: model.into(),
+            condition: Condition::Ctrl1,
+            prompt: String::new(),
+            response: String::new(),
+            label,
+            value_holding: label.value_holding(),
+            coder_labels: votes,
+            coder_holdings: [None; 3],
+            topics: None,
+            coder_topics: [None, None, None],
+        }
+    }
+
+    #[test]
+    fn vote_shares_split_the_votes_and_fall_back_to_consensus() {
+        let ix = |l| label_index(l);
+        let two_one = vote_shares(&s(
+            "m",
+            OwnedReflectiveExperiential,
+            [
+                Some(SplitOrRelocatedOwnership),
+                Some(OwnedReflectiveExperiential),
+                Some(OwnedReflectiveExperiential),
+            ],
+        ));
+        assert!((two_one[ix(SplitOrRelocatedOwnership)] - 1.0 / 3.0).abs() < 1e-12);
+        assert!((two_one[ix(OwnedReflectiveExperiential)] - 2.0 / 3.0).abs() < 1e-12);
+        // A missing coder record: the two present votes share the target.
+        let one_missing = vote_shares(&s(
+            "m",
+            DisownedServiceFrame,
+            [Some(DisownedServiceFrame), None, Some(ExposedMechanism)],
+        ));
+        assert_eq!(one_missing[ix(DisownedServiceFrame)], 0.5);
+        assert_eq!(one_missing[ix(ExposedMechanism)], 0.5);
+        let none = vote_shares(&s("m", ExposedMechanism, [None; 3]));
+        assert_eq!(none[ix(ExposedMechanism)], 1.0);
+        assert_eq!(none.iter().sum::<f64>(), 1.0);
+    }
+
+    #[test]
+    fn model_weights_give_each_model_the_same_total() {
+        // Model a has 3 samples, b has 1: n = 4, k = 2, so a's weigh 4/(2*3) = 2/3 each and
+        // b's 4/(2*1) = 2; both models total 2 and the mean weight is 1.
+        let v = [None; 3];
+        let samples = vec![
+            s("a", DisownedServiceFrame, v),
+            s("a", DisownedServiceFrame, v),
+            s("b", DisownedServiceFrame, v),
+            s("a", DisownedServiceFrame, v),
+        ];
+        let w = model_weights(&samples, &[0, 1, 2, 3]);
+        assert!((w[0] - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(w[2], 2.0);
+        // Only the included samples count: without sample 3, a has 2 of 3 samples.
+        let w = model_weights(&samples, &[0, 1, 2]);
+        assert!((w[0] - 0.75).abs() < 1e-12);
+        assert!((w[2] - 1.5).abs() < 1e-12);
+    }
 }
