@@ -496,14 +496,35 @@ pub fn code_provenance(
             .flat_map(|(h, _)| h.split('+'))
             .filter(|h| !h.is_empty())
             .collect();
-        if versions.len() > 1 {
-            warnings.push(format!(
-                "Layer {} consensus of source `{}` mixes {} rubric versions ({}): rerun `vuf code` with one rubric or read the rates with care",
-                layer.to_uppercase(),
-                source.as_str(),
-                versions.len(),
-                versions.iter().copied().collect::<Vec<_>>().join(", ")
-            ));
+        // Offline model tags (`<coder key>:<file hash>`) and rubric hashes are two axes: a
+        // cascade always holds one of each, which is its design, not a mix.
+        let (tags, rubrics): (Vec<&str>, Vec<&str>) =
+            versions.iter().partition(|v| v.contains(':'));
+        for (group, what, fix) in [
+            (
+                rubrics,
+                "rubric versions",
+                "rerun `vuf code` with one rubric",
+            ),
+            (
+                tags,
+                "offline coder versions",
+                if source == CodeSource::Cascade {
+                    "rerun `vuf code --cascade T`"
+                } else {
+                    "rerun `vuf code --offline`"
+                },
+            ),
+        ] {
+            if group.len() > 1 {
+                warnings.push(format!(
+                    "Layer {} consensus of source `{}` mixes {} {what} ({}): {fix} or read the rates with care",
+                    layer.to_uppercase(),
+                    source.as_str(),
+                    group.len(),
+                    group.join(", ")
+                ));
+            }
         }
         lines.push((
             format!("rubric_layer_{layer}"),
@@ -513,14 +534,27 @@ pub fn code_provenance(
                 .collect::<Vec<_>>()
                 .join("; "),
         ));
+        // Only coders whose codes carry a rubric (or offline model) version of this
+        // consensus stand behind it: codes of a superseded version stay in the store as
+        // facts (say offline-v1's after offline-v2 coded again) but are not named here. The
+        // cascade's kept rows are the offline coder's.
+        let offline: &[&str] = if source == CodeSource::Cascade {
+            &["offline"]
+        } else {
+            &[]
+        };
         let mut coders: Vec<String> = Vec::new();
-        for src in vote_sources(source) {
+        for src in vote_sources(source).iter().chain(offline) {
             let mut stmt = conn.prepare(
-                "SELECT DISTINCT coder FROM codes WHERE layer = ?1 AND source = ?2 ORDER BY coder",
+                "SELECT DISTINCT coder, rubric_hash FROM codes WHERE layer = ?1 AND source = ?2
+                 ORDER BY coder",
             )?;
-            for c in stmt.query_map([layer, *src], |r| r.get::<_, String>(0))? {
-                let c = c?;
-                if !coders.contains(&c) {
+            let rows = stmt.query_map([layer, *src], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (c, h) = row?;
+                if versions.contains(h.as_str()) && !coders.contains(&c) {
                     coders.push(c);
                 }
             }
@@ -572,6 +606,15 @@ mod tests {
         conn.execute(
             "INSERT INTO consensus (sample_id, layer, source, rubric_hash, has_disagreement) VALUES (?1, ?2, ?3, ?4, 0)",
             rusqlite::params![id, layer, source, rubric],
+        )
+        .unwrap();
+    }
+
+    fn code(conn: &Connection, id: i64, layer: &str, coder: &str, source: &str, rubric: &str) {
+        conn.execute(
+            "INSERT INTO codes (sample_id, layer, coder, source, rubric_hash, origin, coded_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'test', 'now')",
+            rusqlite::params![id, layer, coder, source, rubric],
         )
         .unwrap();
     }
@@ -669,7 +712,7 @@ mod tests {
         consensus(conn, 1, "b", "models", "h1");
         consensus(conn, 2, "b", "models", "h1");
         consensus(conn, 3, "b", "models", "h1+h2");
-        consensus(conn, 4, "b", "offline", "o1");
+        consensus(conn, 4, "b", "offline", "offline-v2:o1");
         let (lines, warnings) = code_provenance(conn, CodeSource::Models).unwrap();
         assert_eq!(
             lines,
@@ -684,11 +727,48 @@ mod tests {
             "{}",
             warnings[0]
         );
+        // Offline codes of an older model version (o0) stay stored but are not behind the
+        // consensus (o1), so only the newer coder is named.
+        code(conn, 4, "b", "offline-v1", "offline", "offline-v1:o0");
+        code(conn, 4, "b", "offline-v2", "offline", "offline-v2:o1");
         let (lines, warnings) = code_provenance(conn, CodeSource::Offline).unwrap();
         assert_eq!(
             lines,
-            vec![("rubric_layer_b".to_string(), "o1 (1 samples)".to_string())]
+            vec![
+                (
+                    "rubric_layer_b".to_string(),
+                    "offline-v2:o1 (1 samples)".to_string()
+                ),
+                ("coders_layer_b".to_string(), "offline-v2".to_string())
+            ]
         );
         assert!(warnings.is_empty());
+        // The cascade names the model coders of its rubrics and the offline coder whose
+        // codes it kept.
+        consensus(conn, 5, "b", "cascade", "h1");
+        consensus(conn, 4, "b", "cascade", "offline-v2:o1");
+        code(conn, 5, "b", "kimi-k2-6", "models", "h1");
+        code(conn, 5, "b", "glm-4-7", "models", "h0");
+        let (lines, warnings) = code_provenance(conn, CodeSource::Cascade).unwrap();
+        assert_eq!(
+            lines[1],
+            (
+                "coders_layer_b".to_string(),
+                "kimi-k2-6, offline-v2".to_string()
+            )
+        );
+        // One rubric and one offline version is what a cascade is: no warning.
+        assert!(warnings.is_empty(), "{warnings:?}");
+        // A half-finished recode with a newer offline model is a mix.
+        consensus(conn, 6, "b", "offline", "offline-v1:o0");
+        let (_, warnings) = code_provenance(conn, CodeSource::Offline).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains(
+                "mixes 2 offline coder versions (offline-v1:o0, offline-v2:o1): rerun `vuf code --offline`"
+            ),
+            "{}",
+            warnings[0]
+        );
     }
 }
