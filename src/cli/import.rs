@@ -136,7 +136,7 @@ fn summary(r: &ImportReport, took: Duration) -> String {
     };
     format!(
         "{} [{format}]: read {}, inserted {}, unchanged {}, replaced {}, ids attached {}, skipped {}{}, conflicts {}, errors {}, warnings {} ({:.2}s)",
-        r.path.display(),
+        terminal(&r.path.display().to_string()),
         r.read,
         r.inserted,
         r.unchanged,

@@ -25,11 +25,13 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let reports = import::import_codes(&mut store, &args.paths)?;
     let mut problems = 0;
     for r in &reports {
+        // The path may come from a corpus: untrusted text on the terminal.
+        let shown = r.path.display().to_string();
+        let shown = vuf::report::escape::terminal(&shown);
         match (&r.format, &r.skipped_note) {
-            (_, Some(note)) => println!("{}: {note}", r.path.display()),
+            (_, Some(note)) => println!("{shown}: {note}"),
             (Some(f), None) => println!(
-                "{}: {} as {}: {} new, {} already stored, {}, {} unmatched, {}, {}",
-                r.path.display(),
+                "{shown}: {} as {}: {} new, {} already stored, {}, {} unmatched, {}, {}",
                 plural(r.rows, "row"),
                 f.as_str(),
                 plural(r.codes_inserted, "code"),
@@ -40,14 +42,11 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
                 plural(r.conflicts.len(), "conflict")
             ),
             (None, None) if r.rows == 0 && r.errors.is_empty() => {
-                let path = r.path.display().to_string();
-                let path = vuf::report::escape::terminal(&path);
-                eprintln!("  error: {path}: empty file, nothing to import");
+                eprintln!("  error: {shown}: empty file, nothing to import");
                 problems += 1;
             }
             (None, None) => println!(
-                "{}: nothing imported ({})",
-                r.path.display(),
+                "{shown}: nothing imported ({})",
                 plural(r.errors.len(), "error")
             ),
         }

@@ -3,9 +3,19 @@
 
 use std::path::PathBuf;
 
-/// An error and its causes, each cause once: most error types here already quote their
-/// cause in their own message, so the plain chain would print it twice.
+/// An error and its causes, each cause once (most error types here already quote their
+/// cause in their own message, so the plain chain would print it twice), made safe for the
+/// terminal: errors quote paths, file contents and provider replies, which are untrusted
+/// text. Each line is escaped on its own, so a message's own line breaks stay.
 pub(crate) fn message(e: &anyhow::Error) -> String {
+    raw_message(e)
+        .split('\n')
+        .map(|line| vuf::report::escape::terminal(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn raw_message(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
@@ -63,3 +73,19 @@ pub(crate) fn restore_sigpipe() {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Problems(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_text_is_escaped_per_line_and_each_cause_is_printed_once() {
+        let e = anyhow::anyhow!("inner \u{1b}[2J cause")
+            .context("reading x.json: inner \u{1b}[2J cause")
+            .context("line one\nline\u{7} two");
+        assert_eq!(
+            message(&e),
+            "line one\nline\\u{7} two: reading x.json: inner \\u{1b}[2J cause"
+        );
+    }
+}

@@ -1136,3 +1136,36 @@ fn full_corpus_matches_the_paper() {
         "glm-4-6-coding-direct/G3_18 and glm-5-1-coding-direct/G3_16 (case B02)"
     );
 }
+
+#[test]
+fn hostile_paths_are_escaped_on_the_terminal() {
+    // A path is untrusted text (it may come from a corpus): its escape sequences must not
+    // reach the terminal, neither in import's summary line (stdout) nor in its problem
+    // lines, nor in a top-level error (here `vuf coder train` naming its data directory).
+    let s = Study::new();
+    let bad = s.root().join("no\u{1b}[2Jsuch\u{7}dir");
+    let shown = "no\\u{1b}[2Jsuch\\u{7}dir";
+    let raw = |b: &[u8]| {
+        let t = String::from_utf8_lossy(b).into_owned();
+        assert!(!t.contains('\u{1b}') && !t.contains('\u{7}'), "{t:?}");
+        t
+    };
+    let out = s.run(&[std::ffi::OsStr::new("import"), bad.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(raw(&out.stdout).contains(shown));
+    assert!(raw(&out.stderr).contains(shown));
+    let out = s.run(&[
+        std::ffi::OsStr::new("coder"),
+        std::ffi::OsStr::new("train"),
+        std::ffi::OsStr::new("--data"),
+        bad.as_os_str(),
+        std::ffi::OsStr::new("--out"),
+        s.root().join("m.json").as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = raw(&out.stderr);
+    assert!(
+        stderr.starts_with("vuf: error: ") && stderr.contains(shown),
+        "{stderr}"
+    );
+}
