@@ -77,12 +77,36 @@ fn lenient_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D:
 struct Annotations {
     postures: HashMap<i64, Posture>,
     topics: HashMap<i64, Vec<String>>,
-    votes: HashMap<i64, Vec<CoderVote>>,
+    votes: HashMap<i64, Vec<StoredVote>>,
     skips: HashMap<i64, Vec<String>>,
 }
 
+/// A stored Layer B code as a vote: the rank of its code source (lower wins when a coder
+/// has codes in two sources) and its rubric (or offline model) version.
+struct StoredVote {
+    rank: usize,
+    rubric: String,
+    vote: CoderVote,
+}
+
 /// Per-coder votes and skips of a source (the codes and coder_skips tables).
-type Votes = (HashMap<i64, Vec<CoderVote>>, HashMap<i64, Vec<String>>);
+type Votes = (HashMap<i64, Vec<StoredVote>>, HashMap<i64, Vec<String>>);
+
+/// The votes behind a consensus row: only codes of a version the row was computed from
+/// (`rubric`, `+`-joined), so codes of a superseded rubric or offline model, which the
+/// store keeps as facts, are not counted as further coders; one per coder (the best-ranked
+/// source), in the protocol's coder order.
+fn votes_behind(mut stored: Vec<StoredVote>, rubric: &str) -> Vec<CoderVote> {
+    stored.retain(|v| rubric.split('+').any(|h| h == v.rubric));
+    stored.sort_by(|a, b| {
+        crate::code::coder_rank(&a.vote.coder, &[])
+            .cmp(&crate::code::coder_rank(&b.vote.coder, &[]))
+            .then_with(|| a.vote.coder.cmp(&b.vote.coder))
+            .then(a.rank.cmp(&b.rank))
+    });
+    stored.dedup_by(|later, first| later.vote.coder == first.vote.coder);
+    stored.into_iter().map(|v| v.vote).collect()
+}
 
 fn votes_and_skips(conn: &Connection, source: CodeSource) -> Result<Votes, Error> {
     Ok((
@@ -218,6 +242,8 @@ fn sample_rows(conn: &Connection) -> Result<Vec<BareRow>, Error> {
 
 /// A sample's Layer B consensus from one source, as the analysis reads it.
 struct Posture {
+    /// The consensus row's rubric (or offline model) version(s), `+`-joined.
+    rubric: String,
     value_holding: Option<ValueHolding>,
     value_holding_support: u8,
     label: String,
@@ -235,7 +261,7 @@ fn consensus_maps(
 ) -> Result<(HashMap<i64, Posture>, HashMap<i64, Vec<String>>), Error> {
     let mut stmt = conn.prepare(
         "SELECT sample_id, layer, value_holding, value_holding_support, label, label_support,
-                record_json, topics_json
+                record_json, topics_json, rubric_hash
          FROM consensus NOT INDEXED WHERE source = ?1",
     )?;
     let mut rows = stmt.query([source.as_str()])?;
@@ -274,6 +300,7 @@ fn consensus_maps(
                 postures.insert(
                     id,
                     Posture {
+                        rubric: text(r, 8)?.unwrap_or_default(),
                         value_holding,
                         value_holding_support: support(r.get(3)?),
                         label: text(r, 4)?.unwrap_or_default(),
@@ -320,7 +347,7 @@ fn join(bare: Vec<BareRow>, mut ann: Annotations, source: CodeSource) -> CodedSe
         } else {
             None
         };
-        let votes = ann.votes.remove(&b.id).unwrap_or_default();
+        let votes = votes_behind(ann.votes.remove(&b.id).unwrap_or_default(), &posture.rubric);
         // A skip that a later code superseded is not a skip.
         let skipped_coders = ann
             .skips
@@ -425,11 +452,12 @@ impl<'de> serde::Deserialize<'de> for TopicKey {
 
 /// Per-coder Layer B votes per sample, in the fixed coder order (PROTOCOL 5.7), one per
 /// coder (the first listed source wins).
-fn vote_map(conn: &Connection, sources: &[&str]) -> Result<HashMap<i64, Vec<CoderVote>>, Error> {
-    let mut out: HashMap<i64, Vec<(usize, CoderVote)>> = HashMap::new();
+fn vote_map(conn: &Connection, sources: &[&str]) -> Result<HashMap<i64, Vec<StoredVote>>, Error> {
+    let mut out: HashMap<i64, Vec<StoredVote>> = HashMap::new();
     for (rank, source) in sources.iter().enumerate() {
         let mut stmt = conn.prepare(
-            "SELECT sample_id, coder, label, value_holding, notes FROM codes WHERE layer = 'b' AND source = ?1",
+            "SELECT sample_id, coder, label, value_holding, notes, rubric_hash FROM codes
+             WHERE layer = 'b' AND source = ?1",
         )?;
         let rows = stmt.query_map([source], |r| {
             Ok((
@@ -438,35 +466,24 @@ fn vote_map(conn: &Connection, sources: &[&str]) -> Result<HashMap<i64, Vec<Code
                 r.get::<_, Option<String>>(2)?,
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
             ))
         })?;
         for row in rows {
-            let (id, coder, label, holding, notes) = row?;
-            let e = out.entry(id).or_default();
-            if e.iter().any(|(_, v)| v.coder == coder) {
-                continue;
-            }
-            e.push((
+            let (id, coder, label, holding, notes, rubric) = row?;
+            out.entry(id).or_default().push(StoredVote {
                 rank,
-                CoderVote {
+                rubric,
+                vote: CoderVote {
                     label: label.as_deref().and_then(PostureLabel::parse),
                     value_holding: holding.as_deref().and_then(ValueHolding::parse),
                     notes: notes.unwrap_or_default(),
                     coder,
                 },
-            ));
+            });
         }
     }
-    Ok(out
-        .into_iter()
-        .map(|(id, mut v)| {
-            v.sort_by(|a, b| {
-                crate::code::coder_rank(&a.1.coder, &[])
-                    .cmp(&crate::code::coder_rank(&b.1.coder, &[]))
-            });
-            (id, v.into_iter().map(|(_, v)| v).collect())
-        })
-        .collect())
+    Ok(out)
 }
 
 /// What coded the analysed source, as `(key, value)` provenance lines: per layer the
@@ -699,6 +716,53 @@ mod tests {
                 "live-a_G3_1",
                 "live-b_CTRL1_1",
                 "live-b_CTRL1_2"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_codes_of_the_consensus_versions_are_its_votes() {
+        let v = |rank, rubric: &str, coder: &str, label| StoredVote {
+            rank,
+            rubric: rubric.into(),
+            vote: CoderVote {
+                coder: coder.into(),
+                label: Some(label),
+                value_holding: Some(label.value_holding()),
+                notes: String::new(),
+            },
+        };
+        use PostureLabel::*;
+        // A study coded by offline-v1, then again by offline-v2: one coder behind it.
+        let votes = votes_behind(
+            vec![
+                v(0, "offline-v1:a", "offline-v1", DisownedServiceFrame),
+                v(0, "offline-v2:b", "offline-v2", OwnedReflectiveExperiential),
+            ],
+            "offline-v2:b",
+        );
+        assert_eq!(votes.len(), 1);
+        assert_eq!(votes[0].coder, "offline-v2");
+        // Model coders under a mixed consensus (h1+h2): both rubrics count, an older h0
+        // code does not; a coder with codes in two sources votes once, from the
+        // better-ranked source; the order is the protocol's (kimi, glm, qwen).
+        let votes = votes_behind(
+            vec![
+                v(1, "published", "qwen3-6-35b-a3b", DisownedServiceFrame),
+                v(0, "h2", "glm-4-7", OwnedReflectiveExperiential),
+                v(0, "h0", "kimi-k2-6", DisownedServiceFrame),
+                v(1, "h1", "glm-4-7", DisownedServiceFrame),
+                v(0, "h1", "kimi-k2-6", SplitOrRelocatedOwnership),
+            ],
+            "h1+h2",
+        );
+        let got: Vec<(&str, Option<PostureLabel>)> =
+            votes.iter().map(|v| (v.coder.as_str(), v.label)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("kimi-k2-6", Some(SplitOrRelocatedOwnership)),
+                ("glm-4-7", Some(OwnedReflectiveExperiential)),
             ]
         );
     }
