@@ -202,7 +202,8 @@ pub fn train_softmax_soft(
     })
 }
 
-/// Independent logistic regressions; `ys[i][o]` is the target of output `o`.
+/// Independent logistic regressions; `ys[i][o]` is the target of output `o`. The same as
+/// [`train_sigmoids_soft`] with 0/1 targets and unit weights.
 pub fn train_sigmoids(
     xs: &[SparseVec],
     ys: &[Vec<bool>],
@@ -210,9 +211,26 @@ pub fn train_sigmoids(
     dim: usize,
     p: &TrainParams,
 ) -> Linear {
+    let targets: Vec<Vec<f64>> = ys
+        .iter()
+        .map(|y| y.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect())
+        .collect();
+    train_sigmoids_soft(xs, &targets, &vec![1.0; ys.len()], n_out, dim, p)
+}
+
+/// Independent logistic regressions on targets in [0, 1] (`targets[i][o]`) with a weight
+/// per sample.
+pub fn train_sigmoids_soft(
+    xs: &[SparseVec],
+    targets: &[Vec<f64>],
+    weights: &[f64],
+    n_out: usize,
+    dim: usize,
+    p: &TrainParams,
+) -> Linear {
     sgd(xs, n_out, dim, p, |k, s, g| {
         for o in 0..n_out {
-            g[o] = sigmoid(s[o]) - if ys[k][o] { 1.0 } else { 0.0 };
+            g[o] = weights[k] * (sigmoid(s[o]) - targets[k][o]);
         }
     })
 }
@@ -411,6 +429,17 @@ mod tests {
         let m = train_softmax_soft(&xs, &targets, &[1.0; 40], 2, 1, &params());
         let p = m.softmax(&sv(&[(0, 1.0)]));
         assert!((p[0] - 0.25).abs() < 0.03, "{p:?}");
+    }
+
+    #[test]
+    fn soft_sigmoid_targets_are_learned_as_shares() {
+        // Output 0 always 2/3, output 1 always 0: the fitted probabilities must sit there.
+        let xs: Vec<SparseVec> = (0..40).map(|_| sv(&[(0, 1.0)])).collect();
+        let targets = vec![vec![2.0 / 3.0, 0.0]; 40];
+        let m = train_sigmoids_soft(&xs, &targets, &[1.0; 40], 2, 1, &params());
+        let p = m.sigmoids(&sv(&[(0, 1.0)]));
+        assert!((p[0] - 2.0 / 3.0).abs() < 0.03, "{p:?}");
+        assert!(p[1] < 0.1, "{p:?}");
     }
 
     #[test]

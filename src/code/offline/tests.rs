@@ -335,9 +335,11 @@ fn version_1_files_still_load_and_unknown_versions_are_refused() {
     v["version"] = 1.into();
     let t = v["training"].as_object_mut().unwrap();
     t.remove("posture_targets");
+    t.remove("topic_targets");
     t.remove("model_weighting");
     let f: ModelFile = serde_json::from_value(v.clone()).unwrap();
     assert_eq!(f.training.posture_targets, "consensus");
+    assert_eq!(f.training.topic_targets, "consensus");
     assert_eq!(f.training.model_weighting, "none");
     let old = OfflineCoder::from_file(&f).unwrap();
     let new = OfflineCoder::load_default().unwrap();

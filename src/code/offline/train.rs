@@ -9,22 +9,26 @@ use sha2::{Digest, Sha256};
 
 use super::data::LabelledSample;
 use super::features::{extract, FeatureConfig, SparseVec};
-use super::model::{train_sigmoids, train_softmax_soft, QuantLinear, TrainParams};
+use super::model::{train_sigmoids_soft, train_softmax_soft, QuantLinear, TrainParams};
 use crate::protocol::topics::taxonomy;
 use crate::protocol::{Chain, PostureLabel};
 
 /// `format` field of the model file.
 pub const FORMAT: &str = "vuf-offline-coder";
 /// Version of the file layout (bump when fields change meaning). Version 2 added
-/// [`TrainingInfo::posture_targets`] and [`TrainingInfo::model_weighting`]; the weights'
-/// layout is unchanged, so version 1 files still load.
+/// [`TrainingInfo::posture_targets`], [`TrainingInfo::topic_targets`] and
+/// [`TrainingInfo::model_weighting`]; the weights' layout is unchanged, so version 1 files
+/// still load.
 pub const VERSION: u32 = 2;
 
 /// `posture_targets` of files this code writes: the Layer B softmax learns each response's
 /// share of the three coders' votes, not only the majority.
 pub const POSTURE_TARGETS: &str = "coder_vote_shares";
+/// `topic_targets` of files this code writes: each Layer A topic model learns the share of
+/// the coders naming the topic.
+pub const TOPIC_TARGETS: &str = "coder_vote_shares";
 /// `model_weighting` of files this code writes: every responding model carries the same
-/// total weight in the Layer B loss.
+/// total weight in the loss of both layers.
 pub const MODEL_WEIGHTING: &str = "equal_per_model";
 
 /// Posture features: words + bigrams + opening tokens + char 4-grams + rubric cues.
@@ -76,7 +80,10 @@ pub struct TrainingInfo {
     /// What the Layer B softmax is fitted to ([`POSTURE_TARGETS`]; "consensus" in v1).
     #[serde(default = "consensus_targets")]
     pub posture_targets: String,
-    /// How Layer B samples are weighted ([`MODEL_WEIGHTING`]; "none" in v1).
+    /// What the Layer A topic models are fitted to ([`TOPIC_TARGETS`]; "consensus" in v1).
+    #[serde(default = "consensus_targets")]
+    pub topic_targets: String,
+    /// How samples are weighted in both layers ([`MODEL_WEIGHTING`]; "none" in v1).
     #[serde(default = "no_weighting")]
     pub model_weighting: String,
 }
@@ -188,6 +195,14 @@ fn digest(samples: &[LabelledSample], include: &[usize]) -> String {
         if let Some(t) = &s.topics {
             h.update(t.join(",").as_bytes());
         }
+        for t in &s.coder_topics {
+            h.update([0u8]);
+            h.update(
+                t.as_ref()
+                    .map_or("-".to_string(), |t| t.join(","))
+                    .as_bytes(),
+            );
+        }
         h.update(b"\n");
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
@@ -208,22 +223,30 @@ fn train_topics(
 ) -> TopicModelFile {
     let cfg = topic_features();
     let tax = taxonomy(chain);
-    let mut xs = Vec::new();
-    let mut ys = Vec::new();
-    for &i in include {
-        let s = &samples[i];
-        let Some(t) = &s.topics else { continue };
-        if s.condition.chain() != chain {
-            continue;
-        }
-        xs.push(prep.topic[i].clone());
-        ys.push(
-            tax.iter()
-                .map(|(_, k, _)| t.iter().any(|x| x == k))
-                .collect::<Vec<bool>>(),
-        );
-    }
-    let m = train_sigmoids(&xs, &ys, tax.len(), cfg.dim(), &train_params());
+    let chain_include: Vec<usize> = include
+        .iter()
+        .copied()
+        .filter(|&i| samples[i].topics.is_some() && samples[i].condition.chain() == chain)
+        .collect();
+    let xs: Vec<SparseVec> = chain_include
+        .iter()
+        .map(|&i| prep.topic[i].clone())
+        .collect();
+    let ys: Vec<Vec<f64>> = chain_include
+        .iter()
+        .map(|&i| {
+            let keys: Vec<&str> = tax.iter().map(|(_, k, _)| *k).collect();
+            topic_shares(&samples[i], &keys)
+        })
+        .collect();
+    let m = train_sigmoids_soft(
+        &xs,
+        &ys,
+        &model_weights(samples, &chain_include),
+        tax.len(),
+        cfg.dim(),
+        &train_params(),
+    );
     TopicModelFile {
         features: cfg,
         topics: tax.iter().map(|(_, k, _)| k.to_string()).collect(),
@@ -231,6 +254,28 @@ fn train_topics(
         n_samples: xs.len(),
         linear: QuantLinear::from_linear(&m),
     }
+}
+
+/// Layer A targets of one response: per topic, the share of the coders' topic sets that
+/// name it; with no per-coder set, the consensus (0 or 1). Why: a topic named by two of
+/// three coders is present by majority but disputed, and p >= 0.5 on a model fitted to the
+/// shares approximates the majority rule itself.
+fn topic_shares(s: &LabelledSample, keys: &[&str]) -> Vec<f64> {
+    let sets: Vec<&Vec<String>> = s.coder_topics.iter().flatten().collect();
+    keys.iter()
+        .map(|k| {
+            if sets.is_empty() {
+                let named = s.topics.as_ref().is_some_and(|t| t.iter().any(|x| x == k));
+                if named {
+                    1.0
+                } else {
+                    0.0
+                }
+            } else {
+                sets.iter().filter(|t| t.iter().any(|x| x == k)).count() as f64 / sets.len() as f64
+            }
+        })
+        .collect()
 }
 
 /// Layer B target of one response: each coder's label gets an equal share of the vote
@@ -293,6 +338,7 @@ pub fn train_on(samples: &[LabelledSample], prep: &Prepared, include: &[usize]) 
             models,
             params: train_params(),
             posture_targets: POSTURE_TARGETS.into(),
+            topic_targets: TOPIC_TARGETS.into(),
             model_weighting: MODEL_WEIGHTING.into(),
         },
         posture: PostureModelFile {
@@ -361,6 +407,27 @@ mod tests {
         let none = vote_shares(&s("m", ExposedMechanism, [None; 3]));
         assert_eq!(none[ix(ExposedMechanism)], 1.0);
         assert_eq!(none.iter().sum::<f64>(), 1.0);
+    }
+
+    #[test]
+    fn topic_shares_count_the_coders_naming_each_topic() {
+        let mut x = s("m", DisownedServiceFrame, [None; 3]);
+        x.topics = Some(vec!["honesty_truth".into()]);
+        let keys = ["helpfulness_usefulness", "honesty_truth", "harm_reduction"];
+        // No per-coder sets: the consensus, 0 or 1.
+        assert_eq!(topic_shares(&x, &keys), vec![0.0, 1.0, 0.0]);
+        // Two of three coders name honesty, one names harm reduction, one set is empty.
+        x.coder_topics = [
+            Some(vec!["honesty_truth".into(), "harm_reduction".into()]),
+            Some(vec!["honesty_truth".into()]),
+            Some(vec![]),
+        ];
+        let t = topic_shares(&x, &keys);
+        assert_eq!(t[0], 0.0);
+        assert!((t[1] - 2.0 / 3.0).abs() < 1e-12 && (t[2] - 1.0 / 3.0).abs() < 1e-12);
+        // A missing coder record: the shares are over the two sets present.
+        x.coder_topics[2] = None;
+        assert_eq!(topic_shares(&x, &keys), vec![0.0, 1.0, 0.5]);
     }
 
     #[test]
