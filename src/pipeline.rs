@@ -79,6 +79,34 @@ pub fn choose_source(store: &Store, requested: Option<CodeSource>) -> Result<Cod
         })
 }
 
+/// A note when offline codes behind the source come from another offline model than the
+/// one this build ships (say a study coded by offline-v1, analysed by a vuf that ships
+/// offline-v2): the rates are those of the older coder, which is not wrong, but should be
+/// a choice. `vuf run` codes again by itself; `vuf analyze` only reads.
+fn stale_offline_codes(
+    conn: &rusqlite::Connection,
+    source: CodeSource,
+) -> Result<Option<String>, Error> {
+    if !matches!(source, CodeSource::Offline | CodeSource::Cascade) {
+        return Ok(None);
+    }
+    let current = apply::model_tag();
+    let older: Vec<String> = coded::consensus_versions(conn, source)?
+        .into_iter()
+        .filter(|v| v.contains(':') && *v != current)
+        .collect();
+    if older.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "the offline codes of source `{}` come from {} ({}), not from the offline coder of this build ({current}): run `vuf code {}` to code them again with it (`vuf run` does so itself)",
+        source.as_str(),
+        if older.len() == 1 { "another offline coder" } else { "other offline coders" },
+        older.join(", "),
+        if source == CodeSource::Cascade { "--cascade T" } else { "--offline" },
+    )))
+}
+
 /// Assemble the analysis input of one source from the store.
 pub fn analysis_input(store: &Store, source: CodeSource) -> Result<AnalysisInput, Error> {
     let conn = store.conn();
@@ -88,7 +116,8 @@ pub fn analysis_input(store: &Store, source: CodeSource) -> Result<AnalysisInput
         .flatten()
         .collect();
     let set = coded::coded_samples_with(conn, source, sides)?;
-    let (code_provenance, code_warnings) = coded::code_provenance(conn, source)?;
+    let (code_provenance, mut code_warnings) = coded::code_provenance(conn, source)?;
+    code_warnings.extend(stale_offline_codes(conn, source)?);
     Ok(AnalysisInput {
         code_provenance,
         code_warnings,
@@ -257,4 +286,53 @@ pub fn run(
         analysis,
         report: entry,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consensus(conn: &rusqlite::Connection, id: i64, source: &str, rubric: &str) {
+        conn.execute(
+            "INSERT INTO consensus (sample_id, layer, source, rubric_hash, has_disagreement)
+             VALUES (?1, 'b', ?2, ?3, 0)",
+            rusqlite::params![id, source, rubric],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn offline_codes_of_another_offline_model_are_pointed_out() {
+        let store = Store::open_in_memory().unwrap();
+        let conn = store.conn();
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        let current = apply::model_tag();
+        consensus(conn, 1, "offline", &current);
+        assert_eq!(
+            stale_offline_codes(conn, CodeSource::Offline).unwrap(),
+            None
+        );
+        consensus(conn, 2, "offline", "offline-v1:0123456789abcdef");
+        let note = stale_offline_codes(conn, CodeSource::Offline)
+            .unwrap()
+            .unwrap();
+        assert!(
+            note.contains("come from another offline coder (offline-v1:0123456789abcdef)")
+                && note.contains(&format!(
+                    "not from the offline coder of this build ({current})"
+                ))
+                && note.contains("run `vuf code --offline`"),
+            "{note}"
+        );
+        // A cascade's model-coded rows carry a rubric hash (no colon): not an offline model.
+        consensus(conn, 3, "cascade", &"ab".repeat(32));
+        consensus(conn, 4, "cascade", &current);
+        assert_eq!(
+            stale_offline_codes(conn, CodeSource::Cascade).unwrap(),
+            None
+        );
+        // Model codes are never offline codes.
+        consensus(conn, 5, "models", "offline-v1:0123456789abcdef");
+        assert_eq!(stale_offline_codes(conn, CodeSource::Models).unwrap(), None);
+    }
 }

@@ -486,6 +486,20 @@ fn vote_map(conn: &Connection, sources: &[&str]) -> Result<HashMap<i64, Vec<Stor
     Ok(out)
 }
 
+/// The rubric (and offline model) versions behind a source's consensus, both layers.
+pub fn consensus_versions(
+    conn: &Connection,
+    source: CodeSource,
+) -> Result<std::collections::BTreeSet<String>, Error> {
+    let mut stmt = conn.prepare("SELECT DISTINCT rubric_hash FROM consensus WHERE source = ?1")?;
+    let hashes = stmt.query_map([source.as_str()], |r| r.get::<_, String>(0))?;
+    let mut out = std::collections::BTreeSet::new();
+    for h in hashes {
+        out.extend(h?.split('+').filter(|v| !v.is_empty()).map(str::to_string));
+    }
+    Ok(out)
+}
+
 /// What coded the analysed source, as `(key, value)` provenance lines: per layer the
 /// rubric version(s) of the consensus (`rubric_layer_a`, `rubric_layer_b`: hash and number
 /// of samples) and the coders whose codes stand behind it (`coders_layer_a`,
