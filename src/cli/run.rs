@@ -49,23 +49,82 @@ pub struct RunArgs {
     pub threads: usize,
 }
 
-/// Run `vuf run`.
-pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<()> {
+/// What `vuf run` collects, decided by [`prepare`] before the study is locked (the lock
+/// creates the study directory, so a run refused here leaves nothing behind).
+#[derive(Debug)]
+pub enum Collection {
+    /// Nothing: `--no-collect`, or a store holding an imported or remote study.
+    Nothing,
+    /// The study file in the study directory.
+    StudyFile(PathBuf),
+    /// The default study on the local model in this file.
+    Default(PathBuf),
+    /// The store needs a migration before it can be read, which only a writer (holding
+    /// the lock) may do: decided after locking, with the same checks.
+    AfterLock,
+}
+
+/// Check `vuf run`'s options and find what it will collect (and the model file of the
+/// default study) without creating or changing anything.
+pub fn prepare(global: &super::Global, args: &RunArgs) -> anyhow::Result<Collection> {
+    global.not_a_file()?;
     let study_file = global.study_dir.join("study.toml");
-    if !args.no_collect && !study_file.is_file() && default_study_applies(global)? {
-        collect_default_study(global, &args)?;
-    } else if !args.no_collect && study_file.is_file() {
-        eprintln!("[collect] {} ...", study_file.display());
-        // A partial collection still gets analysed (the report shows n per cell); the
-        // message says how to top up. Any other failure (bad study file, missing key) stops.
-        let mut cargs = super::collect::CollectArgs::for_run(study_file);
-        cargs.model = args.model.clone();
-        if let Err(e) = super::collect::run(global, cargs) {
-            if !e.to_string().starts_with(super::collect::INCOMPLETE) {
-                return Err(e);
+    if args.no_collect {
+        return Ok(Collection::Nothing);
+    }
+    if study_file.is_file() {
+        return Ok(Collection::StudyFile(study_file));
+    }
+    match default_study_applies(global, false)? {
+        Some(true) => Ok(Collection::Default(default_model(args)?)),
+        Some(false) => Ok(Collection::Nothing),
+        None => Ok(Collection::AfterLock),
+    }
+}
+
+/// The default study's checks: its options, then its model file.
+fn default_model(args: &RunArgs) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(args.samples > 0, "--samples must be at least 1");
+    anyhow::ensure!(args.max_tokens > 0, "--max-tokens must be at least 1");
+    match super::collect::local_model_path(args.model.as_deref()) {
+        Ok(m) => Ok(m),
+        Err(e) => anyhow::bail!(
+            "{e}\n(vuf run in a directory without a study.toml runs the default study on the local model; \
+             to analyse a corpus instead, import it first with `vuf import PATH`)"
+        ),
+    }
+}
+
+/// Run `vuf run` (`collection` from [`prepare`]; `None` prepares here).
+pub fn run(
+    global: &super::Global,
+    args: RunArgs,
+    collection: Option<Collection>,
+) -> anyhow::Result<()> {
+    let collection = match collection {
+        Some(Collection::AfterLock) => match default_study_applies(global, true)? {
+            Some(true) => Collection::Default(default_model(&args)?),
+            _ => Collection::Nothing,
+        },
+        Some(c) => c,
+        None => prepare(global, &args)?,
+    };
+    match collection {
+        Collection::Default(model) => collect_default_study(global, &args, model)?,
+        Collection::StudyFile(study_file) => {
+            eprintln!("[collect] {} ...", study_file.display());
+            // A partial collection still gets analysed (the report shows n per cell); the
+            // message says how to top up. Any other failure (bad study file, missing key) stops.
+            let mut cargs = super::collect::CollectArgs::for_run(study_file);
+            cargs.model = args.model.clone();
+            if let Err(e) = super::collect::run(global, cargs) {
+                if !e.to_string().starts_with(super::collect::INCOMPLETE) {
+                    return Err(e);
+                }
+                eprintln!("warning: {e}; analysing what was collected");
             }
-            eprintln!("warning: {e}; analysing what was collected");
         }
+        Collection::Nothing | Collection::AfterLock => {}
     }
     let opts = pipeline::RunOptions {
         source: args.source.as_deref().and_then(CodeSource::parse),
@@ -91,29 +150,32 @@ pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<()> {
 /// the local model and nothing was ever imported (a fresh directory, or one holding an
 /// earlier default study); a store with an imported corpus, even one whose samples are all
 /// invalid, or with collected remote samples is analysed as it is.
-fn default_study_applies(global: &super::Global) -> anyhow::Result<bool> {
+/// `None` when the store cannot be read without migrating it first and `migrate` is
+/// false (only a command holding the study's lock may migrate).
+fn default_study_applies(global: &super::Global, migrate: bool) -> anyhow::Result<Option<bool>> {
     if !global.study_dir.join(vuf::store::STORE_FILE).exists() {
-        return Ok(true);
+        return Ok(Some(true));
     }
-    let store = Store::open(&global.study_dir)?;
+    let store = match Store::open_read_only(&global.study_dir)? {
+        Some(s) => s,
+        None if migrate => Store::open(&global.study_dir)?,
+        None => return Ok(None),
+    };
     let (providers, imported) = vuf::store::samples::providers_and_imports(store.conn())?;
-    Ok(!imported
-        && providers
-            .iter()
-            .all(|p| p == ProviderKind::Local.trace_key()))
+    Ok(Some(
+        !imported
+            && providers
+                .iter()
+                .all(|p| p == ProviderKind::Local.trace_key()),
+    ))
 }
 
 /// Collect the default local study (six conditions x `--samples`) into the study directory.
-fn collect_default_study(global: &super::Global, args: &RunArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.samples > 0, "--samples must be at least 1");
-    anyhow::ensure!(args.max_tokens > 0, "--max-tokens must be at least 1");
-    let model = match super::collect::local_model_path(args.model.as_deref()) {
-        Ok(m) => m,
-        Err(e) => anyhow::bail!(
-            "{e}\n(vuf run in a directory without a study.toml runs the default study on the local model; \
-             to analyse a corpus instead, import it first with `vuf import PATH`)"
-        ),
-    };
+fn collect_default_study(
+    global: &super::Global,
+    args: &RunArgs,
+    model: PathBuf,
+) -> anyhow::Result<()> {
     eprintln!(
         "[collect] no study.toml in {}: default study, 6 conditions x {} samples on the local model {}",
         global.study_dir.display(),
