@@ -196,6 +196,7 @@ fn collect_default_study(
     );
     let mut cargs = super::collect::CollectArgs::for_run(global.study_dir.join("study.toml"));
     cargs.model = args.model.clone();
+    let requested = study.cells[0].clone();
     match super::collect::execute(global, study, &text, cargs) {
         Err(e) if e.to_string().starts_with(super::collect::INCOMPLETE) => {
             eprintln!("warning: {e}; analysing what was collected");
@@ -207,12 +208,91 @@ fn collect_default_study(
                 Some(vuf::collect::CollectError::Conflicts(_))
             ) =>
         {
+            let changed = changed_settings(global, &requested)?;
             anyhow::bail!(
-                "the default study in {} was collected with other settings (--seed, --max-tokens or model): \
-                 rerun with the same ones to top it up, or use a new --study-dir for the new settings",
-                global.study_dir.display()
+                "the default study in {} was collected with other settings than this run's: {}. \
+                 Rerun with the stored ones to top it up, or use a new --study-dir for the new settings",
+                global.study_dir.display(),
+                changed.join("; ")
             )
         }
         other => other,
     }
+}
+
+/// The settings of the default study that its cell's stored samples disagree with, each
+/// as `what: stored X, requested Y`, from what the samples' traces record.
+fn changed_settings(
+    global: &super::Global,
+    requested: &vuf::collect::study::CellSpec,
+) -> anyhow::Result<Vec<String>> {
+    use std::collections::BTreeSet;
+    use vuf::providers::local::{recorded_settings, sampling};
+    let want = sampling(&requested.route);
+    let store = Store::open(&global.study_dir)?;
+    // Per setting, the distinct values the stored samples were drawn with.
+    let mut stored: [BTreeSet<String>; 5] = Default::default();
+    let mut unrecorded_seed = false;
+    vuf::store::samples::for_each_payload(store.conn(), |p| {
+        if p.cell != requested.name {
+            return Ok(());
+        }
+        let Some(r) = serde_json::from_str(&p.payload)
+            .ok()
+            .as_ref()
+            .and_then(recorded_settings)
+        else {
+            return Ok(());
+        };
+        let fields = [
+            r.model,
+            r.max_tokens.map(|v| v.to_string()),
+            r.cell_seed.map(|v| v.to_string()),
+            r.temperature.map(|v| v.to_string()),
+            r.top_p.map(|v| v.to_string()),
+        ];
+        unrecorded_seed |= fields[2].is_none();
+        for (set, value) in stored.iter_mut().zip(fields) {
+            set.extend(value);
+        }
+        Ok(())
+    })?;
+    let requested_values = [
+        requested.route.model.clone(),
+        requested.route.max_tokens.to_string(),
+        want.seed.to_string(),
+        want.temperature.to_string(),
+        want.top_p.to_string(),
+    ];
+    let names = [
+        "model",
+        "--max-tokens",
+        "--seed",
+        "temperature (vuf's default)",
+        "top-p (vuf's default)",
+    ];
+    let mut changed: Vec<String> = names
+        .iter()
+        .zip(&stored)
+        .zip(&requested_values)
+        .filter(|((_, s), r)| !s.is_empty() && (s.len() > 1 || !s.contains(*r)))
+        .map(|((name, s), r)| {
+            let values: Vec<&str> = s.iter().map(String::as_str).collect();
+            format!("{name}: stored {}, requested {r}", values.join(" and "))
+        })
+        .collect();
+    if changed.is_empty() {
+        // Every recorded setting matches, so the difference is one the traces do not
+        // record: the seed, for samples collected before vuf recorded it.
+        changed.push(if unrecorded_seed {
+            format!(
+                "--seed: requested {}; the stored samples were drawn with another seed \
+                 (the vuf that collected them did not record which)",
+                want.seed
+            )
+        } else {
+            "a setting the stored samples' traces do not record".to_string()
+        });
+    }
+    Ok(changed)
 }

@@ -250,3 +250,51 @@ fn a_local_cell_without_the_engine_or_its_file_is_a_clear_error() {
     }
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn changed_default_study_settings_are_named_with_the_stored_and_requested_values() {
+    if model().is_none() {
+        return;
+    }
+    let study = Study::new();
+    study.ok(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "2"]);
+    let refused = |args: &[&str]| {
+        let out = study.run(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        err
+    };
+    let err = refused(&["run", "--samples", "1", "--max-tokens", "5", "--seed", "7"]);
+    assert!(
+        err.contains("--max-tokens: stored 4, requested 5; --seed: stored 2, requested 7."),
+        "{err}"
+    );
+    // Only the setting that differs is named.
+    let err = refused(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "3"]);
+    assert!(
+        err.contains("other settings than this run's: --seed: stored 2, requested 3."),
+        "{err}"
+    );
+    assert_eq!(study.status_json()["valid"], 6);
+
+    // Samples from before the cell seed was recorded in the trace: the other settings
+    // match, so the seed is what differs, though its stored value is unknown.
+    let store = study.store();
+    let n = store
+        .conn()
+        .execute(
+            "UPDATE sample_payloads SET payload = json_remove(payload, '$.raw.vuf_local.cell_seed')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 6);
+    drop(store);
+    let err = refused(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "3"]);
+    assert!(
+        err.contains("--seed: requested 3; the stored samples were drawn with another seed"),
+        "{err}"
+    );
+    // The stored settings top the study up without complaint.
+    let (_, stderr) = study.ok(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "2"]);
+    assert!(stderr.contains("nothing to do"), "{stderr}");
+}
