@@ -214,3 +214,78 @@ fn a_refused_command_leaves_no_study_directory_behind() {
     assert_eq!(tree(&full.dir()), before);
     assert_eq!(full.status_json()["valid"], 6);
 }
+
+#[test]
+fn export_traces_never_writes_over_a_file_or_into_a_non_empty_directory_unasked() {
+    let study = imported_study();
+    let export = |dir: &Path, force: bool| {
+        let mut c = study.cmd();
+        c.args(["export", "traces"]).arg(dir);
+        if force {
+            c.arg("--force");
+        }
+        c.output().unwrap()
+    };
+    // An existing file: named, with what to do, and left as it was.
+    let file = study.root().join("traces.txt");
+    write(&file, "keep me");
+    let out = export(&file, false);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{} is a file, not a directory", file.display()))
+            && err.contains("name a new directory"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    // --force does not make a file a directory either.
+    assert_eq!(export(&file, true).status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+
+    // A directory holding something: refused, nothing written into it.
+    let full = study.root().join("full");
+    write(&full.join("notes.txt"), "mine");
+    let out = export(&full, false);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{} is not empty (1 entry)", full.display()))
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(tree(&full), ["notes.txt"]);
+    // With --force: the six traces are written beside what was there.
+    let out = export(&full, true);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let mut expected: Vec<String> = vuf::protocol::Condition::ALL
+        .iter()
+        .map(|c| format!("m1-direct/{c}_1.json"))
+        .collect();
+    expected.extend(["m1-direct".to_string(), "notes.txt".to_string()]);
+    expected.sort();
+    assert_eq!(tree(&full), expected);
+    assert_eq!(std::fs::read_to_string(full.join("notes.txt")).unwrap(), "mine");
+
+    // An empty directory and a missing one are fine without --force.
+    let empty = study.root().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for dir in [empty, study.root().join("new/traces")] {
+        let out = export(&dir, false);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        assert_eq!(tree(&dir).len(), 7, "{:?}", tree(&dir));
+    }
+
+    // `export codes --out` naming a directory says what --out is.
+    study.ok(&["code", "--offline"]);
+    let out = study.run(&[
+        "export".as_ref(),
+        "codes".as_ref(),
+        "--layer".as_ref(),
+        "b".as_ref(),
+        "--out".as_ref(),
+        study.root().join("empty").as_os_str(),
+    ]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is a directory: --out names the JSONL file"), "{err}");
+}
