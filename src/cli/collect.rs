@@ -66,8 +66,8 @@ pub struct CollectArgs {
 pub const INCOMPLETE: &str = "collection incomplete";
 
 impl CollectArgs {
-    /// The settings `vuf run` collects with: the study file's own, progress on auto.
-    pub fn for_run(study: PathBuf) -> CollectArgs {
+    /// The settings `vuf run` collects with: the study file's own, and its `--progress`.
+    pub fn for_run(study: PathBuf, progress: ProgressMode) -> CollectArgs {
         CollectArgs {
             study: Some(study),
             dry_run: false,
@@ -77,7 +77,7 @@ impl CollectArgs {
             keep_existing: false,
             backoff_base_ms: None,
             timeout_s: None,
-            progress: ProgressMode::Auto,
+            progress,
             model: None,
         }
     }

@@ -47,6 +47,11 @@ pub struct RunArgs {
     /// Default local study: compute threads (0 = all cores).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
+    /// Progress display of the collect stage, as `vuf collect --progress` (the other
+    /// stages print one line each when they finish; `quiet` also drops the lines that say
+    /// a stage started).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: super::collect::ProgressMode,
 }
 
 /// What `vuf run` collects, decided by [`prepare`] before the study is locked (the lock
@@ -112,10 +117,12 @@ pub fn run(
     match collection {
         Collection::Default(model) => collect_default_study(global, &args, model)?,
         Collection::StudyFile(study_file) => {
-            eprintln!("[collect] {} ...", study_file.display());
+            if args.progress != super::collect::ProgressMode::Quiet {
+                eprintln!("[collect] {} ...", study_file.display());
+            }
             // A partial collection still gets analysed (the report shows n per cell); the
             // message says how to top up. Any other failure (bad study file, missing key) stops.
-            let mut cargs = super::collect::CollectArgs::for_run(study_file);
+            let mut cargs = super::collect::CollectArgs::for_run(study_file, args.progress);
             cargs.model = args.model.clone();
             if let Err(e) = super::collect::run(global, cargs) {
                 if !e.to_string().starts_with(super::collect::INCOMPLETE) {
@@ -129,11 +136,14 @@ pub fn run(
     let opts = pipeline::RunOptions {
         source: args.source.as_deref().and_then(CodeSource::parse),
     };
+    let quiet = args.progress == super::collect::ProgressMode::Quiet;
     let mut started = std::time::Instant::now();
     let summary = pipeline::run(&global.study_dir, &opts, &mut |stage| match stage {
         Stage::Started(name) => {
             started = std::time::Instant::now();
-            eprintln!("[{name}] ...");
+            if !quiet {
+                eprintln!("[{name}] ...");
+            }
         }
         Stage::Finished(name, what) => {
             eprintln!("[{name}] {what} ({:.1}s)", started.elapsed().as_secs_f64())
@@ -176,12 +186,14 @@ fn collect_default_study(
     args: &RunArgs,
     model: PathBuf,
 ) -> anyhow::Result<()> {
-    eprintln!(
+    if args.progress != super::collect::ProgressMode::Quiet {
+        eprintln!(
         "[collect] no study.toml in {}: default study, 6 conditions x {} samples on the local model {}",
         global.study_dir.display(),
         args.samples,
         model.display()
     );
+    }
     let study = Study::default_local(
         model,
         args.samples,
@@ -194,7 +206,8 @@ fn collect_default_study(
         "default-local study: conditions=CTRL1..G3 samples={} max_tokens={} seed={} model={}",
         args.samples, args.max_tokens, args.seed, study.cells[0].route.model
     );
-    let mut cargs = super::collect::CollectArgs::for_run(global.study_dir.join("study.toml"));
+    let mut cargs =
+        super::collect::CollectArgs::for_run(global.study_dir.join("study.toml"), args.progress);
     cargs.model = args.model.clone();
     let requested = study.cells[0].clone();
     match super::collect::execute(global, study, &text, cargs) {

@@ -150,7 +150,9 @@ impl Store {
     pub fn holds_nothing(&self) -> Result<bool, Error> {
         let tables: Vec<String> = self
             .conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")?
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         for table in tables {
@@ -160,7 +162,10 @@ impl Store {
                     models::PAPER_ORIGIN
                 )
             } else {
-                format!("SELECT EXISTS (SELECT 1 FROM \"{}\")", table.replace('"', "\"\""))
+                format!(
+                    "SELECT EXISTS (SELECT 1 FROM \"{}\")",
+                    table.replace('"', "\"\"")
+                )
             };
             let any: bool = self.conn.query_row(&sql, [], |r| r.get(0))?;
             if any {

@@ -82,7 +82,9 @@ fn report_without_an_analysis_says_so_once_and_names_the_command_that_writes_it(
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.matches(&analysis).count(), 1, "{err}");
     assert!(
-        err.contains("no analysis yet") && err.contains(&command("analyze")) && !err.contains("no codes"),
+        err.contains("no analysis yet")
+            && err.contains(&command("analyze"))
+            && !err.contains("no codes"),
         "{err}"
     );
 
@@ -115,7 +117,10 @@ fn report_in_a_directory_with_no_study_says_there_is_no_study() {
     let out = study.run(&["report"]);
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("no study in") && err.contains("vuf import"), "{err}");
+    assert!(
+        err.contains("no study in") && err.contains("vuf import"),
+        "{err}"
+    );
     assert!(!study.dir().exists());
 }
 
@@ -264,7 +269,10 @@ fn export_traces_never_writes_over_a_file_or_into_a_non_empty_directory_unasked(
     expected.extend(["m1-direct".to_string(), "notes.txt".to_string()]);
     expected.sort();
     assert_eq!(tree(&full), expected);
-    assert_eq!(std::fs::read_to_string(full.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(full.join("notes.txt")).unwrap(),
+        "mine"
+    );
 
     // An empty directory and a missing one are fine without --force.
     let empty = study.root().join("empty");
@@ -287,5 +295,45 @@ fn export_traces_never_writes_over_a_file_or_into_a_non_empty_directory_unasked(
     ]);
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("is a directory: --out names the JSONL file"), "{err}");
+    assert!(
+        err.contains("is a directory: --out names the JSONL file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_takes_the_progress_option_of_collect() {
+    // One mock cell x six conditions x 2 samples = 12 calls.
+    let study_file = "[design]\nsamples_per_condition = 2\n\
+                      [[cells]]\nname = 'mock-a'\nprovider = 'mock'\nmodel = 'mock-1'\n";
+    let plain = Study::new();
+    write(&plain.dir().join("study.toml"), study_file);
+    let (_, err) = plain.ok(&["run", "--progress", "plain"]);
+    // Plain log lines: the cell's progress line, then the stages as they start and end.
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("collect: mock-a") && l.contains("12/12")),
+        "{err}"
+    );
+    assert!(err.contains("[analyze] ...\n"), "{err}");
+
+    let quiet = Study::new();
+    write(&quiet.dir().join("study.toml"), study_file);
+    let (stdout, err) = quiet.ok(&["run", "--progress", "quiet"]);
+    // Quiet: no progress line and no "started" line, only what each stage did.
+    assert!(!err.contains("collect: mock-a"), "{err}");
+    assert!(!err.contains("] ..."), "{err}");
+    assert!(
+        err.contains("collect: 12 valid, 0 invalid")
+            && err.contains("[analyze] source offline: 12 samples analysed"),
+        "{err}"
+    );
+    assert!(stdout.contains("report.html"), "{stdout}");
+    assert_eq!(quiet.status_json()["valid"], 12);
+
+    // The same values as `vuf collect --progress`, and nothing else.
+    let out = quiet.run(&["run", "--progress", "loud"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("auto") && err.contains("live") && err.contains("plain"), "{err}");
 }
