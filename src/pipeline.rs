@@ -13,6 +13,7 @@ use crate::code::offline::{apply, OfflineCoder};
 use crate::protocol::CodeSource;
 use crate::report;
 use crate::store::{self, coded, Store};
+use crate::text::{count, verb};
 
 /// Errors of the pipeline, each naming the stage.
 #[derive(Debug, thiserror::Error)]
@@ -147,9 +148,10 @@ pub fn analyze_into(
     let loaded = started.elapsed();
     if input.rows.is_empty() {
         return Err(Error::Nothing(format!(
-            "no valid sample has `{}` codes ({} valid samples lack them)",
+            "no valid sample has `{}` codes ({} {} them)",
             source.as_str(),
-            input.exclusions.len()
+            count(input.exclusions.len(), "valid sample"),
+            verb(input.exclusions.len(), "lacks", "lack")
         )));
     }
     let analysis = analyze::analyze(&input, &AnalyzeOptions::default());
@@ -227,8 +229,9 @@ pub fn run(
     on(Stage::Finished(
         "code (offline)",
         format!(
-            "{} samples coded, {} already coded",
-            offline.coded, offline.already
+            "{} coded, {} already coded",
+            count(offline.coded, "sample"),
+            offline.already
         ),
     ));
     on(Stage::Started("analyze"));
@@ -238,11 +241,11 @@ pub fn run(
     on(Stage::Finished(
         "analyze",
         format!(
-            "source {}: {} samples analysed, {} excluded, {} files in {}",
+            "source {}: {} analysed, {} excluded, {} in {}",
             source.as_str(),
-            analysis.rows,
+            count(analysis.rows, "sample"),
             analysis.excluded,
-            analysis.files.len(),
+            count(analysis.files.len(), "file"),
             out.display()
         ),
     ));

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use vuf::pipeline;
 use vuf::protocol::CodeSource;
+use vuf::text::count;
 
 /// Arguments of `vuf analyze`.
 #[derive(Debug, clap::Args)]
@@ -35,11 +36,11 @@ pub fn run(global: &super::Global, args: AnalyzeArgs) -> anyhow::Result<()> {
         eprintln!("note: {m}");
     }
     println!(
-        "analysed {} samples from source `{}` ({} excluded, see exclusions.csv): {} files in {} ({:.2}s)",
-        s.rows,
+        "analysed {} from source `{}` ({} excluded, see exclusions.csv): {} in {} ({:.2}s)",
+        count(s.rows, "sample"),
         source.as_str(),
         s.excluded,
-        s.files.len(),
+        count(s.files.len(), "file"),
         out.display(),
         t.elapsed().as_secs_f64()
     );

@@ -9,6 +9,7 @@ use vuf::code::runner::{self, Progress, RunOptions};
 use vuf::code::{recompute, Layer};
 
 use super::Global;
+use vuf::text::{count, verb};
 
 /// Arguments of `vuf code`.
 #[derive(Debug, Clone, clap::Args)]
@@ -70,11 +71,12 @@ fn offline(global: &Global) -> anyhow::Result<()> {
     let t = std::time::Instant::now();
     let r = apply::code_store(&mut store, &coder)?;
     println!(
-        "offline coder {}: {} samples coded, {} already coded ({:.1}s); analyse with `vuf analyze --source offline`",
+        "offline coder {}: {} coded, {} already coded ({:.1}s); analyse with `{}`",
         apply::model_tag(),
-        r.coded,
+        count(r.coded, "sample"),
         r.already,
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        global.command("analyze --source offline")
     );
     Ok(())
 }
@@ -87,9 +89,12 @@ fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
         let first = apply::build_cascade(&mut store, threshold)?;
         let total = first.kept_offline + first.from_models + first.pending.len();
         println!(
-            "cascade at {threshold}: {} of {total} samples keep the offline code; {} need the coder models ({} already coded)",
+            "cascade at {threshold}: {} of {} {} the offline code; {} {} the coder models ({} already coded)",
             first.kept_offline,
+            count(total, "sample"),
+            verb(first.kept_offline, "keeps", "keep"),
             first.pending.len() + first.from_models,
+            verb(first.pending.len() + first.from_models, "needs", "need"),
             first.from_models
         );
         if first.pending.is_empty() {
@@ -102,7 +107,7 @@ fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
     let total = (r.kept_offline + r.from_models + r.pending.len()).max(1);
     println!(
         "cascade: {} offline, {} coder-model consensus, {} still pending; {:.2} coder-model codes per response \
-         ({}); analyse with `vuf analyze --source cascade`",
+         ({}); analyse with `{}`",
         r.kept_offline,
         r.from_models,
         r.pending.len(),
@@ -111,7 +116,8 @@ fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
             "every coder x 2 layers per uncertain response"
         } else {
             "sequential majority: 2 or 3 coders per layer per uncertain response"
-        }
+        },
+        global.command("analyze --source cascade")
     );
     Ok(())
 }
@@ -211,9 +217,9 @@ fn models(
         }
         let r = recompute::recompute(&mut store, layer)?;
         println!(
-            "layer {}: consensus over {} samples ({} with a coder skipped by design)",
+            "layer {}: consensus over {} ({} with a coder skipped by design)",
             layer.as_str(),
-            r.samples,
+            count(r.samples, "sample"),
             r.skipped_by_design
         );
         stopped.extend(

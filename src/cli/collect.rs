@@ -166,8 +166,8 @@ pub fn execute(
     study.resolve_keys(true).map_err(anyhow::Error::msg)?;
     if plan.items.is_empty() {
         eprintln!(
-            "collect: nothing to do: every sample of {} cells is collected",
-            study.cells.len()
+            "collect: nothing to do: every sample of {} is collected",
+            vuf::text::count(study.cells.len(), "cell")
         );
         return Ok(());
     }

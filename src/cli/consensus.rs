@@ -22,17 +22,18 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     for layer in layers {
         let r = recompute::recompute(&mut store, layer)?;
         println!(
-            "layer {}: {} samples, {} with disagreement, {} without majority, coders per sample {:?}",
+            "layer {}: {}, {} with disagreement, {} without majority, coders per sample {:?}",
             layer.as_str(),
-            r.samples,
+            vuf::text::count(r.samples, "sample"),
             r.disagreements,
             r.no_majority,
             r.coders_per_sample
         );
         if r.mixed_rubrics > 0 {
             println!(
-                "  warning: {} samples mix codes from different rubric versions",
-                r.mixed_rubrics
+                "  warning: {} {} codes from different rubric versions",
+                vuf::text::count(r.mixed_rubrics, "sample"),
+                vuf::text::verb(r.mixed_rubrics, "mixes", "mix")
             );
         }
     }

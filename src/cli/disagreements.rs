@@ -73,6 +73,9 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             );
         }
     }
-    println!("{} samples with disagreement", rows.len());
+    println!(
+        "{} with disagreement",
+        vuf::text::count(rows.len(), "sample")
+    );
     Ok(())
 }

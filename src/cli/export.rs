@@ -9,6 +9,7 @@ use vuf::code::export::export_codes;
 use vuf::code::Layer;
 use vuf::protocol::CodeSource;
 use vuf::store::formats::traces::export_traces;
+use vuf::text::{count, plural};
 
 /// Arguments of `vuf export`.
 #[derive(Debug, clap::Args)]
@@ -89,9 +90,9 @@ pub fn run(global: &super::Global, args: ExportArgs) -> anyhow::Result<()> {
             let r = export_traces(&store, &t.dir)
                 .with_context(|| format!("exporting traces to {}", t.dir.display()))?;
             println!(
-                "wrote {} trace files in {} cells to {}",
-                r.files,
-                r.cells,
+                "wrote {} in {} to {}",
+                count(r.files, "trace file"),
+                count(r.cells, "cell"),
                 t.dir.display()
             );
         }
@@ -121,8 +122,9 @@ pub fn run(global: &super::Global, args: ExportArgs) -> anyhow::Result<()> {
             let n = export_codes(&store, layer, source, &c.out)
                 .with_context(|| format!("exporting codes to {}", c.out.display()))?;
             println!(
-                "wrote {n} {} consensus records (layer {}) to {}",
+                "wrote {n} {} {} (layer {}) to {}",
                 source.as_str(),
+                plural(n, "consensus record"),
                 layer.as_str(),
                 c.out.display()
             );

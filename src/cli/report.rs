@@ -48,9 +48,9 @@ pub fn run(global: &super::Global, args: ReportArgs) -> anyhow::Result<()> {
         eprintln!("vuf report: note: {m} not in {}", analysis.display());
     }
     println!(
-        "{} ({} files)",
+        "{} ({})",
         out.join("report.html").display(),
-        files.len()
+        vuf::text::count(files.len(), "file")
     );
     Ok(())
 }

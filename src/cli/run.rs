@@ -12,6 +12,7 @@ use vuf::pipeline::{self, Stage};
 use vuf::protocol::CodeSource;
 use vuf::providers::ProviderKind;
 use vuf::store::Store;
+use vuf::text::count;
 
 /// Samples per condition of the default local study: 60 answers, about a minute and a
 /// half on two idle cores (BENCHMARKS.md). Ten is the smallest number for which every
@@ -188,11 +189,11 @@ fn collect_default_study(
 ) -> anyhow::Result<()> {
     if args.progress != super::collect::ProgressMode::Quiet {
         eprintln!(
-        "[collect] no study.toml in {}: default study, 6 conditions x {} samples on the local model {}",
-        global.study_dir.display(),
-        args.samples,
-        model.display()
-    );
+            "[collect] no study.toml in {}: default study, 6 conditions x {} on the local model {}",
+            global.study_dir.display(),
+            count(args.samples, "sample"),
+            model.display()
+        );
     }
     let study = Study::default_local(
         model,
@@ -210,7 +211,13 @@ fn collect_default_study(
         super::collect::CollectArgs::for_run(global.study_dir.join("study.toml"), args.progress);
     cargs.model = args.model.clone();
     let requested = study.cells[0].clone();
-    match super::collect::execute(global, study, &text, cargs) {
+    let collected = super::collect::execute(global, study, &text, cargs);
+    if matches!(&collected, Ok(()))
+        || matches!(&collected, Err(e) if e.to_string().starts_with(super::collect::INCOMPLETE))
+    {
+        default_model_metadata(global, &requested.name)?;
+    }
+    match collected {
         Err(e) if e.to_string().starts_with(super::collect::INCOMPLETE) => {
             eprintln!("warning: {e}; analysing what was collected");
             Ok(())
@@ -231,6 +238,31 @@ fn collect_default_study(
         }
         other => other,
     }
+}
+
+/// Name the default model as its makers do (display name `SmolLM2-135M-Instruct`, lab
+/// Hugging Face) when the study holds its cell and no metadata of that model yet: an
+/// imported `models.json` row is never replaced, and another `--model` gets none.
+fn default_model_metadata(global: &super::Global, cell: &str) -> anyhow::Result<()> {
+    use vuf::providers::local;
+    if cell != vuf::collect::study::DEFAULT_LOCAL_CELL {
+        return Ok(());
+    }
+    let model = vuf::protocol::canonical_model(vuf::protocol::cell_to_source_model(cell));
+    let mut store = Store::open(&global.study_dir)?;
+    if vuf::store::models::get_model(store.conn(), model)?.is_some() {
+        return Ok(());
+    }
+    let row = vuf::store::models::ModelRow {
+        model: model.to_string(),
+        display_name: Some(local::DEFAULT_MODEL_DISPLAY_NAME.into()),
+        lab: Some(local::DEFAULT_MODEL_LAB.into()),
+        family: Some(local::DEFAULT_MODEL_FAMILY.into()),
+        release_date: None,
+        origin: "vuf:default-study".into(),
+    };
+    store.transaction(|tx| vuf::store::models::upsert_model(tx, &row).map(|_| ()))?;
+    Ok(())
 }
 
 /// The settings of the default study that its cell's stored samples disagree with, each

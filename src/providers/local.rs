@@ -142,6 +142,14 @@ pub fn locate_model(explicit: Option<&Path>, env: Option<&Path>) -> Result<PathB
 /// The model id the default study records (the GGUF's file stem).
 pub const DEFAULT_MODEL_ID: &str = "SmolLM2-135M-Instruct.Q4_1";
 
+/// Display name of the default model in the analysis and report.
+pub const DEFAULT_MODEL_DISPLAY_NAME: &str = "SmolLM2-135M-Instruct";
+/// Lab of the default model (its publisher, Hugging Face's HuggingFaceTB). Without this
+/// metadata PROTOCOL 7.2 would name the lab after the title-cased model family: "Smollm2".
+pub const DEFAULT_MODEL_LAB: &str = "Hugging Face";
+/// Family of the default model.
+pub const DEFAULT_MODEL_FAMILY: &str = "smollm2";
+
 #[cfg(feature = "local")]
 pub use engine::{load, LocalModel, LocalProvider};
 /// The embedded engine itself (benchmarks and tools use it directly).

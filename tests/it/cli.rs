@@ -335,5 +335,56 @@ fn run_takes_the_progress_option_of_collect() {
     let out = quiet.run(&["run", "--progress", "loud"]);
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("auto") && err.contains("live") && err.contains("plain"), "{err}");
+    assert!(
+        err.contains("auto") && err.contains("live") && err.contains("plain"),
+        "{err}"
+    );
+}
+
+#[test]
+fn counts_of_one_read_in_the_singular() {
+    // One imported sample, in one cell.
+    let study = Study::new();
+    let corpus = study.root().join("corpus");
+    let cond = vuf::protocol::Condition::ALL[0];
+    let body = serde_json::json!({
+        "result": "I care about honesty.", "usage": {}, "model": "m", "duration_ms": 5,
+        "provider": "openrouter", "model_requested": "m", "condition": cond.as_str(),
+        "prompt": cond.prompt(),
+    });
+    write(
+        &corpus.join("m1-direct").join(format!("{cond}_1.json")),
+        serde_json::to_vec_pretty(&body).unwrap(),
+    );
+    study.ok(&["import".as_ref(), corpus.as_os_str()]);
+    let (stdout, _) = study.ok(&["code", "--offline"]);
+    assert!(
+        stdout.contains(": 1 sample coded, 0 already coded"),
+        "{stdout}"
+    );
+    let (stdout, stderr) = study.ok(&["analyze"]);
+    assert!(
+        stdout.contains("analysed 1 sample from source `offline`"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "m1 x {cond}: no cell with >= 10 rows (1 row in 1 small cell)"
+        )),
+        "{stderr}"
+    );
+    let (stdout, _) = study.ok(&["disagreements", "--source", "offline"]);
+    assert!(stdout.contains("0 samples with disagreement"), "{stdout}");
+    let out = study.root().join("traces");
+    let (stdout, _) = study.ok(&["export".as_ref(), "traces".as_ref(), out.as_os_str()]);
+    assert!(
+        stdout.contains("wrote 1 trace file in 1 cell to"),
+        "{stdout}"
+    );
+    let (_, stderr) = study.ok(&["run"]);
+    assert!(
+        stderr.contains("[code (offline)] 0 samples coded, 1 already coded")
+            && stderr.contains("source offline: 1 sample analysed, 0 excluded"),
+        "{stderr}"
+    );
 }

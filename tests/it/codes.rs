@@ -1252,7 +1252,7 @@ fn cli_import_codes_consensus_disagreements() {
     let out = run(&["import-codes", dir.to_str().unwrap()]);
     assert!(out.contains("3 codes new"), "{out}");
     let out = run(&["consensus", "--layer", "b"]);
-    assert!(out.contains("1 samples, 1 with disagreement"), "{out}");
+    assert!(out.contains("1 sample, 1 with disagreement"), "{out}");
     let out = run(&[
         "disagreements",
         "--layer",

@@ -257,7 +257,33 @@ fn changed_default_study_settings_are_named_with_the_stored_and_requested_values
         return;
     }
     let study = Study::new();
-    study.ok(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "2"]);
+    let (_, stderr) = study.ok(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "2"]);
+    // One sample per condition and one cell, in the singular; the default model under its
+    // own name and lab (not the title-cased family "Smollm2").
+    assert!(
+        stderr.contains("default study, 6 conditions x 1 sample on the local model")
+            && stderr.contains(
+                "smollm2-135m-instruct x CTRL1: no cell with >= 10 rows (1 row in 1 small cell)"
+            )
+            && stderr.contains("note: lab Hugging Face has one model"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Smollm2"), "{stderr}");
+    let summary =
+        std::fs::read_to_string(study.dir().join("analysis/model_disclosure_summary.csv")).unwrap();
+    assert!(
+        summary
+            .lines()
+            .skip(1)
+            .all(|l| l
+                .starts_with("smollm2-135m-instruct,SmolLM2-135M-Instruct,Hugging Face,smollm2,")),
+        "{summary}"
+    );
+    let (_, stderr) = study.ok(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "2"]);
+    assert!(
+        stderr.contains("collect: nothing to do: every sample of 1 cell is collected"),
+        "{stderr}"
+    );
     let refused = |args: &[&str]| {
         let out = study.run(args);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
