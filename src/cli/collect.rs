@@ -91,6 +91,29 @@ pub fn local_model_path(flag: Option<&std::path::Path>) -> anyhow::Result<PathBu
     Ok(vuf::providers::local::locate_model(flag, env.as_deref())?)
 }
 
+/// A note when the local cell `cell` asks for `requested` compute threads (`threads` in
+/// a study file, `--threads` of the default study), more than this machine's cores: the
+/// engine runs one per core, as more would only slow it down. `None` when the request
+/// stands (or no engine is built).
+pub fn threads_note(cell: &str, requested: usize) -> Option<String> {
+    #[cfg(feature = "local")]
+    {
+        let used = vuf::providers::local::effective_threads(requested);
+        (requested > used).then(|| {
+            format!(
+                "collect: note: cell {cell} asks for {requested} threads, more than the {} here: \
+                 the local model runs on {used} (threads without a core of their own only slow it down)",
+                vuf::text::count(used, "core")
+            )
+        })
+    }
+    #[cfg(not(feature = "local"))]
+    {
+        let _ = (cell, requested);
+        None
+    }
+}
+
 /// Read and parse the study file `vuf collect` is to run (`--study-dir`'s study.toml
 /// unless a path is given). It runs before the study's lock is taken, because taking the
 /// lock creates the study directory: a refusal here (no study file, unreadable, invalid)
@@ -173,6 +196,11 @@ pub fn execute(
     }
     if study.has_local_cells() {
         study.resolve_local_models(|| local_model_path(args.model.as_deref()))?;
+        for c in &study.cells {
+            if let Some(note) = c.local.as_ref().and_then(|l| threads_note(&c.name, l.threads)) {
+                eprintln!("{note}");
+            }
+        }
         eprintln!("collect: loading the local model ...");
     }
     let study = Arc::new(study);

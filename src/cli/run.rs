@@ -45,7 +45,8 @@ pub struct RunArgs {
     /// and the sample index, so reruns reproduce and samples differ).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Default local study: compute threads (0 = all cores).
+    /// Default local study: compute threads (0 = one per core; more than the cores runs
+    /// one per core, with a note).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
     /// Progress display of the collect stage, as `vuf collect --progress` (the other

@@ -324,3 +324,38 @@ fn changed_default_study_settings_are_named_with_the_stored_and_requested_values
     let (_, stderr) = study.ok(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "2"]);
     assert!(stderr.contains("nothing to do"), "{stderr}");
 }
+
+#[test]
+fn threads_beyond_the_cores_run_one_per_core_with_a_note() {
+    if model().is_none() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads_of = |study: &Study| -> Vec<u64> {
+        let store = study.store();
+        let mut v = Vec::new();
+        vuf::store::samples::for_each_payload(store.conn(), |p| {
+            let t: serde_json::Value = serde_json::from_str(&p.payload).unwrap();
+            v.push(t["raw"]["vuf_local"]["threads"].as_u64().unwrap());
+            Ok(())
+        })
+        .unwrap();
+        v
+    };
+    let many = Study::new();
+    let (_, stderr) = many.ok(&["run", "--samples", "1", "--max-tokens", "2", "--threads", "1000"]);
+    let core_word = if cores == 1 { "core" } else { "cores" };
+    assert!(
+        stderr.contains(&format!(
+            "cell smollm2-135m-instruct asks for 1000 threads, more than the {cores} {core_word} here: \
+             the local model runs on {cores} "
+        )),
+        "{stderr}"
+    );
+    assert_eq!(threads_of(&many), vec![cores as u64; 6]);
+    // A request the machine can serve stands, without a note.
+    let one = Study::new();
+    let (_, stderr) = one.ok(&["run", "--samples", "1", "--max-tokens", "2", "--threads", "1"]);
+    assert!(!stderr.contains("threads, more than"), "{stderr}");
+    assert_eq!(threads_of(&one), vec![1; 6]);
+}
