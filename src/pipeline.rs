@@ -35,6 +35,13 @@ pub enum Error {
     Nothing(String),
 }
 
+/// Name of the offline coding stage of `run`.
+pub const CODE_OFFLINE: &str = "code (offline)";
+/// Name of the analysis stage of `run` (it writes `<study-dir>/analysis`).
+pub const ANALYZE: &str = "analyze";
+/// Name of the report stage of `run` (it writes `<study-dir>/report`).
+pub const REPORT: &str = "report";
+
 /// One progress event of `run`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stage {
@@ -223,23 +230,23 @@ pub fn run(
             study_dir.display()
         )));
     }
-    on(Stage::Started("code (offline)"));
+    on(Stage::Started(CODE_OFFLINE));
     let coder = OfflineCoder::load_default()?;
     let offline = apply::code_store(&mut store, &coder)?;
     on(Stage::Finished(
-        "code (offline)",
+        CODE_OFFLINE,
         format!(
             "{} coded, {} already coded",
             count(offline.coded, "sample"),
             offline.already
         ),
     ));
-    on(Stage::Started("analyze"));
+    on(Stage::Started(ANALYZE));
     let source = choose_source(&store, opts.source)?;
     let out = study_dir.join("analysis");
     let analysis = analyze_into(&store, source, &out)?;
     on(Stage::Finished(
-        "analyze",
+        ANALYZE,
         format!(
             "source {}: {} analysed, {} excluded, {} in {}",
             source.as_str(),
@@ -249,12 +256,12 @@ pub fn run(
             out.display()
         ),
     ));
-    on(Stage::Started("report"));
+    on(Stage::Started(REPORT));
     let input = report::load(&out)?;
     let report_dir = study_dir.join("report");
     report::write_report(&input, &report_dir, &report::ReportOptions::default())?;
     let entry = report_dir.join("report.html");
-    on(Stage::Finished("report", format!("{}", entry.display())));
+    on(Stage::Finished(REPORT, format!("{}", entry.display())));
     Ok(RunSummary {
         offline,
         analysis,

@@ -31,6 +31,7 @@ pub fn run(global: &super::Global, args: AnalyzeArgs) -> anyhow::Result<()> {
         .out
         .unwrap_or_else(|| global.study_dir.join("analysis"));
     let t = std::time::Instant::now();
+    super::process::doing(super::process::Activity::Analyze(out.clone()));
     let s = pipeline::analyze_into(&store, source, &out)?;
     for m in &s.messages {
         eprintln!("note: {m}");

@@ -8,6 +8,7 @@ use vuf::code::rubric::Rubric;
 use vuf::code::runner::{self, Progress, RunOptions};
 use vuf::code::{recompute, Layer};
 
+use super::process::{doing, Activity};
 use super::Global;
 use vuf::text::{count, verb};
 
@@ -67,6 +68,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
 /// `vuf code --offline`.
 fn offline(global: &Global) -> anyhow::Result<()> {
     let mut store = global.existing_store()?;
+    doing(Activity::CodeOffline);
     let coder = OfflineCoder::load_default()?;
     let t = std::time::Instant::now();
     let r = apply::code_store(&mut store, &coder)?;
@@ -85,6 +87,7 @@ fn offline(global: &Global) -> anyhow::Result<()> {
 fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
     {
         let mut store = global.existing_store()?;
+        doing(Activity::CodeOffline);
         apply::code_store(&mut store, &OfflineCoder::load_default()?)?;
         let first = apply::build_cascade(&mut store, threshold)?;
         let total = first.kept_offline + first.from_models + first.pending.len();
@@ -157,6 +160,7 @@ fn models(
         );
     }
     let mut store = global.existing_store()?;
+    doing(Activity::CodeModels);
     let layers = match args.layer.as_deref().and_then(Layer::parse) {
         Some(l) => vec![l],
         None => vec![Layer::A, Layer::B],

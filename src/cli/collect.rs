@@ -197,7 +197,11 @@ pub fn execute(
     if study.has_local_cells() {
         study.resolve_local_models(|| local_model_path(args.model.as_deref()))?;
         for c in &study.cells {
-            if let Some(note) = c.local.as_ref().and_then(|l| threads_note(&c.name, l.threads)) {
+            if let Some(note) = c
+                .local
+                .as_ref()
+                .and_then(|l| threads_note(&c.name, l.threads))
+            {
                 eprintln!("{note}");
             }
         }
@@ -218,6 +222,7 @@ pub fn execute(
         let done = done.clone();
         std::thread::spawn(move || draw_loop(&sink, &done, live, quiet))
     };
+    super::process::doing(super::process::Activity::Collect);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -19,7 +19,7 @@ mod status;
 use std::path::{Path, PathBuf};
 
 pub(crate) use process::Problems;
-use process::{message, report_interrupts, restore_sigpipe};
+use process::{doing, message, report_interrupts, restore_sigpipe, Activity};
 
 use clap::{Parser, Subcommand};
 
@@ -300,8 +300,20 @@ pub fn main() -> i32 {
         Some(Ok(f)) => f,
         None => None,
     };
-    if let Some((_, makes_samples)) = writer {
-        report_interrupts(g.study_dir.clone(), makes_samples);
+    // Long commands say what is kept when interrupted: the writers, and the two that write
+    // files from the store (analyze, report).
+    match (&cli.command, writer) {
+        (_, Some((_, makes_samples))) => report_interrupts(g.study_dir.clone(), makes_samples),
+        (Command::Analyze(_) | Command::Report(_), None) => {
+            report_interrupts(g.study_dir.clone(), false)
+        }
+        _ => {}
+    }
+    match &cli.command {
+        Command::Import(_) => doing(Activity::Import),
+        Command::ImportCodes(_) => doing(Activity::ImportCodes),
+        Command::Consensus(_) => doing(Activity::Consensus),
+        _ => {}
     }
     let result: anyhow::Result<()> = match cli.command {
         Command::Import(args) => import::run(g, args),

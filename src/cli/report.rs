@@ -31,6 +31,7 @@ pub fn run(global: &super::Global, args: ReportArgs) -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     };
     let opts = vuf::report::ReportOptions::default();
+    super::process::doing(super::process::Activity::Report(out.clone()));
     let files = vuf::report::write_report(&input, &out, &opts)
         .with_context(|| format!("writing report into {}", out.display()))?;
     let pngs = files

@@ -14,6 +14,8 @@ use vuf::providers::ProviderKind;
 use vuf::store::Store;
 use vuf::text::count;
 
+use super::process::{doing, Activity};
+
 /// Samples per condition of the default local study: 60 answers, about a minute and a
 /// half on two idle cores (BENCHMARKS.md). Ten is the smallest number for which every
 /// per-condition rate of the report is computed (PROTOCOL 7's >= 10 rows per cell); with
@@ -143,6 +145,13 @@ pub fn run(
     let summary = pipeline::run(&global.study_dir, &opts, &mut |stage| match stage {
         Stage::Started(name) => {
             started = std::time::Instant::now();
+            let dir = &global.study_dir;
+            match name {
+                pipeline::CODE_OFFLINE => doing(Activity::CodeOffline),
+                pipeline::ANALYZE => doing(Activity::Analyze(dir.join("analysis"))),
+                pipeline::REPORT => doing(Activity::Report(dir.join("report"))),
+                _ => {}
+            }
             if !quiet {
                 eprintln!("[{name}] ...");
             }

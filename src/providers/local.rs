@@ -152,11 +152,11 @@ pub const DEFAULT_MODEL_FAMILY: &str = "smollm2";
 
 #[cfg(feature = "local")]
 pub use engine::{load, LocalModel, LocalProvider};
-#[cfg(feature = "local")]
-pub use vuf_local::effective_threads;
 /// The embedded engine itself (benchmarks and tools use it directly).
 #[cfg(feature = "local")]
 pub use vuf_local;
+#[cfg(feature = "local")]
+pub use vuf_local::effective_threads;
 
 #[cfg(feature = "local")]
 mod engine {

@@ -388,3 +388,57 @@ fn counts_of_one_read_in_the_singular() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ctrl_c_while_coding_with_coder_models_says_the_consensus_is_not_yet_recomputed() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    // A coder endpoint slow enough that coding is still going when the signal comes.
+    let server = rt
+        .block_on(vuf::providers::mock::FaultServer::start(
+            vuf::providers::mock::FaultConfig {
+                latency: Duration::from_millis(400),
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+    let study = Study::new();
+    let corpus = study.root().join("corpus");
+    traces(&corpus, "m1-direct", 3);
+    study.ok(&["import".as_ref(), corpus.as_os_str()]);
+    write(
+        &study.dir().join("study.toml"),
+        format!(
+            "[[coders]]\nkey = 'slow'\nmodel = 'slow-1'\nbase_url = '{}'\nworkers = 1\n",
+            server.base_url()
+        ),
+    );
+    let child = study
+        .cmd()
+        .args(["code", "--layer", "a"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("vuf: interrupted. Every code the coder models returned so far is stored")
+            && err.contains("the consensus of the layer being coded is not brought up to date"),
+        "{err}"
+    );
+    // It does not claim the sample counts of a command that makes samples.
+    assert!(!err.contains("valid and"), "{err}");
+}

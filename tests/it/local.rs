@@ -343,7 +343,15 @@ fn threads_beyond_the_cores_run_one_per_core_with_a_note() {
         v
     };
     let many = Study::new();
-    let (_, stderr) = many.ok(&["run", "--samples", "1", "--max-tokens", "2", "--threads", "1000"]);
+    let (_, stderr) = many.ok(&[
+        "run",
+        "--samples",
+        "1",
+        "--max-tokens",
+        "2",
+        "--threads",
+        "1000",
+    ]);
     let core_word = if cores == 1 { "core" } else { "cores" };
     assert!(
         stderr.contains(&format!(
@@ -355,7 +363,15 @@ fn threads_beyond_the_cores_run_one_per_core_with_a_note() {
     assert_eq!(threads_of(&many), vec![cores as u64; 6]);
     // A request the machine can serve stands, without a note.
     let one = Study::new();
-    let (_, stderr) = one.ok(&["run", "--samples", "1", "--max-tokens", "2", "--threads", "1"]);
+    let (_, stderr) = one.ok(&[
+        "run",
+        "--samples",
+        "1",
+        "--max-tokens",
+        "2",
+        "--threads",
+        "1",
+    ]);
     assert!(!stderr.contains("threads, more than"), "{stderr}");
     assert_eq!(threads_of(&one), vec![1; 6]);
 }
