@@ -27,3 +27,4 @@ pub mod report;
 pub mod store;
 #[doc(hidden)]
 pub mod testdata;
+pub mod text;

@@ -13,6 +13,7 @@ use crate::code::offline::{apply, OfflineCoder};
 use crate::protocol::CodeSource;
 use crate::report;
 use crate::store::{self, coded, Store};
+use crate::text::{count, verb};
 
 /// Errors of the pipeline, each naming the stage.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,13 @@ pub enum Error {
     #[error("{0}")]
     Nothing(String),
 }
+
+/// Name of the offline coding stage of `run`.
+pub const CODE_OFFLINE: &str = "code (offline)";
+/// Name of the analysis stage of `run` (it writes `<study-dir>/analysis`).
+pub const ANALYZE: &str = "analyze";
+/// Name of the report stage of `run` (it writes `<study-dir>/report`).
+pub const REPORT: &str = "report";
 
 /// One progress event of `run`.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,9 +184,10 @@ pub fn analyze_into(
     let loaded = started.elapsed();
     if input.rows.is_empty() {
         return Err(Error::Nothing(format!(
-            "no valid sample has `{}` codes ({} valid samples lack them)",
+            "no valid sample has `{}` codes ({} {} them)",
             source.as_str(),
-            input.exclusions.len()
+            count(input.exclusions.len(), "valid sample"),
+            verb(input.exclusions.len(), "lacks", "lack")
         )));
     }
     let analysis = analyze::analyze(&input, &AnalyzeOptions::default());
@@ -250,37 +259,38 @@ pub fn run(
             study_dir.display()
         )));
     }
-    on(Stage::Started("code (offline)"));
+    on(Stage::Started(CODE_OFFLINE));
     let coder = OfflineCoder::load_default()?;
     let offline = apply::code_store(&mut store, &coder)?;
     on(Stage::Finished(
-        "code (offline)",
+        CODE_OFFLINE,
         format!(
-            "{} samples coded, {} already coded",
-            offline.coded, offline.already
+            "{} coded, {} already coded",
+            count(offline.coded, "sample"),
+            offline.already
         ),
     ));
-    on(Stage::Started("analyze"));
+    on(Stage::Started(ANALYZE));
     let source = choose_source(&store, opts.source)?;
     let out = study_dir.join("analysis");
     let analysis = analyze_into(&store, source, &out)?;
     on(Stage::Finished(
-        "analyze",
+        ANALYZE,
         format!(
-            "source {}: {} samples analysed, {} excluded, {} files in {}",
+            "source {}: {} analysed, {} excluded, {} in {}",
             source.as_str(),
-            analysis.rows,
+            count(analysis.rows, "sample"),
             analysis.excluded,
-            analysis.files.len(),
+            count(analysis.files.len(), "file"),
             out.display()
         ),
     ));
-    on(Stage::Started("report"));
+    on(Stage::Started(REPORT));
     let input = report::load(&out)?;
     let report_dir = study_dir.join("report");
     report::write_report(&input, &report_dir, &report::ReportOptions::default())?;
     let entry = report_dir.join("report.html");
-    on(Stage::Finished("report", format!("{}", entry.display())));
+    on(Stage::Finished(REPORT, format!("{}", entry.display())));
     Ok(RunSummary {
         offline,
         analysis,

@@ -355,6 +355,8 @@ fn reliability(prep: &Prepared) -> Vec<Table> {
             "n_paired",
             "observed_agreement",
             "cohen_kappa",
+            "n_skipped_by_design",
+            "note",
         ],
     );
     let mut groups: Vec<(String, Vec<&Sample>)> = Family::ALL
@@ -460,6 +462,33 @@ fn reliability(prep: &Prepared) -> Vec<Table> {
                     } else {
                         same as f64 / n as f64
                     };
+                    // Units without this pair's two votes because sequential majority
+                    // did not ask one of the two coders (the coders asked agreed).
+                    let in_pair = |c: &String| *c == cs[i] || *c == cs[j];
+                    let skipped_pair = samples
+                        .iter()
+                        .filter(|s| s.c.skipped_coders.iter().any(in_pair))
+                        .count();
+                    let not_asked: Vec<&str> = [&cs[i], &cs[j]]
+                        .into_iter()
+                        .filter(|c| samples.iter().any(|s| s.c.skipped_coders.contains(c)))
+                        .map(String::as_str)
+                        .collect();
+                    let note = if skipped_pair > 0 {
+                        format!(
+                            "{} without both votes: sequential majority did not ask {} where the \
+                             coders asked agreed, so n_paired covers only the units the others \
+                             disputed and kappa is not an estimate over all units",
+                            crate::text::count(skipped_pair, "unit"),
+                            not_asked.join(" or ")
+                        )
+                    } else if skipped > 0 {
+                        "both coders asked on every unit (sequential majority skipped only other \
+                         coders): unbiased"
+                            .to_string()
+                    } else {
+                        String::new()
+                    };
                     pairs.push(vec![
                         var.into(),
                         g.as_str().into(),
@@ -468,6 +497,8 @@ fn reliability(prep: &Prepared) -> Vec<Table> {
                         n.into(),
                         Value::Float(po),
                         Value::Float(kappa),
+                        skipped_pair.into(),
+                        note.into(),
                     ]);
                 }
             }

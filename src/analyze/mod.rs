@@ -246,12 +246,12 @@ pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
     for r in model_conditions.iter().chain(&model_families) {
         if r.eligible_cells == 0 {
             messages.push(format!(
-                "{} x {}: no cell with >= {} rows ({} rows in {} small cells): reported as small_n with NaN rates",
+                "{} x {}: no cell with >= {} rows ({} in {}): reported as small_n with NaN rates",
                 prep.models[r.model].model,
                 r.unit.as_str(),
                 rates::MIN_CELL_ROWS,
-                r.n_valid,
-                r.excluded_small_cells
+                crate::text::count(r.n_valid, "row"),
+                crate::text::count(r.excluded_small_cells, "small cell")
             ));
         }
     }

@@ -329,4 +329,53 @@ fn reliability_with_coders_skipped_by_design() {
         "{}",
         all[10].to_field()
     );
+
+    // Pairwise Cohen, value_holding, all units, worked by hand. kimi: recited on all ten;
+    // glm: recited on units 0-3, relocated on 4-9; qwen (asked on 4-9 only): recited on
+    // 4, 6, 8 and owned on 5, 7, 9. Each pair's kappa is 0 (one coder always gives the
+    // same value, so observed agreement equals the expected one).
+    let pairs = a.table("reliability_pairwise_cohen").unwrap();
+    let pair = |x: &str, y: &str| {
+        pairs
+            .rows
+            .iter()
+            .find(|r| {
+                r[0].to_field() == "value_holding"
+                    && r[1].to_field() == "all"
+                    && r[2].to_field() == x
+                    && r[3].to_field() == y
+            })
+            .unwrap_or_else(|| panic!("no row {x} x {y}"))
+    };
+    // (n_paired, observed agreement, kappa, n_skipped_by_design)
+    let nums = |r: &Vec<crate::analyze::table::Value>| {
+        (
+            r[4].to_field(),
+            r[5].as_f64().unwrap(),
+            r[6].as_f64().unwrap(),
+            r[7].to_field(),
+        )
+    };
+    let both = pair("kimi-k2-6", "glm-4-7");
+    assert_eq!(nums(both), ("10".into(), 0.4, 0.0, "0".into()));
+    assert!(
+        both[8]
+            .to_field()
+            .starts_with("both coders asked on every unit"),
+        "{}",
+        both[8].to_field()
+    );
+    let kq = pair("kimi-k2-6", "qwen3-6-35b-a3b");
+    assert_eq!(nums(kq), ("6".into(), 0.5, 0.0, "4".into()));
+    let gq = pair("glm-4-7", "qwen3-6-35b-a3b");
+    assert_eq!(nums(gq), ("6".into(), 0.0, 0.0, "4".into()));
+    for r in [kq, gq] {
+        assert!(
+            r[8].to_field().starts_with(
+                "4 units without both votes: sequential majority did not ask qwen3-6-35b-a3b where"
+            ),
+            "{}",
+            r[8].to_field()
+        );
+    }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use vuf::pipeline;
 use vuf::protocol::CodeSource;
+use vuf::text::count;
 
 /// Arguments of `vuf analyze`.
 #[derive(Debug, clap::Args)]
@@ -30,16 +31,17 @@ pub fn run(global: &super::Global, args: AnalyzeArgs) -> anyhow::Result<()> {
         .out
         .unwrap_or_else(|| global.study_dir.join("analysis"));
     let t = std::time::Instant::now();
+    super::process::doing(super::process::Activity::Analyze(out.clone()));
     let s = pipeline::analyze_into(&store, source, &out)?;
     for m in &s.messages {
         eprintln!("note: {m}");
     }
     println!(
-        "analysed {} samples from source `{}` ({} excluded, see exclusions.csv): {} files in {} ({:.2}s)",
-        s.rows,
+        "analysed {} from source `{}` ({} excluded, see exclusions.csv): {} in {} ({:.2}s)",
+        count(s.rows, "sample"),
         source.as_str(),
         s.excluded,
-        s.files.len(),
+        count(s.files.len(), "file"),
         out.display(),
         t.elapsed().as_secs_f64()
     );

@@ -8,7 +8,9 @@ use vuf::code::rubric::Rubric;
 use vuf::code::runner::{self, Progress, RunOptions};
 use vuf::code::{recompute, Layer};
 
+use super::process::{doing, Activity};
 use super::Global;
+use vuf::text::{count, verb};
 
 /// Arguments of `vuf code`.
 #[derive(Debug, Clone, clap::Args)]
@@ -66,15 +68,17 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
 /// `vuf code --offline`.
 fn offline(global: &Global) -> anyhow::Result<()> {
     let mut store = global.existing_store()?;
+    doing(Activity::CodeOffline);
     let coder = OfflineCoder::load_default()?;
     let t = std::time::Instant::now();
     let r = apply::code_store(&mut store, &coder)?;
     println!(
-        "offline coder {}: {} samples coded, {} already coded ({:.1}s); analyse with `vuf analyze --source offline`",
+        "offline coder {}: {} coded, {} already coded ({:.1}s); analyse with `{}`",
         apply::model_tag(),
-        r.coded,
+        count(r.coded, "sample"),
         r.already,
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        global.command("analyze --source offline")
     );
     Ok(())
 }
@@ -83,13 +87,17 @@ fn offline(global: &Global) -> anyhow::Result<()> {
 fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
     {
         let mut store = global.existing_store()?;
+        doing(Activity::CodeOffline);
         apply::code_store(&mut store, &OfflineCoder::load_default()?)?;
         let first = apply::build_cascade(&mut store, threshold)?;
         let total = first.kept_offline + first.from_models + first.pending.len();
         println!(
-            "cascade at {threshold}: {} of {total} samples keep the offline code; {} need the coder models ({} already coded)",
+            "cascade at {threshold}: {} of {} {} the offline code; {} {} the coder models ({} already coded)",
             first.kept_offline,
+            count(total, "sample"),
+            verb(first.kept_offline, "keeps", "keep"),
             first.pending.len() + first.from_models,
+            verb(first.pending.len() + first.from_models, "needs", "need"),
             first.from_models
         );
         if first.pending.is_empty() {
@@ -102,7 +110,7 @@ fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
     let total = (r.kept_offline + r.from_models + r.pending.len()).max(1);
     println!(
         "cascade: {} offline, {} coder-model consensus, {} still pending; {:.2} coder-model codes per response \
-         ({}); analyse with `vuf analyze --source cascade`",
+         ({}); analyse with `{}`",
         r.kept_offline,
         r.from_models,
         r.pending.len(),
@@ -111,7 +119,8 @@ fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
             "every coder x 2 layers per uncertain response"
         } else {
             "sequential majority: 2 or 3 coders per layer per uncertain response"
-        }
+        },
+        global.command("analyze --source cascade")
     );
     Ok(())
 }
@@ -151,6 +160,7 @@ fn models(
         );
     }
     let mut store = global.existing_store()?;
+    doing(Activity::CodeModels);
     let layers = match args.layer.as_deref().and_then(Layer::parse) {
         Some(l) => vec![l],
         None => vec![Layer::A, Layer::B],
@@ -211,9 +221,9 @@ fn models(
         }
         let r = recompute::recompute(&mut store, layer)?;
         println!(
-            "layer {}: consensus over {} samples ({} with a coder skipped by design)",
+            "layer {}: consensus over {} ({} with a coder skipped by design)",
             layer.as_str(),
-            r.samples,
+            count(r.samples, "sample"),
             r.skipped_by_design
         );
         stopped.extend(

@@ -66,8 +66,8 @@ pub struct CollectArgs {
 pub const INCOMPLETE: &str = "collection incomplete";
 
 impl CollectArgs {
-    /// The settings `vuf run` collects with: the study file's own, progress on auto.
-    pub fn for_run(study: PathBuf) -> CollectArgs {
+    /// The settings `vuf run` collects with: the study file's own, and its `--progress`.
+    pub fn for_run(study: PathBuf, progress: ProgressMode) -> CollectArgs {
         CollectArgs {
             study: Some(study),
             dry_run: false,
@@ -77,7 +77,7 @@ impl CollectArgs {
             keep_existing: false,
             backoff_base_ms: None,
             timeout_s: None,
-            progress: ProgressMode::Auto,
+            progress,
             model: None,
         }
     }
@@ -89,6 +89,29 @@ pub fn local_model_path(flag: Option<&std::path::Path>) -> anyhow::Result<PathBu
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
     Ok(vuf::providers::local::locate_model(flag, env.as_deref())?)
+}
+
+/// A note when the local cell `cell` asks for `requested` compute threads (`threads` in
+/// a study file, `--threads` of the default study), more than this machine's cores: the
+/// engine runs one per core, as more would only slow it down. `None` when the request
+/// stands (or no engine is built).
+pub fn threads_note(cell: &str, requested: usize) -> Option<String> {
+    #[cfg(feature = "local")]
+    {
+        let used = vuf::providers::local::effective_threads(requested);
+        (requested > used).then(|| {
+            format!(
+                "collect: note: cell {cell} asks for {requested} threads, more than the {} here: \
+                 the local model runs on {used} (threads without a core of their own only slow it down)",
+                vuf::text::count(used, "core")
+            )
+        })
+    }
+    #[cfg(not(feature = "local"))]
+    {
+        let _ = (cell, requested);
+        None
+    }
 }
 
 /// Read and parse the study file `vuf collect` is to run (`--study-dir`'s study.toml
@@ -166,13 +189,22 @@ pub fn execute(
     study.resolve_keys(true).map_err(anyhow::Error::msg)?;
     if plan.items.is_empty() {
         eprintln!(
-            "collect: nothing to do: every sample of {} cells is collected",
-            study.cells.len()
+            "collect: nothing to do: every sample of {} is collected",
+            vuf::text::count(study.cells.len(), "cell")
         );
         return Ok(());
     }
     if study.has_local_cells() {
         study.resolve_local_models(|| local_model_path(args.model.as_deref()))?;
+        for c in &study.cells {
+            if let Some(note) = c
+                .local
+                .as_ref()
+                .and_then(|l| threads_note(&c.name, l.threads))
+            {
+                eprintln!("{note}");
+            }
+        }
         eprintln!("collect: loading the local model ...");
     }
     let study = Arc::new(study);
@@ -190,6 +222,7 @@ pub fn execute(
         let done = done.clone();
         std::thread::spawn(move || draw_loop(&sink, &done, live, quiet))
     };
+    super::process::doing(super::process::Activity::Collect);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -22,17 +22,27 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     for layer in layers {
         let r = recompute::recompute(&mut store, layer)?;
         println!(
-            "layer {}: {} samples, {} with disagreement, {} without majority, coders per sample {:?}",
+            "layer {}: {}, {} with disagreement, {} without majority, coders per sample {:?}{}",
             layer.as_str(),
-            r.samples,
+            vuf::text::count(r.samples, "sample"),
             r.disagreements,
             r.no_majority,
-            r.coders_per_sample
+            r.coders_per_sample,
+            if r.skipped_by_design > 0 {
+                format!(
+                    "; {} settled by sequential majority (a coder skipped by design because the \
+                     votes cast agreed) count as without disagreement",
+                    r.skipped_by_design
+                )
+            } else {
+                String::new()
+            }
         );
         if r.mixed_rubrics > 0 {
             println!(
-                "  warning: {} samples mix codes from different rubric versions",
-                r.mixed_rubrics
+                "  warning: {} {} codes from different rubric versions",
+                vuf::text::count(r.mixed_rubrics, "sample"),
+                vuf::text::verb(r.mixed_rubrics, "mixes", "mix")
             );
         }
     }

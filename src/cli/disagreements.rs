@@ -73,6 +73,24 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             );
         }
     }
-    println!("{} samples with disagreement", rows.len());
+    println!(
+        "{} with disagreement",
+        vuf::text::count(rows.len(), "sample")
+    );
+    // Sequential majority settles a sample when the coders asked agree, so such a sample
+    // never shows up above: say how many there are, and that the count is a floor.
+    let (settled, not_asked) = audit::settled_with_skips(&store, layer, source, &filter)?;
+    if settled > 0 {
+        println!(
+            "note: {settled} more {} {} settled by sequential majority: the votes cast agreed, and {} {} \
+             skipped by design; whether {} would have split is unknown, so asking every coder \
+             (`vuf code --cascade T --all-coders`, or `vuf code`) may find more disagreements",
+            vuf::text::plural(settled, "sample"),
+            vuf::text::verb(settled, "was", "were"),
+            t(&not_asked.join(", ")),
+            vuf::text::verb(not_asked.len(), "was", "were"),
+            if not_asked.len() == 1 { "it" } else { "they" }
+        );
+    }
     Ok(())
 }

@@ -9,6 +9,7 @@ use vuf::code::export::export_codes;
 use vuf::code::Layer;
 use vuf::protocol::CodeSource;
 use vuf::store::formats::traces::export_traces;
+use vuf::text::{count, plural};
 
 /// Arguments of `vuf export`.
 #[derive(Debug, clap::Args)]
@@ -36,7 +37,7 @@ struct CodesArgs {
     /// of models, published, offline, as for `vuf analyze`].
     #[arg(long, value_parser = ["published", "models", "offline", "cascade"])]
     source: Option<String>,
-    /// Output JSONL file.
+    /// Output JSONL file (replaced if it exists; its directory must exist).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }
@@ -44,8 +45,40 @@ struct CodesArgs {
 /// Arguments of `vuf export traces`.
 #[derive(Debug, clap::Args)]
 struct TracesArgs {
-    /// Output directory (created if missing; existing trace files are overwritten).
+    /// Output directory: a new or empty one (created if missing). A directory that holds
+    /// anything is refused unless --force is given.
     dir: PathBuf,
+    /// Write into a directory that is not empty: trace files of the same name are
+    /// replaced, every other file is kept.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Refuse a trace export that would write over something: `dir` must be missing, an
+/// empty directory, or (with `force`) a directory. Checked before anything is written.
+fn check_trace_dir(dir: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    if !meta.is_dir() {
+        anyhow::bail!(
+            "{} is a file, not a directory: `vuf export traces` writes a directory of \
+             <cell>/<COND>_<n>.json files; name a new directory",
+            dir.display()
+        );
+    }
+    let held = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .count();
+    if held > 0 && !force {
+        anyhow::bail!(
+            "{} is not empty ({held} {}): name a new or empty directory, or pass --force to \
+             write into it (trace files of the same name are replaced, other files are kept)",
+            dir.display(),
+            if held == 1 { "entry" } else { "entries" }
+        );
+    }
+    Ok(())
 }
 
 /// Run `vuf export`.
@@ -53,16 +86,32 @@ pub fn run(global: &super::Global, args: ExportArgs) -> anyhow::Result<()> {
     let store = global.existing_store()?;
     match args.what {
         ExportWhat::Traces(t) => {
+            check_trace_dir(&t.dir, t.force)?;
             let r = export_traces(&store, &t.dir)
                 .with_context(|| format!("exporting traces to {}", t.dir.display()))?;
             println!(
-                "wrote {} trace files in {} cells to {}",
-                r.files,
-                r.cells,
+                "wrote {} in {} to {}",
+                count(r.files, "trace file"),
+                count(r.cells, "cell"),
                 t.dir.display()
             );
         }
         ExportWhat::Codes(c) => {
+            if c.out.is_dir() {
+                anyhow::bail!(
+                    "--out {} is a directory: --out names the JSONL file to write, for example {}",
+                    c.out.display(),
+                    c.out.join(format!("codes_{}.jsonl", c.layer)).display()
+                );
+            }
+            if let Some(parent) = c.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                anyhow::ensure!(
+                    parent.is_dir(),
+                    "--out {}: the directory {} does not exist; create it first or name a file in an existing one",
+                    c.out.display(),
+                    parent.display()
+                );
+            }
             let layer = Layer::parse(&c.layer).context("--layer must be a or b")?;
             // The same choice as `vuf analyze`: a named source must have codes, so an export
             // is never silently empty.
@@ -73,8 +122,9 @@ pub fn run(global: &super::Global, args: ExportArgs) -> anyhow::Result<()> {
             let n = export_codes(&store, layer, source, &c.out)
                 .with_context(|| format!("exporting codes to {}", c.out.display()))?;
             println!(
-                "wrote {n} {} consensus records (layer {}) to {}",
+                "wrote {n} {} {} (layer {}) to {}",
                 source.as_str(),
+                plural(n, "consensus record"),
                 layer.as_str(),
                 c.out.display()
             );

@@ -16,27 +16,53 @@ mod report;
 mod run;
 mod status;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub(crate) use process::Problems;
-use process::{message, report_interrupts, restore_sigpipe};
+use process::{doing, message, report_interrupts, restore_sigpipe, Activity};
 
 use clap::{Parser, Subcommand};
+
+/// The study directory when neither `--study-dir` nor `VUF_STUDY_DIR` names one.
+pub const DEFAULT_STUDY_DIR: &str = "vuf-study";
 
 /// Options every command takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
-    /// Study directory holding the store, config and outputs.
+    /// Study directory holding the store, config and outputs (`VUF_STUDY_DIR` set but
+    /// empty counts as unset).
     #[arg(
         long,
         global = true,
         env = "VUF_STUDY_DIR",
-        default_value = "vuf-study"
+        default_value = DEFAULT_STUDY_DIR
     )]
     pub study_dir: PathBuf,
 }
 
+/// `path` as one word a POSIX shell reads back unchanged: as it is when it holds only
+/// characters no shell treats specially, else in single quotes.
+pub fn shell_word(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+=:@,%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 impl Global {
+    /// The command line that runs `vuf ARGS` on this study, for messages that say what to
+    /// do next: `--study-dir` is named unless it is the default.
+    pub fn command(&self, args: &str) -> String {
+        if self.study_dir == Path::new(DEFAULT_STUDY_DIR) {
+            format!("vuf {args}")
+        } else {
+            format!("vuf --study-dir {} {args}", shell_word(&self.study_dir))
+        }
+    }
+
     /// A `--study-dir` that names a file is a mistake to name, not an I/O error to pass on.
     pub fn not_a_file(&self) -> anyhow::Result<()> {
         let dir = &self.study_dir;
@@ -55,15 +81,25 @@ impl Global {
     /// when the process ends however it ends. Reading commands do not take it.
     /// With `creates` false (a command that needs an existing study) a missing study is
     /// left alone (`None`): the command itself says there is no study, and nothing is made.
-    pub fn lock_study(&self, creates: bool) -> anyhow::Result<Option<std::fs::File>> {
+    pub fn lock_study(&self, creates: bool) -> anyhow::Result<Option<StudyLock>> {
         let dir = &self.study_dir;
         self.not_a_file()?;
         if !creates && !dir.join(vuf::store::STORE_FILE).is_file() {
             return Ok(None);
         }
+        // The directories this invocation makes, deepest first, so that a command that
+        // fails before storing anything can take them away again (and nothing else).
+        let created: Vec<PathBuf> = dir
+            .ancestors()
+            .filter(|a| !a.as_os_str().is_empty())
+            .take_while(|a| !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("creating the study directory {}: {e}", dir.display()))?;
-        let path = dir.join("vuf.lock");
+        let path = dir.join(LOCK_FILE);
+        let had_lock = path.exists();
+        let had_store = store_files().iter().any(|f| dir.join(f).exists());
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -71,7 +107,13 @@ impl Global {
             .open(&path)
             .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(file)),
+            Ok(()) => Ok(Some(StudyLock {
+                _file: file,
+                dir: dir.clone(),
+                created,
+                had_lock,
+                had_store,
+            })),
             Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
                 "another vuf command is writing to the study in {} right now; wait for it to finish \
                  (or stop it), then rerun this one. Reading commands (status, analyze, report) work meanwhile.",
@@ -106,6 +148,63 @@ impl Global {
             };
             anyhow::anyhow!("opening the study in {}: {e}{hint}", dir.display())
         })
+    }
+}
+
+/// Name of the lock file of a study directory.
+pub const LOCK_FILE: &str = "vuf.lock";
+
+/// A writing command's hold on its study (see [`Global::lock_study`]).
+pub struct StudyLock {
+    _file: std::fs::File,
+    dir: PathBuf,
+    /// Directories this invocation created, deepest first.
+    created: Vec<PathBuf>,
+    /// Whether the lock file was there before this invocation.
+    had_lock: bool,
+    /// Whether the store (or any of SQLite's files beside it) was there before.
+    had_store: bool,
+}
+
+/// The store file and the files SQLite keeps beside it.
+fn store_files() -> [String; 4] {
+    ["", "-wal", "-shm", "-journal"].map(|suffix| format!("{}{suffix}", vuf::store::STORE_FILE))
+}
+
+impl StudyLock {
+    /// After a failed command: take away what this invocation made and did not use, so a
+    /// refused command leaves no study behind. That is the store when this invocation
+    /// created it and it holds nothing (only the schema and the paper's model table, which
+    /// opening writes), the lock file when this invocation created it, and then the
+    /// directories it created, each only if empty. Nothing that was there before is
+    /// touched, and a store with anything in it is kept whole.
+    pub fn remove_if_unused(self) {
+        if !self.had_store && self.dir.join(vuf::store::STORE_FILE).exists() {
+            let unused = vuf::store::Store::open_read_only(&self.dir)
+                .ok()
+                .flatten()
+                .and_then(|s| s.holds_nothing().ok())
+                .unwrap_or(false);
+            if !unused {
+                return;
+            }
+            for f in store_files() {
+                match std::fs::remove_file(self.dir.join(f)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return,
+                    _ => {}
+                }
+            }
+        }
+        // Still holding the lock: no other writer can have started in the meantime.
+        if !self.had_lock && std::fs::remove_file(self.dir.join(LOCK_FILE)).is_err() {
+            return;
+        }
+        for d in &self.created {
+            // `remove_dir` removes only an empty directory.
+            if std::fs::remove_dir(d).is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -151,6 +250,14 @@ enum Command {
 /// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
     restore_sigpipe();
+    // `VUF_STUDY_DIR=` (set but empty, as `export VUF_STUDY_DIR=` or a blank line in an env
+    // file leaves it) means no study directory was chosen: the default, as if unset, and
+    // not an error about a missing value.
+    if std::env::var_os("VUF_STUDY_DIR").is_some_and(|v| v.is_empty()) {
+        // Changing the environment is sound only while no other thread reads it: this is
+        // the start of main, before any thread is spawned.
+        std::env::remove_var("VUF_STUDY_DIR");
+    }
     let cli = Cli::parse();
     let g = &cli.global;
     // Writing commands: (may create the study, makes samples). They hold the study's lock
@@ -173,7 +280,19 @@ pub fn main() -> i32 {
         },
         _ => None,
     };
-    let _lock = match writer.map(|(creates, _)| g.lock_study(creates)) {
+    // `vuf run` checks its options and finds the local model before the lock, for the same
+    // reason: a refused run must not leave a study directory behind.
+    let mut run_plan = match &cli.command {
+        Command::Run(args) => match run::prepare(g, args) {
+            Ok(plan) => Some(plan),
+            Err(e) => {
+                eprintln!("vuf: error: {}", message(&e));
+                return 2;
+            }
+        },
+        _ => None,
+    };
+    let lock = match writer.map(|(creates, _)| g.lock_study(creates)) {
         Some(Err(e)) => {
             eprintln!("vuf: error: {}", message(&e));
             return 2;
@@ -181,8 +300,20 @@ pub fn main() -> i32 {
         Some(Ok(f)) => f,
         None => None,
     };
-    if let Some((_, makes_samples)) = writer {
-        report_interrupts(g.study_dir.clone(), makes_samples);
+    // Long commands say what is kept when interrupted: the writers, and the two that write
+    // files from the store (analyze, report).
+    match (&cli.command, writer) {
+        (_, Some((_, makes_samples))) => report_interrupts(g.study_dir.clone(), makes_samples),
+        (Command::Analyze(_) | Command::Report(_), None) => {
+            report_interrupts(g.study_dir.clone(), false)
+        }
+        _ => {}
+    }
+    match &cli.command {
+        Command::Import(_) => doing(Activity::Import),
+        Command::ImportCodes(_) => doing(Activity::ImportCodes),
+        Command::Consensus(_) => doing(Activity::Consensus),
+        _ => {}
     }
     let result: anyhow::Result<()> = match cli.command {
         Command::Import(args) => import::run(g, args),
@@ -195,12 +326,17 @@ pub fn main() -> i32 {
         Command::Coder(args) => coder::run(g, args),
         Command::Report(args) => report::run(g, args),
         Command::Analyze(args) => analyze::run(g, args),
-        Command::Run(args) => run::run(g, args),
+        Command::Run(args) => run::run(g, args, run_plan.take()),
         Command::Collect(args) => match collect_study.take() {
             Some((study, text)) => collect::execute(g, study, &text, args),
             None => collect::run(g, args),
         },
     };
+    if result.is_err() {
+        if let Some(lock) = lock {
+            lock.remove_if_unused();
+        }
+    }
     match result {
         Ok(()) => 0,
         Err(e) if e.downcast_ref::<Problems>().is_some() => {

@@ -12,6 +12,9 @@ use vuf::pipeline::{self, Stage};
 use vuf::protocol::CodeSource;
 use vuf::providers::ProviderKind;
 use vuf::store::Store;
+use vuf::text::count;
+
+use super::process::{doing, Activity};
 
 /// Samples per condition of the default local study: 60 answers, about a minute and a
 /// half on two idle cores (BENCHMARKS.md). Ten is the smallest number for which every
@@ -44,37 +47,114 @@ pub struct RunArgs {
     /// and the sample index, so reruns reproduce and samples differ).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Default local study: compute threads (0 = all cores).
+    /// Default local study: compute threads (0 = one per core; more than the cores runs
+    /// one per core, with a note).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
+    /// Progress display of the collect stage, as `vuf collect --progress` (the other
+    /// stages print one line each when they finish; `quiet` also drops the lines that say
+    /// a stage started).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: super::collect::ProgressMode,
 }
 
-/// Run `vuf run`.
-pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<()> {
+/// What `vuf run` collects, decided by [`prepare`] before the study is locked (the lock
+/// creates the study directory, so a run refused here leaves nothing behind).
+#[derive(Debug)]
+pub enum Collection {
+    /// Nothing: `--no-collect`, or a store holding an imported or remote study.
+    Nothing,
+    /// The study file in the study directory.
+    StudyFile(PathBuf),
+    /// The default study on the local model in this file.
+    Default(PathBuf),
+    /// The store needs a migration before it can be read, which only a writer (holding
+    /// the lock) may do: decided after locking, with the same checks.
+    AfterLock,
+}
+
+/// Check `vuf run`'s options and find what it will collect (and the model file of the
+/// default study) without creating or changing anything.
+pub fn prepare(global: &super::Global, args: &RunArgs) -> anyhow::Result<Collection> {
+    global.not_a_file()?;
     let study_file = global.study_dir.join("study.toml");
-    if !args.no_collect && !study_file.is_file() && default_study_applies(global)? {
-        collect_default_study(global, &args)?;
-    } else if !args.no_collect && study_file.is_file() {
-        eprintln!("[collect] {} ...", study_file.display());
-        // A partial collection still gets analysed (the report shows n per cell); the
-        // message says how to top up. Any other failure (bad study file, missing key) stops.
-        let mut cargs = super::collect::CollectArgs::for_run(study_file);
-        cargs.model = args.model.clone();
-        if let Err(e) = super::collect::run(global, cargs) {
-            if !e.to_string().starts_with(super::collect::INCOMPLETE) {
-                return Err(e);
+    if args.no_collect {
+        return Ok(Collection::Nothing);
+    }
+    if study_file.is_file() {
+        return Ok(Collection::StudyFile(study_file));
+    }
+    match default_study_applies(global, false)? {
+        Some(true) => Ok(Collection::Default(default_model(args)?)),
+        Some(false) => Ok(Collection::Nothing),
+        None => Ok(Collection::AfterLock),
+    }
+}
+
+/// The default study's checks: its options, then its model file.
+fn default_model(args: &RunArgs) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(args.samples > 0, "--samples must be at least 1");
+    anyhow::ensure!(args.max_tokens > 0, "--max-tokens must be at least 1");
+    match super::collect::local_model_path(args.model.as_deref()) {
+        Ok(m) => Ok(m),
+        Err(e) => anyhow::bail!(
+            "{e}\n(vuf run in a directory without a study.toml runs the default study on the local model; \
+             to analyse a corpus instead, import it first with `vuf import PATH`)"
+        ),
+    }
+}
+
+/// Run `vuf run` (`collection` from [`prepare`]; `None` prepares here).
+pub fn run(
+    global: &super::Global,
+    args: RunArgs,
+    collection: Option<Collection>,
+) -> anyhow::Result<()> {
+    let collection = match collection {
+        Some(Collection::AfterLock) => match default_study_applies(global, true)? {
+            Some(true) => Collection::Default(default_model(&args)?),
+            _ => Collection::Nothing,
+        },
+        Some(c) => c,
+        None => prepare(global, &args)?,
+    };
+    match collection {
+        Collection::Default(model) => collect_default_study(global, &args, model)?,
+        Collection::StudyFile(study_file) => {
+            if args.progress != super::collect::ProgressMode::Quiet {
+                eprintln!("[collect] {} ...", study_file.display());
             }
-            eprintln!("warning: {e}; analysing what was collected");
+            // A partial collection still gets analysed (the report shows n per cell); the
+            // message says how to top up. Any other failure (bad study file, missing key) stops.
+            let mut cargs = super::collect::CollectArgs::for_run(study_file, args.progress);
+            cargs.model = args.model.clone();
+            if let Err(e) = super::collect::run(global, cargs) {
+                if !e.to_string().starts_with(super::collect::INCOMPLETE) {
+                    return Err(e);
+                }
+                eprintln!("warning: {e}; analysing what was collected");
+            }
         }
+        Collection::Nothing | Collection::AfterLock => {}
     }
     let opts = pipeline::RunOptions {
         source: args.source.as_deref().and_then(CodeSource::parse),
     };
+    let quiet = args.progress == super::collect::ProgressMode::Quiet;
     let mut started = std::time::Instant::now();
     let summary = pipeline::run(&global.study_dir, &opts, &mut |stage| match stage {
         Stage::Started(name) => {
             started = std::time::Instant::now();
-            eprintln!("[{name}] ...");
+            let dir = &global.study_dir;
+            match name {
+                pipeline::CODE_OFFLINE => doing(Activity::CodeOffline),
+                pipeline::ANALYZE => doing(Activity::Analyze(dir.join("analysis"))),
+                pipeline::REPORT => doing(Activity::Report(dir.join("report"))),
+                _ => {}
+            }
+            if !quiet {
+                eprintln!("[{name}] ...");
+            }
         }
         Stage::Finished(name, what) => {
             eprintln!("[{name}] {what} ({:.1}s)", started.elapsed().as_secs_f64())
@@ -91,35 +171,40 @@ pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<()> {
 /// the local model and nothing was ever imported (a fresh directory, or one holding an
 /// earlier default study); a store with an imported corpus, even one whose samples are all
 /// invalid, or with collected remote samples is analysed as it is.
-fn default_study_applies(global: &super::Global) -> anyhow::Result<bool> {
+/// `None` when the store cannot be read without migrating it first and `migrate` is
+/// false (only a command holding the study's lock may migrate).
+fn default_study_applies(global: &super::Global, migrate: bool) -> anyhow::Result<Option<bool>> {
     if !global.study_dir.join(vuf::store::STORE_FILE).exists() {
-        return Ok(true);
+        return Ok(Some(true));
     }
-    let store = Store::open(&global.study_dir)?;
+    let store = match Store::open_read_only(&global.study_dir)? {
+        Some(s) => s,
+        None if migrate => Store::open(&global.study_dir)?,
+        None => return Ok(None),
+    };
     let (providers, imported) = vuf::store::samples::providers_and_imports(store.conn())?;
-    Ok(!imported
-        && providers
-            .iter()
-            .all(|p| p == ProviderKind::Local.trace_key()))
+    Ok(Some(
+        !imported
+            && providers
+                .iter()
+                .all(|p| p == ProviderKind::Local.trace_key()),
+    ))
 }
 
 /// Collect the default local study (six conditions x `--samples`) into the study directory.
-fn collect_default_study(global: &super::Global, args: &RunArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.samples > 0, "--samples must be at least 1");
-    anyhow::ensure!(args.max_tokens > 0, "--max-tokens must be at least 1");
-    let model = match super::collect::local_model_path(args.model.as_deref()) {
-        Ok(m) => m,
-        Err(e) => anyhow::bail!(
-            "{e}\n(vuf run in a directory without a study.toml runs the default study on the local model; \
-             to analyse a corpus instead, import it first with `vuf import PATH`)"
-        ),
-    };
-    eprintln!(
-        "[collect] no study.toml in {}: default study, 6 conditions x {} samples on the local model {}",
-        global.study_dir.display(),
-        args.samples,
-        model.display()
-    );
+fn collect_default_study(
+    global: &super::Global,
+    args: &RunArgs,
+    model: PathBuf,
+) -> anyhow::Result<()> {
+    if args.progress != super::collect::ProgressMode::Quiet {
+        eprintln!(
+            "[collect] no study.toml in {}: default study, 6 conditions x {} on the local model {}",
+            global.study_dir.display(),
+            count(args.samples, "sample"),
+            model.display()
+        );
+    }
     let study = Study::default_local(
         model,
         args.samples,
@@ -132,9 +217,17 @@ fn collect_default_study(global: &super::Global, args: &RunArgs) -> anyhow::Resu
         "default-local study: conditions=CTRL1..G3 samples={} max_tokens={} seed={} model={}",
         args.samples, args.max_tokens, args.seed, study.cells[0].route.model
     );
-    let mut cargs = super::collect::CollectArgs::for_run(global.study_dir.join("study.toml"));
+    let mut cargs =
+        super::collect::CollectArgs::for_run(global.study_dir.join("study.toml"), args.progress);
     cargs.model = args.model.clone();
-    match super::collect::execute(global, study, &text, cargs) {
+    let requested = study.cells[0].clone();
+    let collected = super::collect::execute(global, study, &text, cargs);
+    if matches!(&collected, Ok(()))
+        || matches!(&collected, Err(e) if e.to_string().starts_with(super::collect::INCOMPLETE))
+    {
+        default_model_metadata(global, &requested.name)?;
+    }
+    match collected {
         Err(e) if e.to_string().starts_with(super::collect::INCOMPLETE) => {
             eprintln!("warning: {e}; analysing what was collected");
             Ok(())
@@ -145,12 +238,116 @@ fn collect_default_study(global: &super::Global, args: &RunArgs) -> anyhow::Resu
                 Some(vuf::collect::CollectError::Conflicts(_))
             ) =>
         {
+            let changed = changed_settings(global, &requested)?;
             anyhow::bail!(
-                "the default study in {} was collected with other settings (--seed, --max-tokens or model): \
-                 rerun with the same ones to top it up, or use a new --study-dir for the new settings",
-                global.study_dir.display()
+                "the default study in {} was collected with other settings than this run's: {}. \
+                 Rerun with the stored ones to top it up, or use a new --study-dir for the new settings",
+                global.study_dir.display(),
+                changed.join("; ")
             )
         }
         other => other,
     }
+}
+
+/// Name the default model as its makers do (display name `SmolLM2-135M-Instruct`, lab
+/// Hugging Face) when the study holds its cell and no metadata of that model yet: an
+/// imported `models.json` row is never replaced, and another `--model` gets none.
+fn default_model_metadata(global: &super::Global, cell: &str) -> anyhow::Result<()> {
+    use vuf::providers::local;
+    if cell != vuf::collect::study::DEFAULT_LOCAL_CELL {
+        return Ok(());
+    }
+    let model = vuf::protocol::canonical_model(vuf::protocol::cell_to_source_model(cell));
+    let mut store = Store::open(&global.study_dir)?;
+    if vuf::store::models::get_model(store.conn(), model)?.is_some() {
+        return Ok(());
+    }
+    let row = vuf::store::models::ModelRow {
+        model: model.to_string(),
+        display_name: Some(local::DEFAULT_MODEL_DISPLAY_NAME.into()),
+        lab: Some(local::DEFAULT_MODEL_LAB.into()),
+        family: Some(local::DEFAULT_MODEL_FAMILY.into()),
+        release_date: None,
+        origin: "vuf:default-study".into(),
+    };
+    store.transaction(|tx| vuf::store::models::upsert_model(tx, &row).map(|_| ()))?;
+    Ok(())
+}
+
+/// The settings of the default study that its cell's stored samples disagree with, each
+/// as `what: stored X, requested Y`, from what the samples' traces record.
+fn changed_settings(
+    global: &super::Global,
+    requested: &vuf::collect::study::CellSpec,
+) -> anyhow::Result<Vec<String>> {
+    use std::collections::BTreeSet;
+    use vuf::providers::local::{recorded_settings, sampling};
+    let want = sampling(&requested.route);
+    let store = Store::open(&global.study_dir)?;
+    // Per setting, the distinct values the stored samples were drawn with.
+    let mut stored: [BTreeSet<String>; 5] = Default::default();
+    let mut unrecorded_seed = false;
+    vuf::store::samples::for_each_payload(store.conn(), |p| {
+        if p.cell != requested.name {
+            return Ok(());
+        }
+        let Some(r) = serde_json::from_str(&p.payload)
+            .ok()
+            .as_ref()
+            .and_then(recorded_settings)
+        else {
+            return Ok(());
+        };
+        let fields = [
+            r.model,
+            r.max_tokens.map(|v| v.to_string()),
+            r.cell_seed.map(|v| v.to_string()),
+            r.temperature.map(|v| v.to_string()),
+            r.top_p.map(|v| v.to_string()),
+        ];
+        unrecorded_seed |= fields[2].is_none();
+        for (set, value) in stored.iter_mut().zip(fields) {
+            set.extend(value);
+        }
+        Ok(())
+    })?;
+    let requested_values = [
+        requested.route.model.clone(),
+        requested.route.max_tokens.to_string(),
+        want.seed.to_string(),
+        want.temperature.to_string(),
+        want.top_p.to_string(),
+    ];
+    let names = [
+        "model",
+        "--max-tokens",
+        "--seed",
+        "temperature (vuf's default)",
+        "top-p (vuf's default)",
+    ];
+    let mut changed: Vec<String> = names
+        .iter()
+        .zip(&stored)
+        .zip(&requested_values)
+        .filter(|((_, s), r)| !s.is_empty() && (s.len() > 1 || !s.contains(*r)))
+        .map(|((name, s), r)| {
+            let values: Vec<&str> = s.iter().map(String::as_str).collect();
+            format!("{name}: stored {}, requested {r}", values.join(" and "))
+        })
+        .collect();
+    if changed.is_empty() {
+        // Every recorded setting matches, so the difference is one the traces do not
+        // record: the seed, for samples collected before vuf recorded it.
+        changed.push(if unrecorded_seed {
+            format!(
+                "--seed: requested {}; the stored samples were drawn with another seed \
+                 (the vuf that collected them did not record which)",
+                want.seed
+            )
+        } else {
+            "a setting the stored samples' traces do not record".to_string()
+        });
+    }
+    Ok(changed)
 }

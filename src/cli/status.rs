@@ -13,6 +13,7 @@
 
 use vuf::store::samples::counts;
 use vuf::store::Store;
+use vuf::text::verb;
 
 /// Arguments of `vuf status`.
 #[derive(Debug, clap::Args)]
@@ -48,8 +49,13 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
     }
     println!("study: {}", global.study_dir.display());
     println!(
-        "samples: {} valid, {} invalid; of all samples, {} are truncated and {} carry an upstream error",
-        c.valid, c.invalid, c.truncated, c.upstream_error
+        "samples: {} valid, {} invalid; of all samples, {} {} truncated and {} {} an upstream error",
+        c.valid,
+        c.invalid,
+        c.truncated,
+        verb(c.truncated, "is", "are"),
+        c.upstream_error,
+        verb(c.upstream_error, "carries", "carry")
     );
     println!(
         "cells: {}   models: {}   labs: {}   imports: {}",
@@ -108,7 +114,10 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
         );
     }
     if failures > 0 {
-        println!("\ncoder failures outstanding: {failures} (re-coded on the next `vuf code`; see the failure ledger)");
+        println!(
+            "\ncoder failures outstanding: {failures} (re-coded on the next `{}`; see the failure ledger)",
+            global.command("code")
+        );
     }
     Ok(())
 }

@@ -116,3 +116,66 @@ pub fn disagreements(
     }
     Ok(out)
 }
+
+/// The samples [`disagreements`] cannot show: those whose consensus was settled by
+/// sequential majority, with a coder skipped by design because the coders asked agreed
+/// (the consensus row's `skipped_by_design`). Their `has_disagreement` is false, as the
+/// votes cast agree; whether a coder not asked would have split is unknown. Counts the
+/// samples passing the model and condition filters (and, for a label filter, whose
+/// consensus has that label or topic: the coders asked agreed on it), and names the coders
+/// not asked.
+pub fn settled_with_skips(
+    store: &Store,
+    layer: Layer,
+    source: CodeSource,
+    f: &Filter,
+) -> anyhow::Result<(usize, Vec<String>)> {
+    let rows = codes::consensus_rows(store.conn(), layer.as_str(), source.as_str())?;
+    let mut n = 0;
+    let mut coders: Vec<String> = Vec::new();
+    for c in rows {
+        let skipped: Vec<String> = c
+            .row
+            .record_json
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+            .and_then(|v| {
+                v.get("skipped_by_design").and_then(|s| {
+                    s.as_array().map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                })
+            })
+            .unwrap_or_default();
+        if skipped.is_empty()
+            || f.model.as_ref().is_some_and(|m| *m != c.source_model)
+            || f.condition.as_ref().is_some_and(|x| *x != c.condition)
+        {
+            continue;
+        }
+        if let Some(l) = &f.label {
+            let hit = match layer {
+                Layer::B => c.row.label.as_deref() == Some(l.as_str()),
+                Layer::A => c
+                    .row
+                    .topics_json
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(t).ok())
+                    .is_some_and(|t| t.iter().any(|x| x["topic_key"].as_str() == Some(l))),
+            };
+            if !hit {
+                continue;
+            }
+        }
+        n += 1;
+        for k in skipped {
+            if !coders.contains(&k) {
+                coders.push(k);
+            }
+        }
+    }
+    coders.sort_by_key(|k| super::coder_rank(k, &[]));
+    Ok((n, coders))
+}

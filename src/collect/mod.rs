@@ -57,7 +57,7 @@ pub fn check_conflicts(study: &Study, plan: &Plan, allow: bool) -> Result<(), Co
         .iter()
         .zip(&plan.cells)
         .filter(|(_, p)| p.conflicts > 0)
-        .map(|(c, p)| format!("{} ({} samples)", c.name, p.conflicts))
+        .map(|(c, p)| format!("{} ({})", c.name, crate::text::count(p.conflicts, "sample")))
         .collect();
     if bad.is_empty() || allow {
         return Ok(());

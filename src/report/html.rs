@@ -206,8 +206,8 @@ fn summary(o: &mut String, input: &ReportInput, study: &Study<'_>, png_note: Opt
         .unwrap_or_else(|| input.samples.len().to_string());
     let _ = writeln!(
         o,
-        "<div class=\"cards\"><div class=\"card\"><div class=\"big\">{}</div><div class=\"lbl\">analysed samples</div></div><div class=\"card\"><div class=\"big\">{}</div><div class=\"lbl\">models · {} labs</div></div><div class=\"card\"><div class=\"big\">{}</div><div class=\"lbl\">cells (from samples.jsonl)</div></div></div>",
-        h(&n_rows), n_models, labs.len(), cells.len()
+        "<div class=\"cards\"><div class=\"card\"><div class=\"big\">{}</div><div class=\"lbl\">analysed samples</div></div><div class=\"card\"><div class=\"big\">{}</div><div class=\"lbl\">{} · {}</div></div><div class=\"card\"><div class=\"big\">{}</div><div class=\"lbl\">{} (from samples.jsonl)</div></div></div>",
+        h(&n_rows), n_models, crate::text::plural(n_models, "model"), crate::text::count(labs.len(), "lab"), cells.len(), crate::text::plural(cells.len(), "cell")
     );
     o.push_str("<h3>Headline owned rates (unweighted mean over models)</h3>\n<table><thead><tr><th>family</th><th class=\"n\">mean owned %</th><th>interval</th><th class=\"n\">models</th></tr></thead><tbody>\n");
     for hl in &study.headline {
@@ -471,9 +471,9 @@ fn other_tables(o: &mut String, input: &ReportInput) {
         }
         let _ = write!(
             o,
-            "<details><summary><code>{}.csv</code> — {} rows</summary>",
+            "<details><summary><code>{}.csv</code> — {}</summary>",
             h(name),
-            t.rows.len()
+            crate::text::count(t.rows.len(), "row")
         );
         generic_table(o, t, 200);
         o.push_str("</details>\n");
@@ -592,9 +592,10 @@ fn disagreements(o: &mut String, study: &Study<'_>, opts: &ReportOptions) {
     let all = study.disagreements();
     let _ = writeln!(
         o,
-        "<section id=\"disagreements\"><h2>Disagreements</h2><p>{} of {} samples have coders that split (value-holding support below the number of votes, or differing votes). Lowest support first, then model, then <code>layered_id</code>.</p>",
+        "<section id=\"disagreements\"><h2>Disagreements</h2><p>{} of {} {} coders that split (value-holding support below the number of votes, or differing votes). Lowest support first, then model, then <code>layered_id</code>.</p>",
         all.len(),
-        study.input.samples.len()
+        crate::text::count(study.input.samples.len(), "sample"),
+        crate::text::verb(all.len(), "has", "have")
     );
     if study.input.samples.is_empty() {
         o.push_str("<p class=\"muted\"><code>samples.jsonl</code> is missing, so no sample-level view is available.</p>");

@@ -74,9 +74,11 @@ pub fn render(input: &ReportInput, study: &Study<'_>, png_note: Option<&str>) ->
             for i in &p.inputs {
                 let _ = writeln!(
                     o,
-                    "- input {}: {} rows, sha256 {}",
+                    "- input {}: {}, sha256 {}",
                     m(&i.name),
-                    i.rows.map(|r| r.to_string()).unwrap_or_else(|| "?".into()),
+                    i.rows
+                        .map(|r| crate::text::count(r, "row"))
+                        .unwrap_or_else(|| "? rows".into()),
                     m(&i.sha256)
                 );
             }

@@ -561,7 +561,13 @@ pub fn code_provenance(
             format!("rubric_layer_{layer}"),
             hashes
                 .iter()
-                .map(|(h, n)| format!("{} ({n} samples)", if h.is_empty() { "unknown" } else { h }))
+                .map(|(h, n)| {
+                    format!(
+                        "{} ({})",
+                        if h.is_empty() { "unknown" } else { h },
+                        crate::text::count(*n, "sample")
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
         ));
@@ -796,7 +802,7 @@ mod tests {
             lines,
             vec![(
                 "rubric_layer_b".to_string(),
-                "h1 (2 samples); h1+h2 (1 samples)".to_string()
+                "h1 (2 samples); h1+h2 (1 sample)".to_string()
             )]
         );
         assert_eq!(warnings.len(), 1);
@@ -815,7 +821,7 @@ mod tests {
             vec![
                 (
                     "rubric_layer_b".to_string(),
-                    "offline-v2:o1 (1 samples)".to_string()
+                    "offline-v2:o1 (1 sample)".to_string()
                 ),
                 ("coders_layer_b".to_string(), "offline-v2".to_string())
             ]

@@ -143,6 +143,38 @@ impl Store {
         &self.conn
     }
 
+    /// Whether the store holds nothing but what opening a new store writes (the schema
+    /// and the paper's model table): no sample, attempt, run, import, code or metadata row
+    /// of anyone's. Only such a store may be removed by a command that created it and then
+    /// failed.
+    pub fn holds_nothing(&self) -> Result<bool, Error> {
+        let tables: Vec<String> = self
+            .conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for table in tables {
+            let sql = if table == "models" {
+                format!(
+                    "SELECT EXISTS (SELECT 1 FROM models WHERE origin <> '{}')",
+                    models::PAPER_ORIGIN
+                )
+            } else {
+                format!(
+                    "SELECT EXISTS (SELECT 1 FROM \"{}\")",
+                    table.replace('"', "\"\"")
+                )
+            };
+            let any: bool = self.conn.query_row(&sql, [], |r| r.get(0))?;
+            if any {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Run `f` in one transaction: all of it lands, or none of it.
     pub fn transaction<T, E>(
         &mut self,

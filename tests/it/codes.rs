@@ -1252,7 +1252,7 @@ fn cli_import_codes_consensus_disagreements() {
     let out = run(&["import-codes", dir.to_str().unwrap()]);
     assert!(out.contains("3 codes new"), "{out}");
     let out = run(&["consensus", "--layer", "b"]);
-    assert!(out.contains("1 samples, 1 with disagreement"), "{out}");
+    assert!(out.contains("1 sample, 1 with disagreement"), "{out}");
     let out = run(&[
         "disagreements",
         "--layer",
@@ -1528,6 +1528,46 @@ fn runner_sequential_majority_layer_b() {
     assert!(
         text.contains("skipped by design (sequential majority"),
         "{text}"
+    );
+    // The disagreements view lists the two samples whose votes split (Q-split, Q-holding)
+    // and says that the two settled with a skip (Q-agree: qwen, Q-fail: kimi) cannot
+    // show up there.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vuf"))
+        .env_remove("VUF_STUDY_DIR")
+        .arg("--study-dir")
+        .arg(tmp.path())
+        .args(["disagreements", "--layer", "b"])
+        .output()
+        .unwrap();
+    let view = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{view}");
+    assert!(
+        view.contains("2 samples with disagreement\n")
+            && view.contains(
+                "note: 2 more samples were settled by sequential majority: the votes cast agreed, \
+                 and kimi-k2-6, qwen3-6-35b-a3b were skipped by design"
+            ),
+        "{view}"
+    );
+    let listed: Vec<&str> = view
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.contains("  -> "))
+        .collect();
+    assert_eq!(listed.len(), 2, "{view}");
+    // Filtered to one condition: only Q-agree's (CTRL1) skip is left to mention.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vuf"))
+        .env_remove("VUF_STUDY_DIR")
+        .arg("--study-dir")
+        .arg(tmp.path())
+        .args(["disagreements", "--layer", "b", "--condition", "CTRL1"])
+        .output()
+        .unwrap();
+    let view = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        view.contains("0 samples with disagreement\n")
+            && view.contains("note: 1 more sample was settled by sequential majority")
+            && view.contains("and qwen3-6-35b-a3b was skipped by design; whether it would"),
+        "{view}"
     );
     assert!(
         text.lines()

@@ -250,3 +250,128 @@ fn a_local_cell_without_the_engine_or_its_file_is_a_clear_error() {
     }
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn changed_default_study_settings_are_named_with_the_stored_and_requested_values() {
+    if model().is_none() {
+        return;
+    }
+    let study = Study::new();
+    let (_, stderr) = study.ok(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "2"]);
+    // One sample per condition and one cell, in the singular; the default model under its
+    // own name and lab (not the title-cased family "Smollm2").
+    assert!(
+        stderr.contains("default study, 6 conditions x 1 sample on the local model")
+            && stderr.contains(
+                "smollm2-135m-instruct x CTRL1: no cell with >= 10 rows (1 row in 1 small cell)"
+            )
+            && stderr.contains("note: lab Hugging Face has one model"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Smollm2"), "{stderr}");
+    let summary =
+        std::fs::read_to_string(study.dir().join("analysis/model_disclosure_summary.csv")).unwrap();
+    assert!(
+        summary
+            .lines()
+            .skip(1)
+            .all(|l| l
+                .starts_with("smollm2-135m-instruct,SmolLM2-135M-Instruct,Hugging Face,smollm2,")),
+        "{summary}"
+    );
+    let (_, stderr) = study.ok(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "2"]);
+    assert!(
+        stderr.contains("collect: nothing to do: every sample of 1 cell is collected"),
+        "{stderr}"
+    );
+    let refused = |args: &[&str]| {
+        let out = study.run(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        err
+    };
+    let err = refused(&["run", "--samples", "1", "--max-tokens", "5", "--seed", "7"]);
+    assert!(
+        err.contains("--max-tokens: stored 4, requested 5; --seed: stored 2, requested 7."),
+        "{err}"
+    );
+    // Only the setting that differs is named.
+    let err = refused(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "3"]);
+    assert!(
+        err.contains("other settings than this run's: --seed: stored 2, requested 3."),
+        "{err}"
+    );
+    assert_eq!(study.status_json()["valid"], 6);
+
+    // Samples from before the cell seed was recorded in the trace: the other settings
+    // match, so the seed is what differs, though its stored value is unknown.
+    let store = study.store();
+    let n = store
+        .conn()
+        .execute(
+            "UPDATE sample_payloads SET payload = json_remove(payload, '$.raw.vuf_local.cell_seed')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 6);
+    drop(store);
+    let err = refused(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "3"]);
+    assert!(
+        err.contains("--seed: requested 3; the stored samples were drawn with another seed"),
+        "{err}"
+    );
+    // The stored settings top the study up without complaint.
+    let (_, stderr) = study.ok(&["run", "--samples", "1", "--max-tokens", "4", "--seed", "2"]);
+    assert!(stderr.contains("nothing to do"), "{stderr}");
+}
+
+#[test]
+fn threads_beyond_the_cores_run_one_per_core_with_a_note() {
+    if model().is_none() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads_of = |study: &Study| -> Vec<u64> {
+        let store = study.store();
+        let mut v = Vec::new();
+        vuf::store::samples::for_each_payload(store.conn(), |p| {
+            let t: serde_json::Value = serde_json::from_str(&p.payload).unwrap();
+            v.push(t["raw"]["vuf_local"]["threads"].as_u64().unwrap());
+            Ok(())
+        })
+        .unwrap();
+        v
+    };
+    let many = Study::new();
+    let (_, stderr) = many.ok(&[
+        "run",
+        "--samples",
+        "1",
+        "--max-tokens",
+        "2",
+        "--threads",
+        "1000",
+    ]);
+    let core_word = if cores == 1 { "core" } else { "cores" };
+    assert!(
+        stderr.contains(&format!(
+            "cell smollm2-135m-instruct asks for 1000 threads, more than the {cores} {core_word} here: \
+             the local model runs on {cores} "
+        )),
+        "{stderr}"
+    );
+    assert_eq!(threads_of(&many), vec![cores as u64; 6]);
+    // A request the machine can serve stands, without a note.
+    let one = Study::new();
+    let (_, stderr) = one.ok(&[
+        "run",
+        "--samples",
+        "1",
+        "--max-tokens",
+        "2",
+        "--threads",
+        "1",
+    ]);
+    assert!(!stderr.contains("threads, more than"), "{stderr}");
+    assert_eq!(threads_of(&one), vec![1; 6]);
+}

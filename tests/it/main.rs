@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per command.
 
 mod analyze_expected;
+mod cli;
 mod codes;
 mod collect;
 mod common;

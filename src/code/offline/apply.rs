@@ -45,7 +45,7 @@ struct Coded {
 
 /// Samples coded and committed together: an interrupted run loses at most one batch
 /// (under a second of coding), and a rerun codes only what is missing.
-const BATCH: usize = 2_000;
+pub const BATCH: usize = 2_000;
 
 /// Code every valid sample lacking an offline code from this model, in parallel, and
 /// store each sample's codes plus consensus, a batch per transaction.

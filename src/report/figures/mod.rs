@@ -553,7 +553,11 @@ fn draw_trends<DB: DrawingBackend>(
         let (x0, x1, y0, y1) = (px + 50, px + pw - 30, py + 30, py + 240);
         text(
             a,
-            &format!("{} ({} models)", truncate(lab, 40), pts.len()),
+            &format!(
+                "{} ({})",
+                truncate(lab, 40),
+                crate::text::count(pts.len(), "model")
+            ),
             (px + 50, py + 12),
             14,
             &INK,
