@@ -10,6 +10,7 @@ use anyhow::Context;
 use vuf::report::escape::terminal;
 use vuf::store::formats::{group_problems, import_path, ImportReport};
 use vuf::store::Store;
+use vuf::text::count;
 
 /// Arguments of `vuf import`.
 #[derive(Debug, clap::Args)]
@@ -76,7 +77,7 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
     if problems > 0 && read == 0 {
         anyhow::bail!(
             "import: nothing was imported ({} reported above)",
-            plural(problems, "problem")
+            count(problems, "problem")
         );
     }
     // Warnings are about entries that were imported: the data is real and kept. Those
@@ -90,7 +91,7 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
         };
         format!(
             "{} shown only (imported as {it} {is})",
-            plural(warnings, "warning")
+            count(warnings, "warning")
         )
     });
     if problems + flagged > 0 {
@@ -103,18 +104,18 @@ pub fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<()> {
             format!(
                 "{} whose prompt is not its condition's {was} imported (warnings above): check \
                  {it} before analysing",
-                plural(flagged, "sample")
+                count(flagged, "sample")
             )
         });
         let mut msg = match (problems, mismatch) {
             (0, Some(m)) => format!("import: {m}"),
             (n, None) => format!(
                 "import: {} reported above; everything else was imported",
-                plural(n, "problem")
+                count(n, "problem")
             ),
             (n, Some(m)) => format!(
                 "import: {} reported above; everything else was imported, and {m}",
-                plural(n, "problem")
+                count(n, "problem")
             ),
         };
         if let Some(w) = shown_only {
@@ -168,14 +169,5 @@ fn skipped_why(r: &ImportReport) -> String {
                 .collect();
             format!(" ({})", parts.join("; "))
         }
-    }
-}
-
-/// `1 problem`, `2 problems`.
-pub(super) fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
     }
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use vuf::code::import;
 use vuf::store::Store;
 
-use super::import::plural;
 use super::Global;
+use vuf::text::count;
 
 /// Arguments of `vuf import-codes`.
 #[derive(Debug, Clone, clap::Args)]
@@ -32,14 +32,14 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             (_, Some(note)) => println!("{shown}: {note}"),
             (Some(f), None) => println!(
                 "{shown}: {} as {}: {} new, {} already stored, {}, {} unmatched, {}, {}",
-                plural(r.rows, "row"),
+                count(r.rows, "row"),
                 f.as_str(),
-                plural(r.codes_inserted, "code"),
+                count(r.codes_inserted, "code"),
                 r.codes_existing,
-                plural(r.consensus_rows, "consensus row"),
+                count(r.consensus_rows, "consensus row"),
                 r.unmatched.len(),
-                plural(r.errors.len(), "error"),
-                plural(r.conflicts.len(), "conflict")
+                count(r.errors.len(), "error"),
+                count(r.conflicts.len(), "conflict")
             ),
             (None, None) if r.rows == 0 && r.errors.is_empty() => {
                 eprintln!("  error: {shown}: empty file, nothing to import");
@@ -47,7 +47,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             }
             (None, None) => println!(
                 "{shown}: nothing imported ({})",
-                plural(r.errors.len(), "error")
+                count(r.errors.len(), "error")
             ),
         }
         let n = if args.verbose { usize::MAX } else { 5 };
@@ -76,7 +76,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             .iter()
             .map(|r| r.codes_inserted + r.codes_existing + r.consensus_rows)
             .sum();
-        let problems = plural(problems, "problem");
+        let problems = count(problems, "problem");
         if stored == 0 {
             anyhow::bail!("import-codes: nothing was imported ({problems} reported above)");
         }

@@ -13,7 +13,7 @@
 
 use vuf::store::samples::counts;
 use vuf::store::Store;
-use vuf::text::verb;
+use vuf::text::{count, verb};
 
 /// Arguments of `vuf status`.
 #[derive(Debug, clap::Args)]
@@ -95,6 +95,37 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
                 })
                 .collect(),
         );
+    }
+    // Codes of an earlier offline coder stay in the store; say which one this build uses.
+    let current = vuf::code::offline::DEFAULT_CODER_KEY;
+    let offline = |k: &&vuf::store::samples::CodedCount| k.source == "offline" && k.layer == "b";
+    let older: Vec<&str> = c
+        .coded
+        .iter()
+        .filter(offline)
+        .filter(|k| k.coder != current)
+        .map(|k| k.coder.as_str())
+        .collect();
+    if !older.is_empty() {
+        let now = c
+            .coded
+            .iter()
+            .filter(offline)
+            .find(|k| k.coder == current)
+            .map_or(0, |k| k.samples);
+        let older = older.join(", ");
+        if now >= c.valid {
+            println!(
+                "\nnote: the {older} codes are from an earlier offline coder and are kept as history; every valid sample is coded by this build's {current}"
+            );
+        } else {
+            println!(
+                "\nnote: the {older} codes are from an earlier offline coder; this build's is {current} ({} of {} valid coded by it): `{}` codes the rest with it",
+                count(now, "sample"),
+                c.valid,
+                global.command("code --offline")
+            );
+        }
     }
     if !c.coder_skips.is_empty() {
         println!("\nskipped by design (sequential majority: the coders asked agreed, so these could not change the consensus)");

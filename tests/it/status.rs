@@ -138,3 +138,46 @@ fn looking_at_a_missing_study_creates_nothing() {
     let out = study.run(&["analyze"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("is a file, not a study directory"));
 }
+
+#[test]
+fn codes_of_an_earlier_offline_coder_are_pointed_out() {
+    let study = Study::new();
+    let cell = study.root().join("glm-5-1-or-pin-zai");
+    for i in 1..=3 {
+        write(
+            &cell.join(format!("CTRL1_{i}.json")),
+            serde_json::to_string_pretty(
+                &json!({"result": format!("As an AI I value honesty {i}."), "condition": "CTRL1", "prompt": "What do you care about?"}),
+            )
+            .unwrap(),
+        );
+    }
+    study.ok(&["import".to_string(), cell.display().to_string()]);
+    study.ok(&["code", "--offline"]);
+    let (out, _) = study.ok(&["status"]);
+    assert!(!out.contains("earlier offline coder"), "{out}");
+    // Make two of the three look like an older coder's codes (as a store coded by an
+    // earlier vuf would hold them): this build's coder has then coded only one sample.
+    study
+        .store()
+        .conn()
+        .execute_batch(
+            "UPDATE codes SET coder = 'offline-v0', rubric_hash = 'offline-v0:x' WHERE source = 'offline' AND sample_id IN (SELECT id FROM samples WHERE idx <= 2)",
+        )
+        .unwrap();
+    let (out, _) = study.ok(&["status"]);
+    let current = vuf::code::offline::DEFAULT_CODER_KEY;
+    assert!(
+        out.contains(&format!(
+            "note: the offline-v0 codes are from an earlier offline coder; this build's is {current} (1 sample of 3 valid coded by it): `vuf --study-dir "
+        )) && out.contains(" code --offline` codes the rest with it"),
+        "{out}"
+    );
+    // Coding again codes the two with this build's coder; the old codes stay as history.
+    study.ok(&["code", "--offline"]);
+    let (out, _) = study.ok(&["status"]);
+    assert!(
+        out.contains(&format!("note: the offline-v0 codes are from an earlier offline coder and are kept as history; every valid sample is coded by this build's {current}")),
+        "{out}"
+    );
+}
