@@ -187,6 +187,16 @@ pub fn execute(
     }
     collect::check_conflicts(&study, &plan, args.keep_existing)?;
     study.resolve_keys(true).map_err(anyhow::Error::msg)?;
+    if study.has_local_cells() {
+        // A local cell must keep its model file, even when nothing is left to collect:
+        // else another file's answers would be analysed under the cell's name.
+        match study.resolve_local_models(|| local_model_path(args.model.as_deref())) {
+            Ok(()) => collect::check_local_model_files(&study, &store)?,
+            // Nothing to collect: a model file that cannot be found does not matter.
+            Err(_) if plan.items.is_empty() => {}
+            Err(e) => return Err(e),
+        }
+    }
     if plan.items.is_empty() {
         eprintln!(
             "collect: nothing to do: every sample of {} is collected",
@@ -195,7 +205,6 @@ pub fn execute(
         return Ok(());
     }
     if study.has_local_cells() {
-        study.resolve_local_models(|| local_model_path(args.model.as_deref()))?;
         for c in &study.cells {
             if let Some(note) = c
                 .local

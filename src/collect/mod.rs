@@ -9,10 +9,13 @@
 pub mod events;
 pub mod guard;
 pub mod limits;
+pub mod model_files;
 pub mod plan;
 pub mod retry;
 pub mod scheduler;
 pub mod study;
+
+pub use model_files::check_local_model_files;
 
 use std::sync::Arc;
 

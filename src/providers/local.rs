@@ -104,6 +104,10 @@ pub struct RecordedSettings {
     pub top_p: Option<f64>,
     /// The cell's seed (the default study's `--seed`).
     pub cell_seed: Option<u64>,
+    /// The model file's fingerprint ([`file_fingerprint`]).
+    pub fingerprint: Option<String>,
+    /// The model file's name.
+    pub file: Option<String>,
 }
 
 /// What a stored local trace says it was drawn with; `None` for a trace that is not the
@@ -119,7 +123,38 @@ pub fn recorded_settings(trace: &Value) -> Option<RecordedSettings> {
         temperature: block.get("temperature").and_then(Value::as_f64),
         top_p: block.get("top_p").and_then(Value::as_f64),
         cell_seed: block.get("cell_seed").and_then(Value::as_u64),
+        fingerprint: block
+            .get("fingerprint")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        file: block
+            .get("file")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
+}
+
+/// The fingerprint the engine records in every local trace (`raw.vuf_local.fingerprint`),
+/// read from the file's header and samples of its data without loading the model.
+pub fn file_fingerprint(path: &Path) -> Result<String, LocalError> {
+    #[cfg(feature = "local")]
+    {
+        vuf_local::Gguf::open(path)
+            .map(|g| g.fingerprint())
+            .map_err(|e| {
+                let (e, shown) = (e.to_string(), path.display().to_string());
+                LocalError::Load(if e.contains(&shown) {
+                    e
+                } else {
+                    format!("{shown}: {e}")
+                })
+            })
+    }
+    #[cfg(not(feature = "local"))]
+    {
+        let _ = path;
+        Err(LocalError::NotBuilt)
+    }
 }
 
 /// Find the model file: `explicit` (a `--model` flag or a study file path), else `env`
@@ -334,6 +369,7 @@ mod tests {
             "model_requested": "SmolLM2-135M-Instruct.Q4_1",
             "raw": { "vuf_local": {
                 "seed": 99, "cell_seed": 2, "temperature": 0.7, "top_p": 0.95, "max_tokens": 8,
+                "fingerprint": "fnv1a64:00ff", "file": "m.gguf",
             }},
         });
         assert_eq!(
@@ -344,6 +380,8 @@ mod tests {
                 temperature: Some(0.7),
                 top_p: Some(0.95),
                 cell_seed: Some(2),
+                fingerprint: Some("fnv1a64:00ff".into()),
+                file: Some("m.gguf".into()),
             })
         );
         // An older trace: no cell seed (the mixed `seed` is not the cell's).

@@ -375,3 +375,61 @@ fn threads_beyond_the_cores_run_one_per_core_with_a_note() {
     assert!(!stderr.contains("threads, more than"), "{stderr}");
     assert_eq!(threads_of(&one), vec![1; 6]);
 }
+
+#[test]
+fn another_model_file_of_the_same_name_is_refused_for_a_collected_cell() {
+    let Some(path) = model() else {
+        return;
+    };
+    let study = Study::new();
+    let args = ["run", "--samples", "1", "--max-tokens", "4"];
+    study.ok(&args);
+    let fingerprint = |study: &Study| -> String {
+        study
+            .store()
+            .conn()
+            .query_row(
+                "SELECT DISTINCT json_extract(payload, '$.raw.vuf_local.fingerprint') FROM sample_payloads",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let real = fingerprint(&study);
+    assert!(real.starts_with("fnv1a64:"), "{real}");
+    // As if the six samples had been drawn from another file saved under the same name
+    // (the cell's keys name the model by its file stem, so they match): a complete cell
+    // would otherwise say "nothing to do" and analyse the other file's answers as this one's.
+    let n = study
+        .store()
+        .conn()
+        .execute(
+            "UPDATE sample_payloads SET payload = json_set(payload, '$.raw.vuf_local.fingerprint', 'fnv1a64:0000000000000000')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 6);
+    let out = study.run(&args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let file = path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        err.contains(&format!(
+            "cell smollm2-135m-instruct: its stored samples come from another model file, {file} (fnv1a64:0000000000000000), than {} ({real})",
+            path.display()
+        )) && err.contains("use a new --study-dir for this file"),
+        "{err}"
+    );
+    // Nothing stored was touched, and the same file as the samples' is accepted again.
+    assert_eq!(study.status_json()["valid"], 6);
+    study
+        .store()
+        .conn()
+        .execute(
+            "UPDATE sample_payloads SET payload = json_set(payload, '$.raw.vuf_local.fingerprint', ?1)",
+            [&real],
+        )
+        .unwrap();
+    let (_, stderr) = study.ok(&args);
+    assert!(stderr.contains("nothing to do"), "{stderr}");
+}
