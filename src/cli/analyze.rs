@@ -34,7 +34,7 @@ pub fn run(global: &super::Global, args: AnalyzeArgs) -> anyhow::Result<()> {
     super::process::doing(super::process::Activity::Analyze(out.clone()));
     let s = pipeline::analyze_into(&store, source, &out)?;
     for m in &s.messages {
-        eprintln!("note: {m}");
+        eprintln!("note: {}", vuf::report::escape::terminal(m));
     }
     println!(
         "analysed {} from source `{}` ({} excluded, see exclusions.csv): {} in {} ({:.2}s)",

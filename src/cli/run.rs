@@ -161,7 +161,7 @@ pub fn run(
         }
     })?;
     for m in &summary.analysis.messages {
-        eprintln!("note: {m}");
+        eprintln!("note: {}", vuf::report::escape::terminal(m));
     }
     println!("report: {}", summary.report.display());
     Ok(())

@@ -11,6 +11,7 @@
 //! design under sequential majority, because the coders asked already agreed; empty
 //! when none were skipped).
 
+use vuf::report::escape::terminal;
 use vuf::store::samples::counts;
 use vuf::store::Store;
 use vuf::text::{count, verb};
@@ -47,7 +48,10 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("study: {}", global.study_dir.display());
+    println!(
+        "study: {}",
+        terminal(&global.study_dir.display().to_string())
+    );
     println!(
         "samples: {} valid, {} invalid; of all samples, {} {} truncated and {} {} an upstream error",
         c.valid,
@@ -67,6 +71,8 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
     }
     println!("\n{:<14} {:>7} {:>8}", "lab", "models", "valid");
     for (lab, lc) in &c.by_lab {
+        // Labs come from imported files: untrusted text on the terminal.
+        let lab = terminal(lab);
         println!("{lab:<14} {:>7} {:>8}", lc.models, lc.valid);
     }
     // One layout for both per-coder tables: layer, coder, source, a count.
@@ -76,6 +82,7 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
             "layer", "coder", "source", count
         );
         for (layer, coder, source, n) in rows {
+            let (coder, source) = (terminal(coder), terminal(source));
             println!("{layer:<6} {coder:<22} {source:<10} {n:>8}");
         }
     };
@@ -113,7 +120,7 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
             .filter(offline)
             .find(|k| k.coder == current)
             .map_or(0, |k| k.samples);
-        let older = older.join(", ");
+        let older = terminal(&older.join(", ")).into_owned();
         if now >= c.valid {
             println!(
                 "\nnote: the {older} codes are from an earlier offline coder and are kept as history; every valid sample is coded by this build's {current}"

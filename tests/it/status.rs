@@ -181,3 +181,44 @@ fn codes_of_an_earlier_offline_coder_are_pointed_out() {
         "{out}"
     );
 }
+
+#[test]
+fn labs_and_coders_from_imported_files_are_escaped_on_the_terminal() {
+    let study = Study::new();
+    let cell = study.root().join("mystery-1-or");
+    write(
+        &cell.join("CTRL1_1.json"),
+        serde_json::to_string_pretty(
+            &json!({"result": "I value honesty.", "condition": "CTRL1", "prompt": "What do you care about?"}),
+        )
+        .unwrap(),
+    );
+    let models = study.root().join("models.json");
+    write(
+        &models,
+        serde_json::to_string_pretty(&json!([
+            {"model": "mystery-1", "display_name": "mystery-1", "lab": "Lab\u{1b}[2JClear", "family": "mystery"}
+        ]))
+        .unwrap(),
+    );
+    study.ok(&[
+        "import".to_string(),
+        cell.display().to_string(),
+        models.display().to_string(),
+    ]);
+    study.ok(&["code", "--offline"]);
+    study
+        .store()
+        .conn()
+        .execute("UPDATE codes SET coder = 'k\u{1b}]0;x\u{7}'", [])
+        .unwrap();
+    let (out, _) = study.ok(&["status"]);
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    assert!(out.contains("Lab\\u{1b}[2JClear"), "{out}");
+    assert!(out.contains("k\\u{1b}]0;x\\u{7}"), "{out}");
+    // The analysis notes name the lab too (a lab with one model).
+    let out = study.run(&["analyze"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(err.contains("Lab\\u{1b}[2JClear"), "{err}");
+}
