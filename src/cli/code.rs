@@ -233,15 +233,22 @@ fn models(
                 .map(|(c, e)| format!("layer {} {c}: {e}", layer.as_str())),
         );
     }
-    println!(
-        "outstanding coder failures: {}",
-        runner::outstanding_failures(&store)?
-    );
+    let outstanding = runner::outstanding_failures(&store)?;
+    println!("outstanding coder failures: {outstanding}");
     if !stopped.is_empty() {
         anyhow::bail!(
             "some coders were stopped, so coding is incomplete: {}",
             stopped.join("; ")
         );
+    }
+    if outstanding > 0 {
+        // Done, but not every code is in: the README's exit code 1, so scripts notice.
+        return Err(super::Problems(format!(
+            "{} outstanding in the failure ledger (calls or replies that failed after their retries); `{}` codes them again",
+            count(outstanding, "coder failure"),
+            global.command("code")
+        ))
+        .into());
     }
     Ok(())
 }

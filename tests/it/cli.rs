@@ -442,3 +442,46 @@ fn ctrl_c_while_coding_with_coder_models_says_the_consensus_is_not_yet_recompute
     // It does not claim the sample counts of a command that makes samples.
     assert!(!err.contains("valid and"), "{err}");
 }
+
+#[test]
+fn coding_that_leaves_failures_outstanding_exits_1_and_says_how_to_finish() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    // A coder endpoint that answers, but not with a Layer B JSON object: every reply fails
+    // to parse, is re-asked once, and ends in the failure ledger.
+    let server = rt
+        .block_on(vuf::providers::mock::FaultServer::start(
+            vuf::providers::mock::FaultConfig::default(),
+        ))
+        .unwrap();
+    let study = Study::new();
+    let corpus = study.root().join("corpus");
+    traces(&corpus, "m1-direct", 2);
+    study.ok(&["import".as_ref(), corpus.as_os_str()]);
+    write(
+        &study.dir().join("study.toml"),
+        format!(
+            "[[coders]]\nkey = 'echo'\nmodel = 'echo-1'\nbase_url = '{}'\nworkers = 1\n",
+            server.base_url()
+        ),
+    );
+    let out = study.run(&["code", "--layer", "b"]);
+    let err = stderr_of(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Two samples per condition: 12, each a failure.
+    assert!(
+        stdout.contains("outstanding coder failures: 12"),
+        "{stdout}\n{err}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "vuf: 12 coder failures outstanding in the failure ledger (calls or replies that failed after their retries); `vuf --study-dir {} code` codes them again",
+            study.dir().display()
+        )),
+        "{err}"
+    );
+}
