@@ -87,6 +87,30 @@ pub fn choose_source(store: &Store, requested: Option<CodeSource>) -> Result<Cod
         })
 }
 
+/// A note when the analysed source codes fewer samples than another source in the store:
+/// the default choice (models, then published, then offline) takes a source however few
+/// samples it covers, so a trial `vuf code --limit 2`, or the published codes of one model
+/// imported into a corpus, would otherwise quietly replace a complete analysis.
+fn partial_source(coverage: &[(CodeSource, usize)], source: CodeSource) -> Option<String> {
+    let n = coverage
+        .iter()
+        .find(|(s, _)| *s == source)
+        .map_or(0, |c| c.1);
+    let (best, most) = coverage
+        .iter()
+        .filter(|(s, _)| *s != source)
+        .max_by_key(|(s, m)| (*m, std::cmp::Reverse(*s)))?;
+    (*most > n).then(|| {
+        format!(
+            "source `{}` codes {}, source `{}` {most}: this analysis covers only the first; `--source {}` analyses the other",
+            source.as_str(),
+            crate::text::count(n, "sample"),
+            best.as_str(),
+            best.as_str()
+        )
+    })
+}
+
 /// A note when offline codes behind the source come from another offline model than the
 /// one this build ships (say a study coded by offline-v1, analysed by a vuf that ships
 /// offline-v2): the rates are those of the older coder, which is not wrong, but should be
@@ -126,6 +150,7 @@ pub fn analysis_input(store: &Store, source: CodeSource) -> Result<AnalysisInput
     let set = coded::coded_samples_with(conn, source, sides)?;
     let (code_provenance, mut code_warnings) = coded::code_provenance(conn, source)?;
     code_warnings.extend(stale_offline_codes(conn, source)?);
+    code_warnings.extend(partial_source(&coded::coverage(conn)?, source));
     Ok(AnalysisInput {
         code_provenance,
         code_warnings,
@@ -309,6 +334,31 @@ mod tests {
             rusqlite::params![id, source, rubric],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_source_covering_fewer_samples_than_another_is_pointed_out() {
+        use CodeSource::*;
+        let cov = [(Models, 2), (Offline, 12)];
+        assert_eq!(
+            partial_source(&cov, Models).as_deref(),
+            Some("source `models` codes 2 samples, source `offline` 12: this analysis covers only the first; `--source offline` analyses the other")
+        );
+        assert_eq!(partial_source(&cov, Offline), None);
+        // Equal coverage is no news; a source with no rows at all counts as 0.
+        assert_eq!(
+            partial_source(&[(Published, 5), (Offline, 5)], Published),
+            None
+        );
+        assert_eq!(
+            partial_source(&[(Offline, 1)], Cascade).as_deref(),
+            Some("source `cascade` codes 0 samples, source `offline` 1: this analysis covers only the first; `--source offline` analyses the other")
+        );
+        // The best-covered other source is named; a tie goes to the first in source order.
+        let cov = [(Published, 1680), (Models, 13906), (Offline, 13906)];
+        assert!(partial_source(&cov, Published)
+            .unwrap()
+            .contains("source `models` 13906"));
     }
 
     #[test]

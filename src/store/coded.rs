@@ -41,6 +41,26 @@ pub fn available_sources(conn: &Connection) -> Result<Vec<CodeSource>, Error> {
     Ok(out)
 }
 
+/// Per code source, how many valid samples have a Layer B consensus value_holding (what
+/// the analysis can use), in source order.
+pub fn coverage(conn: &Connection) -> Result<Vec<(CodeSource, usize)>, Error> {
+    let mut stmt = conn.prepare(
+        "SELECT c.source, COUNT(*) FROM consensus c JOIN samples s ON s.id = c.sample_id
+         WHERE c.layer = 'b' AND s.valid = 1 AND c.value_holding IS NOT NULL
+         GROUP BY c.source",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, n) = row?;
+        if let Some(source) = CodeSource::parse(&name) {
+            out.push((source, n.max(0) as usize));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Which per-coder code sources supply the votes shown beside a consensus source.
 fn vote_sources(source: CodeSource) -> &'static [&'static str] {
     match source {
