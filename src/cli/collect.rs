@@ -12,6 +12,7 @@ use anyhow::Context;
 
 use vuf::collect::events::ProgressSink;
 use vuf::collect::{self, Study};
+use vuf::report::escape::terminal;
 use vuf::store::Store;
 
 /// How progress is shown.
@@ -247,7 +248,7 @@ pub fn execute(
     ));
     done.store(true, Ordering::SeqCst);
     let _ = drawer.join();
-    let (summary, _store) = result?;
+    let (summary, store) = result?;
     eprintln!(
         "collect: {} valid, {} invalid, {} not attempted (stopped cells) in this run",
         summary.valid, summary.invalid, summary.skipped
@@ -256,9 +257,74 @@ pub fn execute(
         eprintln!("collect: cell {cell} stopped: {why}");
     }
     if summary.invalid > 0 || summary.skipped > 0 {
+        // Say why, or rerunning is guesswork: the errors are otherwise only in the traces.
+        print_failure_causes(&vuf::store::attempts::failure_causes(
+            &store,
+            summary.run_id,
+        )?);
+    }
+    if summary.invalid > 0 || summary.skipped > 0 {
         anyhow::bail!("{INCOMPLETE}: run the same command again to top up the missing samples");
     }
     Ok(())
+}
+
+/// At most this many distinct causes per cell are printed (the rest are counted).
+const CAUSES_SHOWN: usize = 3;
+
+/// One line per distinct failure cause of each cell, most frequent first.
+fn print_failure_causes(causes: &[vuf::store::attempts::FailureCause]) {
+    let one_line = |s: &str, max: usize| -> String {
+        let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let cut: String = flat.chars().take(max).collect();
+        let cut = if cut.len() < flat.len() {
+            format!("{cut}...")
+        } else {
+            cut
+        };
+        terminal(&cut).into_owned()
+    };
+    let mut shown: Vec<(&str, usize)> = Vec::new();
+    for c in causes {
+        let n = match shown.iter_mut().find(|(cell, _)| *cell == c.cell) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                shown.push((&c.cell, 1));
+                1
+            }
+        };
+        if n > CAUSES_SHOWN {
+            continue;
+        }
+        let status = c
+            .http_status
+            .map(|h| format!("HTTP {h}, "))
+            .unwrap_or_default();
+        let body = if c.body.trim().is_empty() {
+            String::new()
+        } else {
+            format!("; body: {}", one_line(&c.body, 200))
+        };
+        eprintln!(
+            "collect: cell {}: {} failed ({status}{}): {}{body}",
+            terminal(&c.cell),
+            vuf::text::count(c.attempts, "attempt"),
+            terminal(&c.reason),
+            one_line(&c.error, 300),
+        );
+    }
+    for (cell, n) in shown {
+        if n > CAUSES_SHOWN {
+            eprintln!(
+                "collect: cell {}: {} more (see `vuf export traces`)",
+                terminal(cell),
+                vuf::text::count(n - CAUSES_SHOWN, "cause")
+            );
+        }
+    }
 }
 
 fn draw_loop(sink: &ProgressSink, done: &AtomicBool, live: bool, quiet: bool) {

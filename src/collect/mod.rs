@@ -151,7 +151,8 @@ pub async fn run(
     let (result, store) = scheduler::run(study, providers, plan, store, run_id, sink).await;
     let mut store = store.ok_or(scheduler::RunError::WriterGone)?;
     match result {
-        Ok(summary) => {
+        Ok(mut summary) => {
+            summary.run_id = run_id;
             let status = if summary.invalid == 0 && summary.skipped == 0 {
                 "complete"
             } else {

@@ -53,6 +53,8 @@ pub struct RunSummary {
     pub attempts: u64,
     /// Cells stopped, with the reason (reported once each).
     pub stopped: Vec<(String, String)>,
+    /// The run's id in the store (`collect_runs`, `attempts.run_id`).
+    pub run_id: i64,
 }
 
 struct WriteOp {

@@ -388,6 +388,48 @@ pub fn sample_counts(store: &Store) -> Result<Vec<(String, String, u64, u64)>, E
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// Why attempts of one collection run failed: per cell, each distinct (reason, HTTP
+/// status, error) with how many attempts ended so and the start of one such response
+/// body, most frequent first. Texts are as stored (redacted by the providers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureCause {
+    /// Cell.
+    pub cell: String,
+    /// Invalidity reason (`connection`, `http_error`, ...).
+    pub reason: String,
+    /// HTTP status, if a response came.
+    pub http_status: Option<i64>,
+    /// The error text.
+    pub error: String,
+    /// The start of the response body (empty if none).
+    pub body: String,
+    /// Attempts that failed so.
+    pub attempts: u64,
+}
+
+/// [`FailureCause`]s of run `run_id`.
+pub fn failure_causes(store: &Store, run_id: i64) -> Result<Vec<FailureCause>, Error> {
+    let mut stmt = store.conn().prepare(
+        "SELECT cell, COALESCE(reason, ''), http_status, COALESCE(error, ''),
+                substr(COALESCE(MAX(CASE WHEN response IS NOT NULL THEN response END), ''), 1, 300),
+                COUNT(*)
+         FROM attempts WHERE run_id = ?1 AND valid = 0
+         GROUP BY cell, reason, http_status, error
+         ORDER BY cell, COUNT(*) DESC, reason, error",
+    )?;
+    let rows = stmt.query_map([run_id], |r| {
+        Ok(FailureCause {
+            cell: r.get(0)?,
+            reason: r.get(1)?,
+            http_status: r.get(2)?,
+            error: r.get(3)?,
+            body: r.get(4)?,
+            attempts: r.get::<_, i64>(5)?.max(0) as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Attempt tallies: (valid attempts, invalid attempts, invalid attempts by reason).
 pub fn attempt_tally(store: &Store) -> Result<(u64, u64, Vec<(String, u64)>), Error> {
     let conn = store.conn();

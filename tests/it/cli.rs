@@ -485,3 +485,60 @@ fn coding_that_leaves_failures_outstanding_exits_1_and_says_how_to_finish() {
         "{err}"
     );
 }
+
+#[test]
+fn a_failed_collection_says_why_per_cell() {
+    use vuf::providers::mock::{Canned, FaultServer};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let bad = rt
+        .block_on(FaultServer::start_scripted(vec![Canned {
+            status: 401,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: br#"{"error":{"code":401,"message":"invalid api key"}}"#.to_vec(),
+        }]))
+        .unwrap();
+    // A port nobody listens on (bound, then released).
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let study = Study::new();
+    let file = study.root().join("study.toml");
+    write(
+        &file,
+        format!(
+            "[design]\nconditions = ['CTRL1']\nsamples_per_condition = 1\n[collect]\nbackoff_base_ms = 1\nbackoff_cap_ms = 2\n\
+             [[cells]]\nname = 'bad-or'\nprovider = 'openai-compatible'\nbase_url = '{}'\nmodel = 'm'\nconcurrency = 1\n\
+             [[cells]]\nname = 'down-or'\nprovider = 'openai-compatible'\nbase_url = 'http://127.0.0.1:{refused}/v1'\nmodel = 'm'\nconcurrency = 1\n",
+            bad.base_url()
+        ),
+    );
+    let out = study.run(&[
+        "collect".as_ref(),
+        file.as_os_str(),
+        "--progress".as_ref(),
+        "quiet".as_ref(),
+    ]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    // The 401: one attempt (a fatal status stops the cell), with the provider's message.
+    assert!(
+        err.contains(
+            "collect: cell bad-or: 1 attempt failed (HTTP 401, auth_http_401): HTTP 401: invalid api key\n"
+        ),
+        "{err}"
+    );
+    // The refused port: every attempt of the one sample failed to connect.
+    let down = err
+        .lines()
+        .find(|l| l.starts_with("collect: cell down-or: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        down.contains("attempts failed (connection): ") && down.contains("Connection refused"),
+        "{down}"
+    );
+}
