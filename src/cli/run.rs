@@ -94,6 +94,12 @@ pub fn prepare(global: &super::Global, args: &RunArgs) -> anyhow::Result<Collect
 /// The default study's checks: its options, then its model file.
 fn default_model(args: &RunArgs) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(args.samples > 0, "--samples must be at least 1");
+    anyhow::ensure!(
+        args.samples <= vuf::collect::study::MAX_SAMPLES_PER_CONDITION,
+        "--samples {}: at most {} per condition (the published design asks 10)",
+        args.samples,
+        vuf::collect::study::MAX_SAMPLES_PER_CONDITION
+    );
     anyhow::ensure!(args.max_tokens > 0, "--max-tokens must be at least 1");
     match super::collect::local_model_path(args.model.as_deref()) {
         Ok(m) => Ok(m),

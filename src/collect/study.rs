@@ -16,6 +16,11 @@ use crate::protocol::Condition;
 use crate::providers::local::{DEFAULT_MODEL_ID, DEFAULT_TEMPERATURE, DEFAULT_TOP_P};
 use crate::providers::{ApiKey, ProviderKind, Route, Wire};
 
+/// Most samples of one condition a study may ask for. The published design asks 10 or 30;
+/// the plan holds one entry per sample and cell, so an absurd count (a typo with extra
+/// zeros) would fill memory before the first call.
+pub const MAX_SAMPLES_PER_CONDITION: u32 = 100_000;
+
 /// A condition of the design: a built-in one (PROTOCOL 2.1) or a custom one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CondSpec {
@@ -376,6 +381,18 @@ impl Study {
         if conditions.is_empty() {
             return Err(invalid("design.conditions".into(), "no conditions".into()));
         }
+        if let Some(c) = conditions
+            .iter()
+            .find(|c| c.samples > MAX_SAMPLES_PER_CONDITION)
+        {
+            return Err(invalid(
+                "design".into(),
+                format!(
+                    "condition {}: {} samples, more than the {MAX_SAMPLES_PER_CONDITION} per condition vuf plans for (the plan holds every sample)",
+                    c.id, c.samples
+                ),
+            ));
+        }
 
         // Settings.
         let d = Settings::default();
@@ -396,7 +413,15 @@ impl Study {
                 .global_concurrency
                 .unwrap_or(d.global_concurrency)
                 .max(1),
-            timeout: secs(raw.collect.timeout_s, d.timeout, "timeout_s")?,
+            timeout: match secs(raw.collect.timeout_s, d.timeout, "timeout_s")? {
+                t if t.is_zero() => {
+                    return Err(invalid(
+                        "collect.timeout_s".into(),
+                        "0 would time out every call: give a positive number of seconds".into(),
+                    ))
+                }
+                t => t,
+            },
             backoff_base: raw
                 .collect
                 .backoff_base_ms
@@ -790,6 +815,33 @@ pub fn default_key_env(kind: ProviderKind) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_sample_counts_and_a_zero_timeout_are_refused_naming_the_field() {
+        let cell = "[[cells]]\nname='a'\nprovider='openrouter'\nmodel='m'\n";
+        let parse = |text: &str| Study::parse(text, Path::new("s.toml")).map(|_| ());
+        assert!(parse(&format!("[design]\nsamples_per_condition = 100000\n{cell}")).is_ok());
+        let e = parse(&format!("[design]\nsamples_per_condition = 100001\n{cell}"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "s.toml: design: condition CTRL1: 100001 samples, more than the 100000 per condition vuf plans for (the plan holds every sample)"
+        );
+        let e = parse(&format!(
+            "[design]\nsamples = {{ G2 = 1000000000 }}\n{cell}"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("condition G2: 1000000000 samples"), "{e}");
+        let e = parse(&format!("[collect]\ntimeout_s = 0\n{cell}"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "s.toml: collect.timeout_s: 0 would time out every call: give a positive number of seconds"
+        );
+    }
 
     #[test]
     fn a_key_pasted_into_the_study_file_is_never_echoed() {

@@ -542,3 +542,18 @@ fn a_failed_collection_says_why_per_cell() {
         "{down}"
     );
 }
+
+#[test]
+fn an_absurd_sample_count_is_refused_before_anything_is_created() {
+    let study = Study::new();
+    let out = study.run(&["run", "--samples", "1000000000"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "--samples 1000000000: at most 100000 per condition (the published design asks 10)"
+        ),
+        "{err}"
+    );
+    assert!(!study.dir().exists());
+}
