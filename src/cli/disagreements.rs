@@ -12,7 +12,8 @@ pub struct Args {
     /// Layer (`a` topics, `b` posture).
     #[arg(long, default_value = "b", value_parser = ["a", "b"])]
     pub layer: String,
-    /// Consensus source (`models`, `published`).
+    /// Consensus source (`models`, `published`, `offline`, `cascade`; a single offline
+    /// coder never disagrees with itself, so `offline` lists none).
     #[arg(long, default_value = "models")]
     pub source: String,
     /// Only this source model.

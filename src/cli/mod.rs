@@ -228,7 +228,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Import published coder files (per-coder and consensus).
     ImportCodes(import_codes::Args),
-    /// Code samples with the configured coder models.
+    /// Code samples: with coder models (the paper's three, or `[[coders]]` in the study
+    /// file), with the built-in offline coder (`--offline`), or as a cascade of both.
     Code(code::Args),
     /// Recompute consensus from per-coder codes.
     Consensus(consensus::Args),
