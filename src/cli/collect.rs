@@ -180,7 +180,23 @@ pub fn execute(
         anyhow::ensure!(t.is_finite() && t > 0.0, "--timeout-s must be positive");
         study.settings.timeout = Duration::from_secs_f64(t);
     }
-    let store = Store::open(&global.study_dir)?;
+    let store = if args.dry_run {
+        // Read what is there, create nothing: a plan is only a look.
+        match Store::open_read_only(&global.study_dir)? {
+            Some(s) => s,
+            None => {
+                if global.study_dir.join(vuf::store::STORE_FILE).exists() {
+                    eprintln!(
+                        "note: the store in {} needs an upgrade that a dry run does not make; the plan counts nothing as collected",
+                        global.study_dir.display()
+                    );
+                }
+                Store::open_in_memory()?
+            }
+        }
+    } else {
+        Store::open(&global.study_dir)?
+    };
     let plan = collect::plan(&study, &store)?;
     if args.dry_run {
         print!("{}", collect::plan::render(&study, &plan));

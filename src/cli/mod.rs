@@ -254,16 +254,21 @@ pub fn main() -> i32 {
     // `VUF_STUDY_DIR=` (set but empty, as `export VUF_STUDY_DIR=` or a blank line in an env
     // file leaves it) means no study directory was chosen: the default, as if unset, and
     // not an error about a missing value.
-    if std::env::var_os("VUF_STUDY_DIR").is_some_and(|v| v.is_empty()) {
-        // Changing the environment is sound only while no other thread reads it: this is
-        // the start of main, before any thread is spawned.
-        std::env::remove_var("VUF_STUDY_DIR");
+    // The same for the other variables that stand in for options.
+    for var in ["VUF_STUDY_DIR", "VUF_SHARED_DATA"] {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            // Changing the environment is sound only while no other thread reads it: this
+            // is the start of main, before any thread is spawned.
+            std::env::remove_var(var);
+        }
     }
     let cli = Cli::parse();
     let g = &cli.global;
     // Writing commands: (may create the study, makes samples). They hold the study's lock
     // until the process ends, and say what is stored when interrupted.
     let writer = match cli.command {
+        // A dry run only reads: it takes no lock and creates nothing.
+        Command::Collect(ref a) if a.dry_run => None,
         Command::Run(_) | Command::Collect(_) | Command::Import(_) => Some((true, true)),
         Command::ImportCodes(_) => Some((true, false)),
         Command::Code(_) | Command::Consensus(_) => Some((false, false)),

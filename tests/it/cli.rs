@@ -557,3 +557,27 @@ fn an_absurd_sample_count_is_refused_before_anything_is_created() {
     );
     assert!(!study.dir().exists());
 }
+
+#[test]
+fn an_empty_vuf_shared_data_counts_as_unset() {
+    // Run where ../shared/data does not exist: the default path is tried (and named), as
+    // if the variable were unset, instead of clap's "a value is required".
+    let study = Study::new();
+    let here = study.root().join("a/b");
+    std::fs::create_dir_all(&here).unwrap();
+    let out = study
+        .cmd()
+        .current_dir(&here)
+        .env("VUF_SHARED_DATA", "")
+        .args(["coder", "train", "--out"])
+        .arg(study.root().join("m.json"))
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("loading labelled data from ../shared/data")
+            && !err.contains("a value is required"),
+        "{err}"
+    );
+}

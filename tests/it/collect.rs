@@ -809,6 +809,9 @@ fn dry_run_prints_calls_tokens_and_cost() {
     assert!(text
         .lines()
         .any(|l| l.starts_with("other-or") && l.contains("n/a")));
+    // A plan is only a look: no store, no lock file.
+    assert!(!dir.path().join("vuf.sqlite").exists());
+    assert!(!dir.path().join("vuf.lock").exists());
 }
 
 #[test]
