@@ -1169,3 +1169,36 @@ fn hostile_paths_are_escaped_on_the_terminal() {
         "{stderr}"
     );
 }
+
+#[test]
+fn non_json_files_in_a_cell_directory_are_skipped_not_errors() {
+    let s = Study::new();
+    let cell = s.root().join("corpus").join("m1-direct");
+    write(
+        &cell.join("CTRL1_1.json"),
+        serde_json::to_vec_pretty(&json!({
+            "result": "I value honesty.", "condition": "CTRL1", "prompt": "What do you care about?"
+        }))
+        .unwrap(),
+    );
+    write(&cell.join("notes.txt"), "collected by hand");
+    write(&cell.join("README.md"), "# m1");
+    // A misnamed .json file may be a trace: still an error.
+    let (stdout, _) = s.ok(&[
+        std::ffi::OsStr::new("import"),
+        s.root().join("corpus").as_os_str(),
+    ]);
+    assert!(
+        stdout.contains("read 1, inserted 1,")
+            && stdout.contains(
+                "skipped 2 (files in a cell directory that are not .json (not traces)),"
+            ),
+        "{stdout}"
+    );
+    write(&cell.join("CTRL1_01.json"), "{}");
+    let out = s.run(&[
+        std::ffi::OsStr::new("import"),
+        s.root().join("corpus").as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -178,6 +178,15 @@ fn plan_cell(dir: &Path, report: &mut ImportReport, jobs: &mut Vec<Job>) {
             continue;
         }
         let name = p.file_name().and_then(|n| n.to_str()).map(str::to_string);
+        // A README or notes file beside the traces is not a malformed trace: skipped and
+        // counted. A `.json` file that is misnamed still is an error (it may be a trace).
+        if name
+            .as_deref()
+            .is_some_and(|n| !n.to_ascii_lowercase().ends_with(".json"))
+        {
+            report.skip("files in a cell directory that are not .json (not traces)");
+            continue;
+        }
         match (name.as_deref().and_then(trace_file_key), &cell) {
             (None, _) => report.errors.push(Problem::file(&p, MISNAMED)),
             (Some(_), Err(reason)) => report.errors.push(Problem::file(&p, reason.clone())),
