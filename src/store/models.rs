@@ -64,18 +64,31 @@ pub fn seed_if_empty(conn: &Connection) -> Result<(), Error> {
     Ok(())
 }
 
-/// Write one row (replacing any row of that model). Returns whether anything changed.
-pub fn upsert_model(tx: &Transaction, m: &ModelRow) -> Result<bool, Error> {
+/// What [`upsert_model`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    /// A new row (or the first file row over the built-in seed of the paper's models).
+    Inserted,
+    /// A row from an earlier import or run, now different.
+    Replaced,
+    /// The same row was already stored.
+    Unchanged,
+}
+
+/// Write one row (replacing any row of that model), and say which it was.
+pub fn upsert_model(tx: &Transaction, m: &ModelRow) -> Result<Upsert, Error> {
     let current = get_model_tx(tx, &m.model)?;
-    if current.as_ref() == Some(m) {
-        return Ok(false);
-    }
+    let outcome = match &current {
+        Some(c) if c == m => return Ok(Upsert::Unchanged),
+        Some(c) if c.origin != PAPER_ORIGIN => Upsert::Replaced,
+        _ => Upsert::Inserted,
+    };
     tx.prepare_cached(
         "INSERT INTO models (model, display_name, lab, family, release_date, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(model) DO UPDATE SET display_name = ?2, lab = ?3, family = ?4, release_date = ?5, origin = ?6",
     )?
     .execute(params![m.model, m.display_name, m.lab, m.family, m.release_date, m.origin])?;
-    Ok(true)
+    Ok(outcome)
 }
 
 fn get_model_tx(conn: &Connection, model: &str) -> Result<Option<ModelRow>, Error> {
@@ -134,10 +147,26 @@ mod tests {
             release_date: None,
             origin: "models.json:x".into(),
         };
-        assert!(st.transaction(|tx| upsert_model(tx, &new)).unwrap());
-        assert!(!st.transaction(|tx| upsert_model(tx, &new)).unwrap());
+        // Over the built-in seed: the first file row counts as inserted.
+        assert_eq!(
+            st.transaction(|tx| upsert_model(tx, &new)).unwrap(),
+            Upsert::Inserted
+        );
+        assert_eq!(
+            st.transaction(|tx| upsert_model(tx, &new)).unwrap(),
+            Upsert::Unchanged
+        );
         assert_eq!(get_model(st.conn(), "glm-5-1").unwrap().unwrap(), new);
+        // A changed row from a file replaces the earlier file's.
+        let newer = ModelRow {
+            display_name: Some("GLM-5.1".into()),
+            ..new.clone()
+        };
+        assert_eq!(
+            st.transaction(|tx| upsert_model(tx, &newer)).unwrap(),
+            Upsert::Replaced
+        );
         seed_if_empty(st.conn()).unwrap();
-        assert_eq!(get_model(st.conn(), "glm-5-1").unwrap().unwrap(), new);
+        assert_eq!(get_model(st.conn(), "glm-5-1").unwrap().unwrap(), newer);
     }
 }

@@ -1190,9 +1190,8 @@ fn non_json_files_in_a_cell_directory_are_skipped_not_errors() {
     ]);
     assert!(
         stdout.contains("read 1, inserted 1,")
-            && stdout.contains(
-                "skipped 2 (files in a cell directory that are not .json (not traces)),"
-            ),
+            && stdout
+                .contains("skipped 2 (files in a cell directory that are not .json (not traces)),"),
         "{stdout}"
     );
     write(&cell.join("CTRL1_01.json"), "{}");
@@ -1201,4 +1200,24 @@ fn non_json_files_in_a_cell_directory_are_skipped_not_errors() {
         s.root().join("corpus").as_os_str(),
     ]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_changed_models_json_entry_is_reported_as_replaced() {
+    let s = Study::new();
+    let models = s.root().join("models.json");
+    let file = |display: &str| {
+        serde_json::to_vec_pretty(&json!([
+            {"model": "mystery-1", "display_name": display, "lab": "Mystery", "family": "mystery"}
+        ]))
+        .unwrap()
+    };
+    write(&models, file("mystery-1"));
+    let (out, _) = s.ok(&[std::ffi::OsStr::new("import"), models.as_os_str()]);
+    assert!(out.contains("read 1, inserted 1, unchanged 0, replaced 0,"), "{out}");
+    let (out, _) = s.ok(&[std::ffi::OsStr::new("import"), models.as_os_str()]);
+    assert!(out.contains("read 1, inserted 0, unchanged 1, replaced 0,"), "{out}");
+    write(&models, file("Mystery One"));
+    let (out, _) = s.ok(&[std::ffi::OsStr::new("import"), models.as_os_str()]);
+    assert!(out.contains("read 1, inserted 0, unchanged 0, replaced 1,"), "{out}");
 }

@@ -10,7 +10,7 @@ use super::{
     first_byte, has_ext, json_type, read_text, ImportFormat, ImportReport, Problem, Progress,
 };
 use crate::store::imports::{record_import, ImportFile};
-use crate::store::models::{upsert_model, ModelRow};
+use crate::store::models::{upsert_model, ModelRow, Upsert};
 use crate::store::{now_utc, sha256_hex, Error, Store};
 
 /// `models.json`.
@@ -83,10 +83,10 @@ impl ImportFormat for ModelsJsonFormat {
         };
         store.transaction(|tx| -> Result<(), Error> {
             for r in &rows {
-                if upsert_model(tx, r)? {
-                    report.inserted += 1;
-                } else {
-                    report.unchanged += 1;
+                match upsert_model(tx, r)? {
+                    Upsert::Inserted => report.inserted += 1,
+                    Upsert::Replaced => report.replaced += 1,
+                    Upsert::Unchanged => report.unchanged += 1,
                 }
             }
             if report.read > 0 {
