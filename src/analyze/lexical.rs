@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use crate::protocol::lexicon::{LexicalHits, LEXICON};
-use crate::protocol::{Family, ValueHolding};
+use crate::protocol::{CodeSource, Family, ValueHolding};
 
 use super::input::{Prepared, Sample};
 use super::labels::{label_fraction, Label};
@@ -305,7 +305,7 @@ pub(crate) fn build(a: &Analysis, prep: &Prepared) -> Part {
             }
         }
     }
-    let md = summary_md(&by_posture, &by_lab, &bt);
+    let md = summary_md(&by_posture, &by_lab, &bt, a.source);
     Part {
         tables: vec![by_posture, by_lab, bt, terms, variants],
         texts: vec![("lexical_trace_summary.md".into(), md)],
@@ -319,11 +319,11 @@ fn pct(v: &Value, d: usize) -> String {
     }
 }
 
-fn summary_md(posture: &Table, labs: &Table, bt: &Table) -> String {
+fn summary_md(posture: &Table, labs: &Table, bt: &Table, source: CodeSource) -> String {
     // Line for line the published file, except that it says who wrote it.
     let mut s = format!(
         "# Lexical-trace summary — Values Under Fire\n\n{} Lexicon frozen in `methodology/FROZEN_CRITERIA.md §8`. Per-response any-hit flags computed in `canonical_analysis.py` and stored in the tidy sample table; this file aggregates them.\n\n**Disciplinary note.** The lexical check is a trace diagnostic, not a classifier. It tells us whether a response *contains* training-shaped service/disownership/policy language; it does not measure how that language is held. Layer B does that.\n\n## 1. Posture × lexical-trace rates\n\nWithin each condition family, the fraction of responses in each posture category that contain any hit from each lexical group.\n\n| condition family | posture | n | service any-hit | disownership any-hit | policy any-hit |\n|---|---|---:|---:|---:|---:|\n",
-        super::published::generated_by(super::published::LEXICAL_SCRIPT)
+        super::published::generated_by(super::published::LEXICAL_SCRIPT, source)
     );
     for r in posture
         .rows

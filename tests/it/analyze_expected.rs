@@ -368,7 +368,7 @@ fn analyze_matches_published_outputs_on_subset() {
             // Byte for byte except the sentence naming who generated the file: the
             // published one names its script, vuf's names vuf (and the script).
             let published = vuf::analyze::published_generated_by(script);
-            let ours = vuf::analyze::generated_by(script);
+            let ours = vuf::analyze::generated_by(script, vuf::protocol::CodeSource::Published);
             assert_eq!(
                 want.matches(&published).count(),
                 1,

@@ -1214,10 +1214,19 @@ fn a_changed_models_json_entry_is_reported_as_replaced() {
     };
     write(&models, file("mystery-1"));
     let (out, _) = s.ok(&[std::ffi::OsStr::new("import"), models.as_os_str()]);
-    assert!(out.contains("read 1, inserted 1, unchanged 0, replaced 0,"), "{out}");
+    assert!(
+        out.contains("read 1, inserted 1, unchanged 0, replaced 0,"),
+        "{out}"
+    );
     let (out, _) = s.ok(&[std::ffi::OsStr::new("import"), models.as_os_str()]);
-    assert!(out.contains("read 1, inserted 0, unchanged 1, replaced 0,"), "{out}");
+    assert!(
+        out.contains("read 1, inserted 0, unchanged 1, replaced 0,"),
+        "{out}"
+    );
     write(&models, file("Mystery One"));
     let (out, _) = s.ok(&[std::ffi::OsStr::new("import"), models.as_os_str()]);
-    assert!(out.contains("read 1, inserted 0, unchanged 0, replaced 1,"), "{out}");
+    assert!(
+        out.contains("read 1, inserted 0, unchanged 0, replaced 1,"),
+        "{out}"
+    );
 }

@@ -279,7 +279,10 @@ fn published_codes_through_the_store_reproduce_the_published_analysis_files() {
                 "{name}: published line"
             );
             want = text
-                .replace(&published, &vuf::analyze::generated_by(script))
+                .replace(
+                    &published,
+                    &vuf::analyze::generated_by(script, vuf::protocol::CodeSource::Published),
+                )
                 .into_bytes();
         }
         assert!(
