@@ -54,7 +54,17 @@ pub enum Stage {
 /// Pick the code source to analyse: the requested one if it has codes, else the first
 /// available of models, published, offline (issue: analysis `--source`).
 pub fn choose_source(store: &Store, requested: Option<CodeSource>) -> Result<CodeSource, Error> {
-    let available = coded::available_sources(store.conn())?;
+    choose_source_in(store, requested, "b")
+}
+
+/// [`choose_source`] by the codes of one layer (`a` or `b`): `vuf export codes --layer a`
+/// can export a source that has only Layer A codes.
+pub fn choose_source_in(
+    store: &Store,
+    requested: Option<CodeSource>,
+    layer: &str,
+) -> Result<CodeSource, Error> {
+    let available = coded::available_sources_in(store.conn(), layer)?;
     if let Some(s) = requested {
         if available.contains(&s) {
             return Ok(s);

@@ -115,10 +115,13 @@ pub fn run(global: &super::Global, args: ExportArgs) -> anyhow::Result<()> {
             let layer = Layer::parse(&c.layer).context("--layer must be a or b")?;
             // The same choice as `vuf analyze`: a named source must have codes, so an export
             // is never silently empty.
-            let source = vuf::pipeline::choose_source(
-                &store,
-                c.source.as_deref().and_then(CodeSource::parse),
-            )?;
+            let requested = match c.source.as_deref() {
+                None => None,
+                Some(s) => Some(CodeSource::parse(s).with_context(|| {
+                    format!("--source {s}: not one of published, models, offline, cascade")
+                })?),
+            };
+            let source = vuf::pipeline::choose_source_in(&store, requested, layer.as_str())?;
             let n = export_codes(&store, layer, source, &c.out)
                 .with_context(|| format!("exporting codes to {}", c.out.display()))?;
             println!(

@@ -30,8 +30,13 @@ pub struct CodedSet {
 
 /// Code sources with at least one Layer B consensus row, in `CodeSource` order.
 pub fn available_sources(conn: &Connection) -> Result<Vec<CodeSource>, Error> {
-    let mut stmt = conn.prepare("SELECT DISTINCT source FROM consensus WHERE layer = 'b'")?;
-    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    available_sources_in(conn, "b")
+}
+
+/// [`available_sources`] of one layer (`a` or `b`).
+pub fn available_sources_in(conn: &Connection, layer: &str) -> Result<Vec<CodeSource>, Error> {
+    let mut stmt = conn.prepare("SELECT DISTINCT source FROM consensus WHERE layer = ?1")?;
+    let names = stmt.query_map([layer], |r| r.get::<_, String>(0))?;
     let mut out: Vec<CodeSource> = names
         .collect::<Result<Vec<_>, _>>()?
         .iter()

@@ -581,3 +581,69 @@ fn an_empty_vuf_shared_data_counts_as_unset() {
         "{err}"
     );
 }
+
+#[test]
+fn export_codes_finds_a_source_by_the_layer_asked_for_and_refuses_an_unknown_source() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Replies with no CODES line: unclean Layer A records, which still are codes.
+    let server = rt
+        .block_on(vuf::providers::mock::FaultServer::start(
+            vuf::providers::mock::FaultConfig::default(),
+        ))
+        .unwrap();
+    let study = Study::new();
+    let corpus = study.root().join("corpus");
+    traces(&corpus, "m1-direct", 1);
+    study.ok(&["import".as_ref(), corpus.as_os_str()]);
+    write(
+        &study.dir().join("study.toml"),
+        format!(
+            "[[coders]]\nkey = 'echo'\nmodel = 'echo-1'\nbase_url = '{}'\nworkers = 1\n",
+            server.base_url()
+        ),
+    );
+    study.ok(&["code", "--layer", "a"]);
+    let out_a = study.root().join("a.jsonl");
+    let (stdout, _) = study.ok(&[
+        "export".as_ref(),
+        "codes".as_ref(),
+        "--layer".as_ref(),
+        "a".as_ref(),
+        "--source".as_ref(),
+        "models".as_ref(),
+        "--out".as_ref(),
+        out_a.as_os_str(),
+    ]);
+    assert!(
+        stdout.contains("wrote 6 models consensus records (layer a)"),
+        "{stdout}"
+    );
+    // Layer B has no models codes: still refused, naming the source.
+    let out = study.run(&[
+        "export",
+        "codes",
+        "--layer",
+        "b",
+        "--source",
+        "models",
+        "--out",
+        "/dev/null",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("no `models` codes in the store"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = study.run(&["export", "codes", "--source", "bogus", "--out", "/dev/null"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("invalid value 'bogus' for '--source <SOURCE>'"),
+        "{}",
+        stderr_of(&out)
+    );
+}
