@@ -232,6 +232,7 @@ fn collect_default_study(
         || matches!(&collected, Err(e) if e.to_string().starts_with(super::collect::INCOMPLETE))
     {
         default_model_metadata(global, &requested.name)?;
+        more_than_asked(global, &requested.name, args.samples)?;
     }
     match collected {
         Err(e) if e.to_string().starts_with(super::collect::INCOMPLETE) => {
@@ -254,6 +255,25 @@ fn collect_default_study(
         }
         other => other,
     }
+}
+
+/// A note when the cell holds more samples per condition than this run asked for (an
+/// earlier run with a larger `--samples`): the analysis uses every stored sample, so a
+/// smaller `--samples` does not make a smaller study.
+fn more_than_asked(global: &super::Global, cell: &str, samples: u32) -> anyhow::Result<()> {
+    let store = Store::open(&global.study_dir)?;
+    let most = vuf::store::attempts::sample_counts(&store)?
+        .into_iter()
+        .filter(|(c, ..)| c == cell)
+        .map(|(_, _, valid, _)| valid)
+        .max()
+        .unwrap_or(0);
+    if most > u64::from(samples) {
+        eprintln!(
+            "note: the study holds up to {most} valid samples per condition from an earlier run, more than --samples {samples}; the analysis uses all of them (a new --study-dir makes a smaller study)"
+        );
+    }
+    Ok(())
 }
 
 /// Name the default model as its makers do (display name `SmolLM2-135M-Instruct`, lab

@@ -433,3 +433,20 @@ fn another_model_file_of_the_same_name_is_refused_for_a_collected_cell() {
     let (_, stderr) = study.ok(&args);
     assert!(stderr.contains("nothing to do"), "{stderr}");
 }
+
+#[test]
+fn a_smaller_samples_on_a_bigger_default_study_says_the_analysis_uses_all() {
+    if model().is_none() {
+        return;
+    }
+    let study = Study::new();
+    study.ok(&["run", "--samples", "2", "--max-tokens", "4"]);
+    let (_, stderr) = study.ok(&["run", "--samples", "1", "--max-tokens", "4"]);
+    assert!(
+        stderr.contains("note: the study holds up to 2 valid samples per condition from an earlier run, more than --samples 1; the analysis uses all of them"),
+        "{stderr}"
+    );
+    // Asking for what is there says nothing of the kind.
+    let (_, stderr) = study.ok(&["run", "--samples", "2", "--max-tokens", "4"]);
+    assert!(!stderr.contains("from an earlier run"), "{stderr}");
+}
