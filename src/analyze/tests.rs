@@ -379,3 +379,165 @@ fn reliability_with_coders_skipped_by_design() {
         );
     }
 }
+
+/// Every file under `dir` with its bytes, by relative path.
+fn files_of(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            assert!(p.is_file(), "{} is not a file", p.display());
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn entries_of(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_analysis_that_fails_half_way_leaves_the_earlier_one_as_it_was_and_no_temp_dir() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("analysis");
+    // The earlier analysis: 7 of 10 owned.
+    let earlier = analyze(
+        &input(rows("opus-9-direct", Condition::G1, 7, 3, 0)),
+        &opts(),
+    );
+    let written = write_outputs(&earlier, &out).unwrap();
+    let before = files_of(&out);
+    assert_eq!(before.len(), written.len());
+    assert!(written.iter().all(|p| p.parent() == Some(out.as_path())));
+    assert_eq!(
+        before["model_disclosure_summary.csv"],
+        earlier
+            .table("model_disclosure_summary")
+            .unwrap()
+            .to_csv()
+            .into_bytes()
+    );
+
+    // A new analysis (2 of 10 owned) whose write fails after every table is written: its
+    // last text names a directory that does not exist.
+    let mut new = analyze(
+        &input(rows("opus-9-direct", Condition::G1, 2, 8, 0)),
+        &opts(),
+    );
+    assert_ne!(
+        new.table("model_disclosure_summary")
+            .unwrap()
+            .to_csv()
+            .into_bytes(),
+        before["model_disclosure_summary.csv"]
+    );
+    new.texts.push(("no-such-dir/x.md".into(), "x".into()));
+    let err = write_outputs(&new, &out).unwrap_err();
+    let temp = format!(".analysis.tmp-{}", std::process::id());
+    match &err {
+        Error::Write { path, .. } => assert!(
+            path.ends_with(format!("{temp}/no-such-dir/x.md")),
+            "{}",
+            path.display()
+        ),
+        other => panic!("{other}"),
+    }
+    assert_eq!(files_of(&out), before);
+    assert_eq!(entries_of(root.path()), ["analysis"]);
+
+    // Without the bad text it is written, and replaces the earlier one whole: a file put
+    // there by hand goes too.
+    new.texts.pop();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    write_outputs(&new, &out).unwrap();
+    let after = files_of(&out);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        after["model_disclosure_summary.csv"],
+        new.table("model_disclosure_summary")
+            .unwrap()
+            .to_csv()
+            .into_bytes()
+    );
+    assert_eq!(entries_of(root.path()), ["analysis"]);
+}
+
+#[test]
+fn the_temp_dirs_of_a_crashed_analysis_are_removed_by_the_next_one() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("analysis");
+    let a = analyze(
+        &input(rows("opus-9-direct", Condition::G1, 7, 3, 0)),
+        &opts(),
+    );
+    write_outputs(&a, &out).unwrap();
+    let complete = files_of(&out);
+    // A run killed while writing, and one killed after its swap but before it removed the
+    // analysis it replaced.
+    let stale = root.path().join(".analysis.tmp-4194301");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("model_disclosure_summary.csv"), "half").unwrap();
+    let replaced = root.path().join(".analysis.old-4194302");
+    std::fs::create_dir(&replaced).unwrap();
+    std::fs::write(replaced.join("analysis.json"), "older").unwrap();
+    write_outputs(&a, &out).unwrap();
+    assert_eq!(entries_of(root.path()), ["analysis"]);
+    assert_eq!(files_of(&out), complete);
+
+    // Killed between its two renames: no analysis, the earlier one aside. A read of the
+    // analysis finds none; the next write puts the earlier one back before it starts, so
+    // a failure of that write leaves the earlier analysis in place.
+    std::fs::rename(&out, &replaced).unwrap();
+    std::fs::create_dir(&stale).unwrap();
+    let mut failing = analyze(
+        &input(rows("opus-9-direct", Condition::G1, 2, 8, 0)),
+        &opts(),
+    );
+    failing.texts.push(("no-such-dir/x.md".into(), "x".into()));
+    assert!(write_outputs(&failing, &out).is_err());
+    assert_eq!(entries_of(root.path()), ["analysis"]);
+    assert_eq!(files_of(&out), complete);
+}
+
+#[test]
+fn an_analysis_is_not_written_over_a_directory_that_is_not_one() {
+    let root = tempfile::tempdir().unwrap();
+    let a = analyze(
+        &input(rows("opus-9-direct", Condition::G1, 7, 3, 0)),
+        &opts(),
+    );
+    // A study directory (or any folder of one's own) given as the output.
+    let study = root.path().join("study");
+    std::fs::create_dir(&study).unwrap();
+    std::fs::write(study.join("vuf.sqlite"), "the store").unwrap();
+    let err = write_outputs(&a, &study).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "{} holds files that are not a vuf analysis (vuf.sqlite): vuf replaces its analysis \
+             directory whole",
+            study.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(entries_of(&study), ["vuf.sqlite"]);
+    assert_eq!(
+        std::fs::read(study.join("vuf.sqlite")).unwrap(),
+        b"the store"
+    );
+    assert_eq!(entries_of(root.path()), ["study"]);
+    // An `analysis.json` that vuf did not write does not make it one.
+    std::fs::write(study.join("analysis.json"), "{\"vuf_version\": \"0.1.0\"}").unwrap();
+    assert!(write_outputs(&a, &study).is_err());
+    assert_eq!(entries_of(&study), ["analysis.json", "vuf.sqlite"]);
+}
