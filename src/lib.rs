@@ -20,6 +20,7 @@
 pub mod analyze;
 pub mod code;
 pub mod collect;
+pub mod outdir;
 pub mod pipeline;
 pub mod protocol;
 pub mod providers;

@@ -198,6 +198,9 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// The output directory could not be prepared or swapped in (see [`crate::outdir`]).
+    #[error("{0}")]
+    Output(#[from] crate::outdir::Error),
 }
 
 /// A scoped thread's result, its panic passed on.
@@ -334,6 +337,10 @@ pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
 }
 
 /// Write every output of an analysis into `dir` (created if missing). Returns the paths.
+///
+/// `dir` is replaced whole, and only once every file is written: until then it holds the
+/// earlier analysis as it was, and a failure leaves it so ([`crate::outdir`]). It must be
+/// absent, empty or an earlier vuf analysis; any other directory is refused untouched.
 pub fn write_outputs(analysis: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, Error> {
     output::write_all(analysis, dir)
 }

@@ -14,7 +14,9 @@ pub struct AnalyzeArgs {
     /// published, offline].
     #[arg(long, value_parser = ["published", "models", "offline", "cascade"])]
     pub source: Option<String>,
-    /// Output directory [default: <study-dir>/analysis].
+    /// Output directory [default: <study-dir>/analysis]. vuf replaces it whole once every
+    /// file is written (until then it holds the earlier analysis as it was), so it must be
+    /// new, empty, or an earlier analysis: any other directory is refused.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Also print how long loading, computing and writing took.

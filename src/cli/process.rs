@@ -96,26 +96,38 @@ impl Activity {
                  being recomputed keeps its earlier consensus in {dir}; rerun the same command"
             ),
             Activity::Analyze(out) => format!(
-                "The store in {dir} is complete (the analysis only reads it), but {} may now hold \
-                 some files of this analysis and some of an earlier one: rerun the same command \
-                 to write them all again",
-                out.display()
+                "The store in {dir} is complete (the analysis only reads it), and {} holds a whole \
+                 analysis, never a mix of two: the earlier one as it was (none if there was none), \
+                 or this one if it had finished writing; rerun the same command (it also removes \
+                 what this one left unfinished in {} beside it)",
+                out.display(),
+                unfinished(out)
             ),
             Activity::Report(out) => format!(
-                "The store and the analysis in {dir} are complete, but {} may now hold some \
-                 files of this report and some of an earlier one: rerun the same command to write \
-                 them all again",
-                out.display()
+                "The store and the analysis in {dir} are complete, and {} holds a whole report, \
+                 never a mix of two: the earlier one as it was (none if there was none), or this \
+                 one if it had finished writing; rerun the same command (it also removes what this \
+                 one left unfinished in {} beside it)",
+                out.display(),
+                unfinished(out)
             ),
         }
     }
 }
 
+/// The temporary directory this process writes the output directory `out` into.
+fn unfinished(out: &std::path::Path) -> String {
+    vuf::outdir::temp_name(out)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "a temporary directory".into())
+}
+
 /// Ctrl-C during a long command: say what is kept and how to go on, instead of dying
 /// silently, then exit at once (130). What is kept depends on the [`Activity`]: the store
 /// commits each collected answer, each code of a coder model and each imported file, the
-/// offline coder a batch at a time, and the analysis and report files are written in
-/// place (a rerun writes them again).
+/// offline coder a batch at a time, and the analysis and the report are written beside
+/// their directory and swapped in whole once complete ([`vuf::outdir`]; the exit waits
+/// for a swap under way, so it never stops between its two renames).
 pub(crate) fn report_interrupts(study_dir: PathBuf, with_sample_counts: bool) {
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -127,6 +139,8 @@ pub(crate) fn report_interrupts(study_dir: PathBuf, with_sample_counts: bool) {
         if rt.block_on(tokio::signal::ctrl_c()).is_err() {
             return;
         }
+        // Held until the exit: no output directory is left renamed aside.
+        let _swaps = vuf::outdir::hold_swaps();
         let activity = ACTIVITY.lock().ok().and_then(|a| a.clone());
         // Sample counts only where samples are what the command makes (collect, import).
         let counted = with_sample_counts
@@ -169,6 +183,27 @@ pub struct Problems(pub String);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interrupted_analysis_or_report_names_the_unfinished_directory_the_rerun_removes() {
+        let study = std::path::Path::new("s");
+        let pid = std::process::id();
+        let analysis = Activity::Analyze(study.join("analysis")).kept(study, "");
+        assert!(
+            analysis.contains("s/analysis holds a whole analysis, never a mix of two")
+                && analysis.ends_with(&format!(
+                    "rerun the same command (it also removes what this one left unfinished in \
+                     .analysis.tmp-{pid} beside it)"
+                )),
+            "{analysis}"
+        );
+        let report = Activity::Report(study.join("out/r")).kept(study, "");
+        assert!(
+            report.contains("s/out/r holds a whole report")
+                && report.contains(&format!("unfinished in .r.tmp-{pid} beside it")),
+            "{report}"
+        );
+    }
 
     #[test]
     fn error_text_is_escaped_per_line_and_each_cause_is_printed_once() {

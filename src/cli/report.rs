@@ -2,15 +2,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
 /// Arguments of `vuf report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
     /// Analysis output directory to read [default: <study-dir>/analysis].
     #[arg(long, value_name = "DIR")]
     pub analysis: Option<PathBuf>,
-    /// Directory to write the report into [default: <study-dir>/report].
+    /// Directory to write the report into [default: <study-dir>/report]. vuf replaces it
+    /// whole once every file is written (until then it holds the earlier report as it was),
+    /// so it must be new, empty, or an earlier report: any other directory is refused.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -32,8 +32,11 @@ pub fn run(global: &super::Global, args: ReportArgs) -> anyhow::Result<()> {
     };
     let opts = vuf::report::ReportOptions::default();
     super::process::doing(super::process::Activity::Report(out.clone()));
-    let files = vuf::report::write_report(&input, &out, &opts)
-        .with_context(|| format!("writing report into {}", out.display()))?;
+    let files = vuf::report::write_report(&input, &out, &opts).map_err(|e| match e {
+        // Already about the directory, by name.
+        e @ vuf::report::Error::Output(_) => anyhow::Error::from(e),
+        e => anyhow::Error::from(e).context(format!("writing report into {}", out.display())),
+    })?;
     let pngs = files
         .iter()
         .filter(|f| f.extension().is_some_and(|e| e == "png"))

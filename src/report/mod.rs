@@ -84,6 +84,9 @@ pub enum Error {
         /// Backend error text.
         msg: String,
     },
+    /// The report directory could not be prepared or swapped in (see [`crate::outdir`]).
+    #[error("{0}")]
+    Output(#[from] crate::outdir::Error),
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -300,6 +303,8 @@ const TIDY_CSV: &str = "tidy_values_under_fire_samples";
 
 /// Read an analysis output directory (see the module doc for what is optional).
 pub fn load(dir: &Path) -> Result<ReportInput, Error> {
+    // A `vuf analyze` swapping the directory in waits, and this waits for one doing so.
+    let _reading = crate::outdir::hold_for_reading(dir);
     if !dir.is_dir() {
         return Err(Error::NotAnalysis {
             path: dir.to_path_buf(),
@@ -479,6 +484,10 @@ impl Default for ReportOptions {
 /// `report.html`, `models/<anchor>.html` (one page per model), `summary.md`, `tables.tex`, `figures/*.svg`, `figures/*.png` (when the
 /// font is available), `data/*.csv` (spreadsheet-safe copies of every table plus
 /// `samples.csv`), `data/tables.json` and, with feature `parquet`, `data/samples.parquet`.
+///
+/// `out_dir` is replaced whole, and only once every file is written: until then it holds
+/// the earlier report as it was, and a failure leaves it so ([`crate::outdir`]). It must be
+/// absent, empty or an earlier vuf report; any other directory is refused untouched.
 pub fn write_report(
     input: &ReportInput,
     out_dir: &Path,
@@ -486,9 +495,34 @@ pub fn write_report(
 ) -> Result<Vec<PathBuf>, Error> {
     let study = view::Study::build(input);
     let figs = figures::build_all(&study)?;
+    let staging = crate::outdir::Staging::begin(out_dir, KIND)?;
+    let tmp = staging.dir().to_path_buf();
+    let written = write_into(input, &study, &figs, opts, &tmp)?;
+    staging.commit()?;
+    Ok(written
+        .iter()
+        .map(|p| out_dir.join(p.strip_prefix(&tmp).unwrap_or(p)))
+        .collect())
+}
+
+/// A report directory: what [`crate::outdir::Staging`] may replace whole is one holding
+/// the entry page and the table exports vuf writes.
+pub const KIND: crate::outdir::Kind = crate::outdir::Kind {
+    what: "report",
+    is_earlier: |dir| dir.join("report.html").is_file() && dir.join("data/tables.json").is_file(),
+};
+
+/// Write every file of the report into the existing, empty directory `out_dir`.
+fn write_into(
+    input: &ReportInput,
+    study: &view::Study<'_>,
+    figs: &[figures::Figure],
+    opts: &ReportOptions,
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>, Error> {
     let fig_dir = out_dir.join("figures");
     let data_dir = out_dir.join("data");
-    for d in [out_dir, &fig_dir, &data_dir] {
+    for d in [&fig_dir, &data_dir] {
         std::fs::create_dir_all(d).map_err(io_err(d))?;
     }
     let mut written = Vec::new();
@@ -497,29 +531,29 @@ pub fn write_report(
     } else {
         Some("PNG figures disabled".to_string())
     };
-    let html_text = html::render(input, &study, &figs, opts, png_note.as_deref());
+    let html_text = html::render(input, study, figs, opts, png_note.as_deref());
     written.push(write(out_dir.join("report.html"), html_text.as_bytes())?);
     let model_dir = out_dir.join("models");
     std::fs::create_dir_all(&model_dir).map_err(io_err(&model_dir))?;
-    for (name, page) in html::render_model_pages(&study, opts) {
+    for (name, page) in html::render_model_pages(study, opts) {
         written.push(write(model_dir.join(name), page.as_bytes())?);
     }
-    let md = markdown::render(input, &study, png_note.as_deref());
+    let md = markdown::render(input, study, png_note.as_deref());
     written.push(write(out_dir.join("summary.md"), md.as_bytes())?);
     written.push(write(
         out_dir.join("tables.tex"),
-        latex::render(&study).as_bytes(),
+        latex::render(study).as_bytes(),
     )?);
-    for f in &figs {
+    for f in figs {
         written.push(write(
             fig_dir.join(format!("{}.svg", f.name)),
             f.svg.as_bytes(),
         )?);
     }
     if png_note.is_none() {
-        for f in &figs {
+        for f in figs {
             let p = fig_dir.join(format!("{}.png", f.name));
-            f.write_png(&study, &p)?;
+            f.write_png(study, &p)?;
             written.push(p);
         }
     }

@@ -280,3 +280,111 @@ fn reliability_with_one_coder_is_explained_not_tabulated() {
     assert!(!three.contains("Inter-coder agreement needs at least two coders"));
     assert!(three.contains("fleiss_kappa"));
 }
+
+/// Every file under `dir` with its bytes, by relative path.
+fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_report_that_fails_half_way_leaves_the_earlier_one_as_it_was_and_no_temp_dir() {
+    let d = tempfile::tempdir().unwrap();
+    write_fixture(d.path());
+    let mut input = load(d.path()).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("report");
+    let opts = ReportOptions {
+        png: false,
+        ..ReportOptions::default()
+    };
+    let files = write_report(&input, &out, &opts).unwrap();
+    let before = files_under(&out);
+    assert_eq!(before.len(), files.len());
+    assert!(files.iter().all(|f| f.starts_with(&out) && f.is_file()));
+
+    // A new report (another title) whose write fails in the exports, after the pages,
+    // texts and figures are written: a table named into a directory that does not exist.
+    let retitled = ReportOptions {
+        title: "Another title".into(),
+        ..opts.clone()
+    };
+    input.tables.insert(
+        "no-such-dir/x".into(),
+        input.tables["lab_trend_figures"].clone(),
+    );
+    let err = write_report(&input, &out, &retitled).unwrap_err();
+    match &err {
+        Error::Io { path, .. } => assert!(
+            path.ends_with(format!(
+                ".report.tmp-{}/data/no-such-dir/x.csv",
+                std::process::id()
+            )),
+            "{}",
+            path.display()
+        ),
+        other => panic!("{other}"),
+    }
+    assert_eq!(files_under(&out), before);
+    assert_eq!(entries(root.path()), ["report"]);
+
+    // A stale temporary directory of a crashed run, and the earlier report of one stopped
+    // after its swap, are removed by the next run; the report is replaced whole.
+    input.tables.remove("no-such-dir/x");
+    std::fs::create_dir_all(root.path().join(".report.tmp-4194301/data")).unwrap();
+    std::fs::create_dir_all(root.path().join(".report.old-4194302/figures")).unwrap();
+    std::fs::write(out.join("figures/mine.svg"), "<svg/>").unwrap();
+    write_report(&input, &out, &retitled).unwrap();
+    assert_eq!(entries(root.path()), ["report"]);
+    let after = files_under(&out);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>()
+    );
+    let html = String::from_utf8(after["report.html"].clone()).unwrap();
+    assert!(html.contains("<title>Another title</title>"), "{html}");
+    assert!(!String::from_utf8_lossy(&before["report.html"]).contains("Another title"));
+}
+
+#[test]
+fn a_report_is_not_written_over_a_directory_that_is_not_one() {
+    let d = tempfile::tempdir().unwrap();
+    write_fixture(d.path());
+    let input = load(d.path()).unwrap();
+    let opts = ReportOptions {
+        png: false,
+        ..ReportOptions::default()
+    };
+    // The analysis directory itself given as the report's output.
+    let before = files_under(d.path());
+    let err = write_report(&input, d.path(), &opts).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Output(crate::outdir::Error::Foreign { what: "report", .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(files_under(d.path()), before);
+}

@@ -111,6 +111,81 @@ fn report_without_an_analysis_says_so_once_and_names_the_command_that_writes_it(
     );
 }
 
+/// Every file under `dir` with its bytes, by relative path.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    tree(dir)
+        .into_iter()
+        .filter(|f| dir.join(f).is_file())
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn analyze_and_report_replace_their_directories_whole_and_refuse_any_other() {
+    let study = imported_study();
+    study.ok(&["code", "--offline"]);
+    let dir = study.dir();
+    // What crashed runs left: an unfinished analysis and report.
+    write(
+        &dir.join(".analysis.tmp-4194301/samples.jsonl"),
+        "{\"half\"",
+    );
+    write(&dir.join(".report.tmp-4194302/report.html"), "half");
+    study.ok(&["analyze"]);
+    study.ok(&["report"]);
+    let listed: Vec<String> = tree(&dir)
+        .into_iter()
+        .filter(|f| !f.contains('/'))
+        .collect();
+    assert!(
+        listed.iter().all(|f| !f.starts_with('.')) && listed.contains(&"analysis".to_string()),
+        "{listed:?}"
+    );
+    let analysis = contents(&dir.join("analysis"));
+    let report = contents(&dir.join("report"));
+
+    // A rerun gives the same bytes, and removes the earlier outputs that runs stopped after
+    // their swap left beside; a file put into the directory goes with the old one.
+    write(&dir.join("analysis/notes.txt"), "mine");
+    write(&dir.join("report/notes.txt"), "mine");
+    write(&dir.join(".analysis.old-4194303/analysis.json"), "older");
+    write(&dir.join(".report.old-4194304/report.html"), "older");
+    study.ok(&["analyze"]);
+    study.ok(&["report"]);
+    assert_eq!(contents(&dir.join("analysis")), analysis);
+    assert_eq!(contents(&dir.join("report")), report);
+    assert!(
+        !dir.join(".analysis.old-4194303").exists() && !dir.join(".report.old-4194304").exists()
+    );
+
+    // A directory that is not an output of that kind is refused, and nothing changes: the
+    // study directory as the analysis, the analysis as the report, a folder of one's own.
+    let papers = study.root().join("papers");
+    write(&papers.join("draft.md"), "mine");
+    let everything = || (contents(&dir), contents(&papers));
+    let before = everything();
+    let analysis_dir = dir.join("analysis");
+    for (command, out_dir, what) in [
+        ("analyze", &dir, "analysis"),
+        ("analyze", &papers, "analysis"),
+        ("report", &analysis_dir, "report"),
+        ("report", &papers, "report"),
+    ] {
+        let args: [&std::ffi::OsStr; 3] = [command.as_ref(), "--out".as_ref(), out_dir.as_os_str()];
+        let out = study.run(&args);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("holds files that are not a vuf {what}")),
+            "{args:?}: {err}"
+        );
+        assert!(everything() == before, "{args:?} changed something");
+    }
+}
+
 #[test]
 fn report_in_a_directory_with_no_study_says_there_is_no_study() {
     let study = Study::new();
