@@ -518,31 +518,52 @@ fn ctrl_c_while_coding_with_coder_models_says_the_consensus_is_not_yet_recompute
     assert!(!err.contains("valid and"), "{err}");
 }
 
+/// A study of `per_condition` imported samples per condition of one cell, whose study file
+/// names one coder model: a mock endpoint that answers every request with plain chat text
+/// (no CODES line, no JSON object). The runtime keeps the endpoint alive.
+struct EchoCoder {
+    _rt: tokio::runtime::Runtime,
+    _server: vuf::providers::mock::FaultServer,
+    study: Study,
+}
+
+impl EchoCoder {
+    fn study(per_condition: u32) -> EchoCoder {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt
+            .block_on(vuf::providers::mock::FaultServer::start(
+                vuf::providers::mock::FaultConfig::default(),
+            ))
+            .unwrap();
+        let study = Study::new();
+        let corpus = study.root().join("corpus");
+        traces(&corpus, "m1-direct", per_condition);
+        study.ok(&["import".as_ref(), corpus.as_os_str()]);
+        write(
+            &study.dir().join("study.toml"),
+            format!(
+                "[[coders]]\nkey = 'echo'\nmodel = 'echo-1'\nbase_url = '{}'\nworkers = 1\n",
+                server.base_url()
+            ),
+        );
+        EchoCoder {
+            _rt: rt,
+            _server: server,
+            study,
+        }
+    }
+}
+
 #[test]
 fn coding_that_leaves_failures_outstanding_exits_1_and_says_how_to_finish() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
     // A coder endpoint that answers, but not with a Layer B JSON object: every reply fails
     // to parse, is re-asked once, and ends in the failure ledger.
-    let server = rt
-        .block_on(vuf::providers::mock::FaultServer::start(
-            vuf::providers::mock::FaultConfig::default(),
-        ))
-        .unwrap();
-    let study = Study::new();
-    let corpus = study.root().join("corpus");
-    traces(&corpus, "m1-direct", 2);
-    study.ok(&["import".as_ref(), corpus.as_os_str()]);
-    write(
-        &study.dir().join("study.toml"),
-        format!(
-            "[[coders]]\nkey = 'echo'\nmodel = 'echo-1'\nbase_url = '{}'\nworkers = 1\n",
-            server.base_url()
-        ),
-    );
+    let echo = EchoCoder::study(2);
+    let study = &echo.study;
     let out = study.run(&["code", "--layer", "b"]);
     let err = stderr_of(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -659,28 +680,9 @@ fn an_empty_vuf_shared_data_counts_as_unset() {
 
 #[test]
 fn export_codes_finds_a_source_by_the_layer_asked_for_and_refuses_an_unknown_source() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
     // Replies with no CODES line: unclean Layer A records, which still are codes.
-    let server = rt
-        .block_on(vuf::providers::mock::FaultServer::start(
-            vuf::providers::mock::FaultConfig::default(),
-        ))
-        .unwrap();
-    let study = Study::new();
-    let corpus = study.root().join("corpus");
-    traces(&corpus, "m1-direct", 1);
-    study.ok(&["import".as_ref(), corpus.as_os_str()]);
-    write(
-        &study.dir().join("study.toml"),
-        format!(
-            "[[coders]]\nkey = 'echo'\nmodel = 'echo-1'\nbase_url = '{}'\nworkers = 1\n",
-            server.base_url()
-        ),
-    );
+    let echo = EchoCoder::study(1);
+    let study = &echo.study;
     study.ok(&["code", "--layer", "a"]);
     let out_a = study.root().join("a.jsonl");
     let (stdout, _) = study.ok(&[
