@@ -29,7 +29,25 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         let shown = r.path.display().to_string();
         let shown = vuf::report::escape::terminal(&shown);
         match (&r.format, &r.skipped_note) {
+            _ if r.empty_dir => {
+                eprintln!(
+                    "  error: {shown}: no .jsonl files found in this directory (or below it); nothing to import"
+                );
+                problems += 1;
+            }
             (_, Some(note)) => println!("{shown}: {note}"),
+            (Some(f), None) if f.is_consensus() => println!(
+                "{shown}: {} as {}: {} new, {} already stored, {} new, {} already stored, {} unmatched, {}, {}",
+                count(r.rows, "row"),
+                f.as_str(),
+                count(r.codes_inserted, "code"),
+                r.codes_existing,
+                count(r.consensus_rows, "consensus row"),
+                r.consensus_existing,
+                r.unmatched.len(),
+                count(r.errors.len(), "error"),
+                count(r.conflicts.len(), "conflict")
+            ),
             (Some(f), None) => println!(
                 "{shown}: {} as {}: {} new, {} already stored, {}, {} unmatched, {}, {}",
                 count(r.rows, "row"),
@@ -74,7 +92,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         // Codes already stored count as imported: a rerun is not "nothing done".
         let stored: usize = reports
             .iter()
-            .map(|r| r.codes_inserted + r.codes_existing + r.consensus_rows)
+            .map(|r| r.codes_inserted + r.codes_existing + r.consensus_rows + r.consensus_existing)
             .sum();
         let problems = count(problems, "problem");
         if stored == 0 {

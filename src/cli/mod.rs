@@ -227,6 +227,12 @@ enum Command {
     /// Write stored data back out in a published format.
     Export(export::ExportArgs),
     /// Import published coder files (per-coder and consensus).
+    ///
+    /// Every row is checked against the protocol (labels, value-holdings, supports, topic
+    /// keys, coder keys, ids) and imported whole or not at all; a row that differs from
+    /// what the study holds (a stored consensus row, a coder's vote, a sample's ids) is a
+    /// conflict and is not imported. Exit code 1 when rows were left out, 2 when nothing was
+    /// imported (for example a directory without `.jsonl` files).
     ImportCodes(import_codes::Args),
     /// Code samples: with coder models (the paper's three, or `[[coders]]` in the study
     /// file), with the built-in offline coder (`--offline`), or as a cascade of both.

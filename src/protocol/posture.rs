@@ -88,6 +88,20 @@ impl PostureLabel {
             })
             .unwrap_or(PostureLabel::UncodeableOrRefusal)
     }
+
+    /// A label of the phase-4 draft taxonomy (PROTOCOL 5.8) or a collapsed label, after the
+    /// key normalisation of PROTOCOL 5.5, mapped to its collapsed label; `None` for anything
+    /// else. For checking recorded draft labels, where [`PostureLabel::from_draft`]'s
+    /// "anything unknown is uncodeable" would hide a label no coder of the paper wrote.
+    pub fn known_draft(raw: &str) -> Option<PostureLabel> {
+        let key = normalise_key(raw);
+        PostureLabel::parse(&key).or_else(|| {
+            DRAFT_MAPPING
+                .iter()
+                .find(|(d, _)| *d == key)
+                .map(|(_, l)| *l)
+        })
+    }
 }
 
 impl fmt::Display for PostureLabel {
@@ -266,6 +280,16 @@ mod tests {
             PostureLabel::from_draft("something_new"),
             PostureLabel::UncodeableOrRefusal
         );
+        // The strict lookup names the unknown label instead.
+        assert_eq!(
+            PostureLabel::known_draft("Owned-Vantage Grounded"),
+            Some(PostureLabel::OwnedWorldChangeAdvocacy)
+        );
+        assert_eq!(
+            PostureLabel::known_draft("exposed_mechanism"),
+            Some(PostureLabel::ExposedMechanism)
+        );
+        assert_eq!(PostureLabel::known_draft("something_new"), None);
     }
 
     #[test]

@@ -341,6 +341,40 @@ pub fn upsert_consensus(conn: &Connection, c: &NewConsensus) -> Result<(), Error
     Ok(())
 }
 
+/// The stored consensus row of one sample, layer and source, if any.
+pub fn consensus_of(
+    conn: &Connection,
+    sample_id: i64,
+    layer: &str,
+    source: &str,
+) -> Result<Option<NewConsensus>, Error> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT rubric_hash, label, label_support, label_votes_json, value_holding,
+                    value_holding_support, value_holding_votes_json, topics_json, has_disagreement,
+                    record_json
+             FROM consensus WHERE sample_id = ?1 AND layer = ?2 AND source = ?3",
+        )?
+        .query_row(params![sample_id, layer, source], |r| {
+            Ok(NewConsensus {
+                sample_id,
+                layer: layer.to_string(),
+                source: source.to_string(),
+                rubric_hash: r.get(0)?,
+                label: r.get(1)?,
+                label_support: r.get(2)?,
+                label_votes_json: r.get(3)?,
+                value_holding: r.get(4)?,
+                value_holding_support: r.get(5)?,
+                value_holding_votes_json: r.get(6)?,
+                topics_json: r.get(7)?,
+                has_disagreement: r.get(8)?,
+                record_json: r.get(9)?,
+            })
+        })
+        .optional()?)
+}
+
 /// Delete the consensus rows of a layer and source (before a recompute).
 pub fn delete_consensus(conn: &Connection, layer: &str, source: &str) -> Result<usize, Error> {
     Ok(conn.execute(
@@ -421,12 +455,16 @@ pub struct SampleKey {
     pub idx: i64,
     /// Whether the sample is valid.
     pub valid: bool,
+    /// Source model of the sample's cell (empty if the cell is unknown).
+    pub source_model: String,
 }
 
 /// Every sample's join keys, in id order.
 pub fn sample_keys(conn: &Connection) -> Result<Vec<SampleKey>, Error> {
-    let mut stmt = conn
-        .prepare("SELECT id, layered_id, cell, condition, idx, valid FROM samples ORDER BY id")?;
+    let mut stmt = conn.prepare(
+        "SELECT s.id, s.layered_id, s.cell, s.condition, s.idx, s.valid, COALESCE(c.source_model, '')
+         FROM samples s LEFT JOIN cells c ON c.cell = s.cell ORDER BY s.id",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok(SampleKey {
             id: r.get(0)?,
@@ -435,6 +473,7 @@ pub fn sample_keys(conn: &Connection) -> Result<Vec<SampleKey>, Error> {
             condition: r.get(3)?,
             idx: r.get(4)?,
             valid: r.get(5)?,
+            source_model: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -571,9 +571,24 @@ fn recomputed_consensus_equals_published_for_both_phases() {
         glm.join("manifest_glm_5_1.jsonl"),
     ];
     let reps = import::import_codes(&mut store, &pub_files).unwrap();
+    // New and already stored consensus rows per file: glm-5-1's Layer B consensus came in
+    // with its coder records above, so it is already stored; the other three are new.
     assert_eq!(
-        reps.iter().map(|r| r.consensus_rows).sum::<usize>(),
-        2640 * 2
+        reps[..4]
+            .iter()
+            .map(|r| (
+                r.consensus_rows,
+                r.consensus_existing,
+                r.errors.len(),
+                r.conflicts.len()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (0, 1680, 0, 0),
+            (960, 0, 0, 0),
+            (1680, 0, 0, 0),
+            (960, 0, 0, 0)
+        ]
     );
     assert!(reps[4]
         .skipped_note
@@ -636,7 +651,12 @@ fn import_reports_unmatched_and_bad_rows_with_lines() {
     let b = tmp.path().join("glm-4-7.jsonl");
     std::fs::write(
         &b,
-        "{\"coder_key\":\"glm-4-7\",\"cell\":\"c-1\",\"sample_id\":\"CTRL1_1.json\",\"layered_id\":\"nope\",\"primary_label\":\"Split_Or_RelocatedOwnership\",\"value_holding\":\"relocated_or_partial\"}\n",
+        concat!(
+            "{\"coder_key\":\"glm-4-7\",\"cell\":\"c-1\",\"sample_id\":\"CTRL1_1.json\",\"primary_label\":\"Split_Or_RelocatedOwnership\",\"value_holding\":\"relocated_or_partial\"}\n",
+            // The same cell + sample_id under a layered id that is not the sample's: the
+            // stored sample keeps its id, the row is a conflict.
+            "{\"coder_key\":\"qwen3-6-35b-a3b\",\"cell\":\"c-1\",\"sample_id\":\"CTRL1_1\",\"layered_id\":\"nope\",\"primary_label\":\"exposed_mechanism\"}\n",
+        ),
     )
     .unwrap();
     // A file that is not UTF-8 is reported with its line and skipped; the rest import.
@@ -656,11 +676,23 @@ fn import_reports_unmatched_and_bad_rows_with_lines() {
     assert!(r.unmatched[0].message.contains("X_c-1_CTRL1_002"));
     assert_eq!(r.errors.len(), 1);
     assert_eq!(r.errors[0].line, 3);
-    // Line 5 joins through the layered-id shape, but votes differently: a conflict, kept.
+    // Line 5 joins through the layered-id shape of another id family than the stored
+    // sample's own: a conflict, the stored sample and vote kept.
     assert_eq!(r.conflicts.len(), 1);
     assert_eq!(r.conflicts[0].line, 5);
+    assert_eq!(
+        r.conflicts[0].message,
+        "OTHER_c-1_CTRL1_1: layered_id: this row says \"OTHER_c-1_CTRL1_1\", the stored sample \
+         c-1/CTRL1_1 has \"X_c-1_CTRL1_001\"; not imported"
+    );
     // cell + sample_id (with the .json quirk) joins; the label is normalised.
     assert_eq!(reps[1].codes_inserted, 1);
+    assert_eq!(reps[1].conflicts.len(), 1);
+    assert_eq!(
+        reps[1].conflicts[0].message,
+        "nope: layered_id: this row says \"nope\", the stored sample c-1/CTRL1_1 has \
+         \"X_c-1_CTRL1_001\"; not imported"
+    );
     let rb = recompute::recompute(&mut store, Layer::B).unwrap();
     assert_eq!(rb.samples, 1);
     let out = tmp.path().join("b.jsonl");

@@ -6,6 +6,7 @@ mod codes;
 mod collect;
 mod common;
 mod import;
+mod import_codes;
 mod local;
 mod report_browser;
 mod run;
