@@ -147,6 +147,18 @@ pub fn coders_from_toml(text: &str) -> anyhow::Result<Vec<CoderConfig>> {
     };
     let mut seen = std::collections::HashSet::new();
     for c in &coders {
+        // The key is stored with every code and printed in tables: plain visible text.
+        let bad = |ch: char| {
+            ch.is_whitespace()
+                || ch.is_control()
+                || matches!(ch, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        };
+        if c.key.is_empty() || c.key.chars().any(bad) {
+            anyhow::bail!(
+                "study file: coder key {:?}: use visible characters without spaces (it is stored with every code)",
+                c.key
+            );
+        }
         if !seen.insert(c.key.clone()) {
             anyhow::bail!("study file: coder key {} appears twice", c.key);
         }
@@ -959,5 +971,13 @@ mod tests {
         )
         .is_err());
         assert!(coders_from_toml("[[coders]]\nkey='a'\nmodle='m'\n").is_err());
+        // A key is stored with every code and printed: no spaces, no control characters.
+        for key in ["", "my coder", "k\\u001b[2J"] {
+            let e = coders_from_toml(&format!("[[coders]]\nkey=\"{key}\"\nmodel='m'\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("use visible characters without spaces"), "{e}");
+            assert!(!e.contains('\u{1b}'), "{e:?}");
+        }
     }
 }
