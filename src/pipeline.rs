@@ -13,7 +13,7 @@ use crate::code::offline::{apply, OfflineCoder};
 use crate::protocol::CodeSource;
 use crate::report;
 use crate::store::{self, coded, Store};
-use crate::text::{count, verb};
+use crate::text::{count, plural, verb};
 
 /// Errors of the pipeline, each naming the stage.
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +177,7 @@ pub fn analysis_input(store: &Store, source: CodeSource) -> Result<AnalysisInput
             .map(|(name, rows, sha256)| InputFile { name, rows, sha256 })
             .collect(),
         invalid_trace_rows: coded::invalid_count(conn)?,
+        custom: set.custom,
     })
 }
 
@@ -217,6 +218,27 @@ pub fn analyze_into(
     let started = std::time::Instant::now();
     let input = analysis_input(store, source)?;
     let loaded = started.elapsed();
+    if input.rows.is_empty() && !input.custom.is_empty() {
+        let others = input.exclusions.len() - input.custom.len();
+        return Err(Error::Nothing(format!(
+            "no valid sample of the six published conditions has `{}` codes, and the frozen \
+             analysis covers only those: {} {} of custom conditions, outside it{}; get their \
+             responses and codes with `vuf export traces DIR` and `vuf export codes --layer b \
+             --out FILE`",
+            source.as_str(),
+            count(input.custom.len(), "valid sample"),
+            verb(input.custom.len(), "is", "are"),
+            if others > 0 {
+                format!(
+                    ", and {others} other {} {} them",
+                    plural(others, "sample"),
+                    verb(others, "lacks", "lack")
+                )
+            } else {
+                String::new()
+            }
+        )));
+    }
     if input.rows.is_empty() {
         return Err(Error::Nothing(format!(
             "no valid sample has `{}` codes ({} {} them)",

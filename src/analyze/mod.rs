@@ -30,6 +30,7 @@
 //! published code writes it only when non-empty.
 
 pub mod bootstrap;
+pub mod custom;
 pub mod input;
 pub mod labels;
 pub mod lexical;
@@ -53,7 +54,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::protocol::{CodeSource, CodedSample, ModelMeta};
+use crate::protocol::{CodeSource, CodedSample, CustomSample, ModelMeta};
 
 pub use input::ModelInfo;
 pub use labels::Label;
@@ -103,6 +104,9 @@ pub struct AnalysisInput {
     pub code_provenance: Vec<(String, String)>,
     /// Warnings about the codes (e.g. mixed rubric versions), passed on as messages.
     pub code_warnings: Vec<String>,
+    /// Valid samples of custom conditions (also in `exclusions`): outside the frozen
+    /// analysis, counted in `custom_conditions.csv` only ([`custom`]).
+    pub custom: Vec<CustomSample>,
 }
 
 /// Analysis options.
@@ -228,6 +232,7 @@ impl Part {
 pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
     let prep = input::prepare(input, opts.curly_apostrophe_variant);
     let mut messages = input.code_warnings.clone();
+    messages.extend(custom::note(&input.custom));
     if prep.samples.is_empty() {
         messages.push("no analysable rows: every table below is empty (no codes yet?)".to_string());
     }
@@ -333,6 +338,9 @@ pub fn analyze(input: &AnalysisInput, opts: &AnalyzeOptions) -> Analysis {
         analysis.tables.extend(part.tables);
         analysis.texts.extend(part.texts);
     }
+    // Last, and only when there are custom-condition samples: every other table (and
+    // analysis.json for a study of the six conditions) stays as it was.
+    analysis.tables.extend(custom::table(&input.custom));
     analysis
 }
 

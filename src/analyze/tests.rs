@@ -67,6 +67,7 @@ fn input(rows: Vec<CodedSample>) -> AnalysisInput {
         invalid_trace_rows: 0,
         code_provenance: vec![],
         code_warnings: vec![],
+        custom: vec![],
     }
 }
 

@@ -80,6 +80,9 @@ fn offline(global: &Global) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64(),
         global.command("analyze --source offline")
     );
+    if let Some(note) = vuf::code::layer_a_skipped_note(&r.layer_a_skipped) {
+        println!("{}", vuf::report::escape::terminal(&note));
+    }
     Ok(())
 }
 
@@ -88,7 +91,10 @@ fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
     {
         let mut store = global.existing_store()?;
         doing(Activity::CodeOffline);
-        apply::code_store(&mut store, &OfflineCoder::load_default()?)?;
+        let coded = apply::code_store(&mut store, &OfflineCoder::load_default()?)?;
+        if let Some(note) = vuf::code::layer_a_skipped_note(&coded.layer_a_skipped) {
+            println!("offline coder: {}", vuf::report::escape::terminal(&note));
+        }
         let first = apply::build_cascade(&mut store, threshold)?;
         let total = first.kept_offline + first.from_models + first.pending.len();
         println!(
@@ -203,6 +209,9 @@ fn models(
             }
         };
         let report = runner::run(&mut store, &client, &coders, &opts, &progress)?;
+        if let Some(note) = vuf::code::layer_a_skipped_note(&report.layer_a_skipped) {
+            println!("{}", vuf::report::escape::terminal(&note));
+        }
         for (coder, s) in &report.coders {
             println!(
                 "layer {} {coder}: {} clean, {} unclean, {} parse failed, {} call failed, {} stopped, {} skipped by design, {} cached, {} requests, {} prompt + {} completion tokens",

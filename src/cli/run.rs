@@ -166,6 +166,9 @@ pub fn run(
             eprintln!("[{name}] {what} ({:.1}s)", started.elapsed().as_secs_f64())
         }
     })?;
+    if let Some(m) = vuf::code::layer_a_skipped_note(&summary.offline.layer_a_skipped) {
+        eprintln!("note: {}", vuf::report::escape::terminal(&m));
+    }
     for m in &summary.analysis.messages {
         eprintln!("note: {}", vuf::report::escape::terminal(m));
     }

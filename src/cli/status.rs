@@ -14,7 +14,7 @@
 use vuf::report::escape::terminal;
 use vuf::store::samples::counts;
 use vuf::store::Store;
-use vuf::text::{count, verb};
+use vuf::text::{count, plural, verb};
 
 /// Arguments of `vuf status`.
 #[derive(Debug, clap::Args)]
@@ -67,7 +67,22 @@ pub fn run(global: &super::Global, args: StatusArgs) -> anyhow::Result<()> {
     );
     println!("\n{:<10} {:>8} {:>8}", "condition", "valid", "invalid");
     for (cond, vi) in &c.by_condition {
-        println!("{cond:<10} {:>8} {:>8}", vi.valid, vi.invalid);
+        println!("{:<10} {:>8} {:>8}", terminal(cond), vi.valid, vi.invalid);
+    }
+    let custom: Vec<&str> = c
+        .by_condition
+        .keys()
+        .map(String::as_str)
+        .filter(|k| vuf::protocol::Condition::parse(k).is_none())
+        .collect();
+    if !custom.is_empty() {
+        println!(
+            "{} {}: collected, exported and Layer B coded like the six published conditions, \
+             but outside the frozen analysis (see exclusions.csv and custom_conditions.csv of \
+             `vuf analyze`)",
+            plural(custom.len(), "custom condition"),
+            terminal(&custom.join(", "))
+        );
     }
     println!("\n{:<14} {:>7} {:>8}", "lab", "models", "valid");
     for (lab, lc) in &c.by_lab {

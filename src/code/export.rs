@@ -49,6 +49,7 @@ fn published_shape(layer: Layer, c: &StoredConsensus, extra: &Value) -> Value {
         .layered_id
         .clone()
         .unwrap_or_else(|| format!("{}_{}_{}", c.cell, c.condition, c.idx));
+    // A custom condition has no processing chain: its field is empty.
     let chain = Condition::parse(&c.condition).map(Condition::chain);
     let chain_name = chain.map(Chain::as_str).unwrap_or("");
     match layer {

@@ -53,6 +53,35 @@ impl Layer {
     }
 }
 
+/// The Layer A taxonomy's chain for a stored condition label: the chain of one of the six
+/// conditions (PROTOCOL 1, 4.2), `None` for any other label. A custom condition of a study
+/// file (`[[design.custom]]`) has no processing chain, so no taxonomy says which topics
+/// its answers could state: Layer A does not code it (neither the coder models nor the
+/// offline coder), and its Layer B coders, which never see the condition (PROTOCOL 5.3),
+/// get its own prompt and an empty Layer-A topic list (context only, PROTOCOL 5.4 rule 2).
+pub fn layer_a_chain(condition: &str) -> Option<crate::protocol::Chain> {
+    crate::protocol::Condition::parse(condition).map(crate::protocol::Condition::chain)
+}
+
+/// The line a coding command prints about the samples Layer A left uncoded, given their
+/// number per condition label (empty: `None`).
+pub fn layer_a_skipped_note(skipped: &std::collections::BTreeMap<String, usize>) -> Option<String> {
+    if skipped.is_empty() {
+        return None;
+    }
+    let n: usize = skipped.values().sum();
+    let per: Vec<String> = skipped.iter().map(|(c, k)| format!("{c}: {k}")).collect();
+    Some(format!(
+        "Layer A skipped {} of custom conditions ({}): Layer A's topic lists belong to the \
+         processing chains of the six published conditions, and a custom condition has none; \
+         {} Layer B posture is coded from {} own prompt, with no Layer-A topics",
+        crate::text::count(n, "sample"),
+        per.join(", "),
+        if n == 1 { "its" } else { "their" },
+        if n == 1 { "its" } else { "their" },
+    ))
+}
+
 /// Order of coder keys for consensus: the paper's fixed order first, then any other
 /// coder in the order given by `configured` (the study's `[[coders]]` order), then the
 /// rest alphabetically. Returns a sort rank.
@@ -101,6 +130,27 @@ pub fn format_utc(secs: i64, micros: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layer_a_codes_the_six_conditions_only() {
+        use crate::protocol::Chain;
+        assert_eq!(layer_a_chain("G3"), Some(Chain::WorldChangeWishes));
+        assert_eq!(layer_a_chain("CTRL2"), Some(Chain::StatedValues));
+        assert_eq!(layer_a_chain("X1"), None);
+        let mut skipped = std::collections::BTreeMap::new();
+        assert_eq!(layer_a_skipped_note(&skipped), None);
+        skipped.insert("X2".to_string(), 1);
+        assert_eq!(
+            layer_a_skipped_note(&skipped).unwrap(),
+            "Layer A skipped 1 sample of custom conditions (X2: 1): Layer A's topic lists belong \
+             to the processing chains of the six published conditions, and a custom condition \
+             has none; its Layer B posture is coded from its own prompt, with no Layer-A topics"
+        );
+        skipped.insert("X1".to_string(), 3);
+        assert!(layer_a_skipped_note(&skipped)
+            .unwrap()
+            .starts_with("Layer A skipped 4 samples of custom conditions (X1: 3, X2: 1): "));
+    }
 
     #[test]
     fn utc_formatting() {

@@ -29,7 +29,7 @@ use super::prompt::{self, CallParams};
 use super::rubric::Rubric;
 use super::sequential;
 use super::Layer;
-use crate::protocol::Condition;
+use crate::protocol::Chain;
 use crate::store::codes::{self, NewCode, NewFailure, SampleToCode};
 use crate::store::Store;
 
@@ -314,6 +314,9 @@ pub struct RunReport {
     pub coders: BTreeMap<String, CoderStats>,
     /// Fatal errors (coder -> message).
     pub fatal: BTreeMap<String, String>,
+    /// Layer A only: samples not coded because their condition is not one of the six (a
+    /// custom condition has no Layer A taxonomy, [`super::layer_a_chain`]), per condition.
+    pub layer_a_skipped: BTreeMap<String, usize>,
 }
 
 struct Item {
@@ -321,7 +324,8 @@ struct Item {
     /// An earlier reply to this item was unusable: do not answer it from the cache.
     bypass_cache: bool,
     sample: SampleToCode,
-    condition: Condition,
+    /// The chain whose taxonomy a Layer A reply is read against (Layer A items only).
+    chain: Option<Chain>,
     body: Value,
 }
 
@@ -352,17 +356,25 @@ impl Plan<'_> {
     fn item(&self, ci: usize, s: &SampleToCode) -> anyhow::Result<Item> {
         let coder = &self.coders[ci];
         let params = coder.params(self.opts.layer);
-        let Some(condition) = Condition::parse(&s.condition) else {
-            anyhow::bail!("sample {}: unknown condition {}", s.layered_id, s.condition);
-        };
+        let condition = crate::protocol::Condition::parse(&s.condition);
         let body = match self.opts.layer {
-            Layer::A => prompt::layer_a_request(
-                &params,
-                &self.opts.rubric,
-                condition,
-                &s.prompt,
-                &s.response,
-            ),
+            Layer::A => {
+                // `run` leaves samples outside the six out of Layer A.
+                let Some(condition) = condition else {
+                    anyhow::bail!(
+                        "sample {}: condition {} has no Layer A taxonomy (not one of the six)",
+                        s.layered_id,
+                        s.condition
+                    );
+                };
+                prompt::layer_a_request(
+                    &params,
+                    &self.opts.rubric,
+                    condition,
+                    &s.prompt,
+                    &s.response,
+                )
+            }
             Layer::B => {
                 let t = self.topics.get(&s.id).cloned().unwrap_or_default();
                 prompt::layer_b_request(
@@ -379,7 +391,7 @@ impl Plan<'_> {
             coder: ci,
             bypass_cache: self.reparse.contains(&(s.id, coder.key.clone())),
             sample: s.clone(),
-            condition,
+            chain: condition.map(crate::protocol::Condition::chain),
             body,
         })
     }
@@ -402,6 +414,17 @@ pub fn run(
     if let Some(n) = opts.limit {
         samples.truncate(n);
     }
+    // Layer A codes the six conditions only: a custom condition has no taxonomy.
+    let mut layer_a_skipped: BTreeMap<String, usize> = BTreeMap::new();
+    if layer == Layer::A {
+        samples.retain(|s| {
+            let coded = super::layer_a_chain(&s.condition).is_some();
+            if !coded {
+                *layer_a_skipped.entry(s.condition.clone()).or_default() += 1;
+            }
+            coded
+        });
+    }
     let plan = Plan {
         coders,
         opts,
@@ -412,9 +435,14 @@ pub fn run(
         reparse: codes::open_parse_failures(store.conn(), layer.as_str(), &opts.rubric.hash)?,
     };
     if opts.sequential {
-        return run_sequential(store, client, &plan, &samples, progress);
+        let mut report = run_sequential(store, client, &plan, &samples, progress)?;
+        report.layer_a_skipped = layer_a_skipped;
+        return Ok(report);
     }
-    let mut report = RunReport::default();
+    let mut report = RunReport {
+        layer_a_skipped,
+        ..Default::default()
+    };
     let mut queues: Vec<Vec<Item>> = coders.iter().map(|_| Vec::new()).collect();
     for (ci, coder) in coders.iter().enumerate() {
         let stats = report.coders.entry(coder.key.clone()).or_default();
@@ -757,7 +785,16 @@ fn interpret(
     };
     let out = match opts.layer {
         Layer::A => {
-            let p = assess_codes(&reply, item.condition.chain());
+            // Every Layer A item has a chain (`Plan::item`); without one there is nothing
+            // to read the reply against.
+            let Some(chain) = item.chain else {
+                let reason = format!(
+                    "condition {} has no Layer A taxonomy",
+                    item.sample.condition
+                );
+                return (Err((reason, None, false)), reply);
+            };
+            let p = assess_codes(&reply, chain);
             code.topics = Some(p.topics.iter().map(|t| t.to_string()).collect());
             code.parse_clean = Some(p.parse_clean);
             match p.issue {

@@ -350,11 +350,7 @@ impl Study {
             });
         }
         for (i, c) in raw.design.custom.iter().enumerate() {
-            let ok_id = !c.id.is_empty()
-                && c.id
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-');
-            if !ok_id {
+            if !crate::protocol::conditions::is_custom_condition_id(&c.id) {
                 return Err(invalid(
                     format!("design.custom[{i}].id"),
                     "use letters, digits and '-' only (it becomes part of sample ids)".into(),

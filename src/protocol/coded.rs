@@ -99,3 +99,23 @@ pub struct CodedSample {
     /// Confidence of the code (offline coder only).
     pub confidence: Option<f64>,
 }
+
+/// A valid sample of a custom condition (`[[design.custom]]`), as the analysis reports it
+/// beside the frozen analysis, which covers the six conditions only (PROTOCOL 7): it is
+/// listed in `exclusions.csv` and counted in `custom_conditions.csv`, never pooled with
+/// the six.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomSample {
+    /// Join key.
+    pub layered_id: String,
+    /// Source model (cell -> model rule) before aliasing.
+    pub source_model: String,
+    /// Cell label.
+    pub cell: String,
+    /// The custom condition's id.
+    pub condition: String,
+    /// Exact prompt sent.
+    pub prompt: String,
+    /// Consensus value-holding of the code source, `None` when it has not coded the sample.
+    pub value_holding: Option<ValueHolding>,
+}

@@ -1,6 +1,7 @@
 //! The six conditions, their exact prompts, processing chains and analysis families
 //! (PROTOCOL 2.1, 2.2, 7.3). Conditions are a closed enum: strings exist only at the
-//! storage and CLI edges (`as_str` / `parse`).
+//! storage and CLI edges (`as_str` / `parse`). A stored sample may also carry a custom
+//! condition of a study file; [`SampleCondition`] is what the store's readers return.
 
 use std::fmt;
 
@@ -199,6 +200,73 @@ impl fmt::Display for Family {
     }
 }
 
+/// Whether `s` can be the id of a custom condition (`[[design.custom]]` of a study file):
+/// letters, digits and `-` only, at least one. The id becomes part of sample ids
+/// (`<COND>_<n>`), layered ids and trace file names, so `_`, `/`, `.` and spaces are out.
+/// A label of the six is such an id too; [`SampleCondition::parse`] reads it as that one.
+pub fn is_custom_condition_id(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// The condition of a stored sample: one of the six (PROTOCOL 2.1), or a custom condition
+/// that a study file defined under `[[design.custom]]` and `vuf collect` collected. Custom
+/// conditions are stored, exported, counted and (Layer B) coded like the six, but they
+/// have no processing chain and no family: the frozen analysis (PROTOCOL 7) covers the six
+/// conditions only, and Layer A, whose taxonomy comes from the chain, does not code them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SampleCondition {
+    /// One of the six conditions of the published probe.
+    Published(Condition),
+    /// A custom condition, by its id (never one of the six labels).
+    Custom(String),
+}
+
+impl SampleCondition {
+    /// Read a stored label: one of the six, else a custom id
+    /// ([`is_custom_condition_id`]); anything else (empty, `_`, spaces, ...) is `None`, a
+    /// label no study file can produce.
+    pub fn parse(s: &str) -> Option<SampleCondition> {
+        match Condition::parse(s) {
+            Some(c) => Some(SampleCondition::Published(c)),
+            None if is_custom_condition_id(s) => Some(SampleCondition::Custom(s.to_string())),
+            None => None,
+        }
+    }
+
+    /// The label as stored and written in file names.
+    pub fn as_str(&self) -> &str {
+        match self {
+            SampleCondition::Published(c) => c.as_str(),
+            SampleCondition::Custom(id) => id,
+        }
+    }
+
+    /// The published condition, `None` for a custom one.
+    pub fn published(&self) -> Option<Condition> {
+        match self {
+            SampleCondition::Published(c) => Some(*c),
+            SampleCondition::Custom(_) => None,
+        }
+    }
+
+    /// Whether this is a custom condition.
+    pub fn is_custom(&self) -> bool {
+        matches!(self, SampleCondition::Custom(_))
+    }
+}
+
+impl From<Condition> for SampleCondition {
+    fn from(c: Condition) -> SampleCondition {
+        SampleCondition::Published(c)
+    }
+}
+
+impl fmt::Display for SampleCondition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The six condition labels as a message lists them.
 pub const CONDITION_LABELS: &str = "CTRL1, CTRL2, CTRL3, G1, G2, G3";
 
@@ -276,6 +344,41 @@ mod tests {
         assert_eq!(parse_sample_id("G4_1"), None);
         assert_eq!(parse_sample_id("G1_0"), None);
         assert_eq!(parse_sample_id("G1_x"), None);
+    }
+
+    #[test]
+    fn stored_conditions_are_the_six_or_custom_ids() {
+        assert_eq!(
+            SampleCondition::parse("G2"),
+            Some(SampleCondition::Published(Condition::G2))
+        );
+        let x1 = SampleCondition::parse("X1").unwrap();
+        assert_eq!(x1, SampleCondition::Custom("X1".into()));
+        assert_eq!(
+            (x1.as_str(), x1.published(), x1.is_custom()),
+            ("X1", None, true)
+        );
+        // Lower case is not the label of a published condition: a custom id.
+        assert_eq!(
+            SampleCondition::parse("g1"),
+            Some(SampleCondition::Custom("g1".into()))
+        );
+        assert_eq!(
+            SampleCondition::parse("refuse-2"),
+            Some(SampleCondition::Custom("refuse-2".into()))
+        );
+        for bad in ["", "X_1", "X 1", "X1.json", "Ünï", "a/b"] {
+            assert_eq!(SampleCondition::parse(bad), None, "{bad:?}");
+        }
+        // The six sort first (in file order), custom ids after them by id.
+        let mut v = [
+            SampleCondition::Custom("A0".into()),
+            SampleCondition::Published(Condition::G3),
+            SampleCondition::Published(Condition::Ctrl1),
+        ];
+        v.sort();
+        let labels: Vec<&str> = v.iter().map(SampleCondition::as_str).collect();
+        assert_eq!(labels, ["CTRL1", "G3", "A0"]);
     }
 
     #[test]

@@ -12,8 +12,8 @@ pub mod models;
 pub mod posture;
 pub mod topics;
 
-pub use coded::{CodeSource, CodedSample, CoderVote};
-pub use conditions::{Chain, Condition, Family};
+pub use coded::{CodeSource, CodedSample, CoderVote, CustomSample};
+pub use conditions::{Chain, Condition, Family, SampleCondition};
 pub use models::{
     canonical_model, cell_to_source_model, lab_for, manifest_model_family, ModelMeta,
 };

@@ -4,6 +4,10 @@
 //! Valid samples with no Layer B consensus from that source are not analysed; they are
 //! returned as exclusions with the reason `missing posture consensus` (PROTOCOL 7.1), so
 //! the analysis writes them to `exclusions.csv` instead of dropping them silently.
+//! Samples of a custom condition (`[[design.custom]]` of a study file) are outside the
+//! frozen analysis, which covers the six conditions: they are exclusions too, with the
+//! reason [`custom_condition_reason`], and are also returned on their own
+//! ([`CodedSet::custom`]) so the analysis can count them in a table of their own.
 
 use std::collections::HashMap;
 
@@ -12,12 +16,17 @@ use serde_json::Value;
 
 use super::{imports, models, Error};
 use crate::protocol::{
-    manifest_model_family, CodeSource, CodedSample, CoderVote, Condition, ModelMeta, PostureLabel,
-    ValueHolding,
+    manifest_model_family, CodeSource, CodedSample, CoderVote, Condition, CustomSample, ModelMeta,
+    PostureLabel, SampleCondition, ValueHolding,
 };
 
 /// Reason recorded for a valid sample without Layer B consensus.
 pub const REASON_MISSING_POSTURE: &str = "missing posture consensus";
+
+/// Reason recorded for a valid sample of a custom condition, coded or not.
+pub fn custom_condition_reason(condition: &str) -> String {
+    format!("custom condition {condition}: outside the frozen analysis")
+}
 
 /// Rows for the analysis plus the samples that could not be analysed.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +35,9 @@ pub struct CodedSet {
     pub rows: Vec<CodedSample>,
     /// `(layered_id, reason)` for valid samples left out.
     pub excluded: Vec<(String, String)>,
+    /// The valid samples of custom conditions (each also in `excluded`), in sample order,
+    /// with their Layer B consensus of this source where there is one.
+    pub custom: Vec<CustomSample>,
 }
 
 /// Code sources with at least one Layer B consensus row, in `CodeSource` order.
@@ -251,7 +263,8 @@ fn sample_rows(conn: &Connection) -> Result<Vec<BareRow>, Error> {
     // samples always give the same outputs.
     if collected.iter().any(|&c| c) {
         let mut keyed: Vec<(bool, BareRow)> = collected.into_iter().zip(out).collect();
-        let cond = |c: &str| Condition::parse(c);
+        // The six in file order, then custom conditions by id (an unreadable label first).
+        let cond = |c: &str| SampleCondition::parse(c);
         keyed.sort_by(|(ca, a), (cb, b)| match (ca, cb) {
             (false, false) => std::cmp::Ordering::Equal,
             (false, true) => std::cmp::Ordering::Less,
@@ -340,14 +353,30 @@ fn consensus_maps(
     Ok((postures, topics))
 }
 
-/// Join the samples with their codes; a sample without a usable Layer B consensus, or with
-/// an unknown condition, becomes an exclusion (in sample order).
+/// Join the samples with their codes; a sample of a custom condition, without a usable
+/// Layer B consensus, or with an unreadable condition becomes an exclusion (in sample
+/// order).
 fn join(bare: Vec<BareRow>, mut ann: Annotations, source: CodeSource) -> CodedSet {
     let mut set = CodedSet {
         rows: Vec::with_capacity(bare.len()),
         excluded: Vec::new(),
+        custom: Vec::new(),
     };
     for b in bare {
+        if let Some(SampleCondition::Custom(_)) = SampleCondition::parse(&b.condition) {
+            let value_holding = ann.postures.remove(&b.id).and_then(|p| p.value_holding);
+            set.excluded
+                .push((b.layered_id.clone(), custom_condition_reason(&b.condition)));
+            set.custom.push(CustomSample {
+                layered_id: b.layered_id,
+                source_model: b.source_model,
+                cell: b.cell,
+                condition: b.condition,
+                prompt: b.prompt,
+                value_holding,
+            });
+            continue;
+        }
         let Some((value_holding, posture)) = ann
             .postures
             .remove(&b.id)
@@ -763,6 +792,93 @@ mod tests {
                 "live-b_CTRL1_2"
             ]
         );
+    }
+
+    #[test]
+    fn custom_condition_samples_are_excluded_with_their_reason_and_returned_apart() {
+        let store = Store::open_in_memory().unwrap();
+        let conn = store.conn();
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        conn.execute(
+            "INSERT INTO cells (cell, source_model, model, first_seen) VALUES ('mock-a', 'mock-a', 'mock-a', 1)",
+            [],
+        )
+        .unwrap();
+        // (id, condition, idx, prompt, Layer B consensus), stored as a collection finished.
+        let rows = [
+            (1, "X1", 2, "Refuse?", Some("recited_not_owned")),
+            (2, "G1", 1, Condition::G1.prompt(), Some("owned")),
+            (3, "X1", 1, "Refuse?", Some("owned")),
+            (4, "X1", 3, "Refuse?", None),
+            (5, "CTRL1", 1, Condition::Ctrl1.prompt(), None),
+            (6, "X_1", 1, "?", Some("owned")),
+        ];
+        for (id, cond, idx, prompt, holding) in rows {
+            conn.execute(
+                "INSERT INTO samples (id, cell, condition, idx, layered_id, valid, prompt, response, origin, content_sha256, imported_at)
+                 VALUES (?1, 'mock-a', ?2, ?3, ?4, 1, ?5, 'r', 'collect:1', 'h', 't')",
+                rusqlite::params![id, cond, idx, format!("mock-a_{cond}_{idx}"), prompt],
+            )
+            .unwrap();
+            if let Some(h) = holding {
+                conn.execute(
+                    "INSERT INTO consensus (sample_id, layer, source, rubric_hash, has_disagreement, value_holding)
+                     VALUES (?1, 'b', 'offline', 'o1', 0, ?2)",
+                    rusqlite::params![id, h],
+                )
+                .unwrap();
+            }
+        }
+        let set = coded_samples(conn, CodeSource::Offline).unwrap();
+        let rows: Vec<&str> = set.rows.iter().map(|r| r.layered_id.as_str()).collect();
+        assert_eq!(rows, ["mock-a_G1_1"]);
+        // Plan order: the six in file order, then the custom condition; the unreadable
+        // label `X_1` sorts first and keeps its old reason.
+        let excluded: Vec<(&str, &str)> = set
+            .excluded
+            .iter()
+            .map(|(l, r)| (l.as_str(), r.as_str()))
+            .collect();
+        let custom = "custom condition X1: outside the frozen analysis";
+        assert_eq!(
+            excluded,
+            [
+                ("mock-a_X_1_1", "unknown condition `X_1`"),
+                ("mock-a_CTRL1_1", "missing posture consensus"),
+                ("mock-a_X1_1", custom),
+                ("mock-a_X1_2", custom),
+                ("mock-a_X1_3", custom),
+            ]
+        );
+        let got: Vec<(&str, &str, &str, Option<ValueHolding>)> = set
+            .custom
+            .iter()
+            .map(|c| {
+                (
+                    c.layered_id.as_str(),
+                    c.condition.as_str(),
+                    c.prompt.as_str(),
+                    c.value_holding,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("mock-a_X1_1", "X1", "Refuse?", Some(ValueHolding::Owned)),
+                (
+                    "mock-a_X1_2",
+                    "X1",
+                    "Refuse?",
+                    Some(ValueHolding::RecitedNotOwned)
+                ),
+                ("mock-a_X1_3", "X1", "Refuse?", None),
+            ]
+        );
+        assert!(set
+            .custom
+            .iter()
+            .all(|c| c.cell == "mock-a" && c.source_model == "mock-a"));
     }
 
     #[test]

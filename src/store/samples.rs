@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use super::Error;
 use crate::protocol::{
     canonical_model, cell_to_source_model, lab_for, manifest_model_family, Condition,
+    SampleCondition,
 };
 
 /// One sample to store (every column of `samples` that a writer chooses).
@@ -312,8 +313,8 @@ pub struct StoredSample {
     pub source_model: String,
     /// Canonical model (alias applied, PROTOCOL 7.2).
     pub model: String,
-    /// Condition.
-    pub condition: Condition,
+    /// Condition: one of the six, or a custom condition of a study file.
+    pub condition: SampleCondition,
     /// 1-based index.
     pub idx: u32,
     /// Prompt as sent.
@@ -322,7 +323,19 @@ pub struct StoredSample {
     pub response: String,
 }
 
-/// Every valid sample, in first-appearance (`id`) order.
+/// A stored condition label that is neither one of the six nor a custom condition id
+/// (so no import and no study file wrote it): the one kind of condition that is corrupt.
+fn unreadable_condition(id: i64, cell: &str, idx: u32, cond: &str) -> Error {
+    Error::Corrupt(format!(
+        "sample {id} ({cell}, index {idx}): condition {cond:?} is neither one of the six \
+         ({}) nor a custom condition id (letters, digits and '-')",
+        crate::protocol::conditions::CONDITION_LABELS
+    ))
+}
+
+/// Every valid sample, in first-appearance (`id`) order. Samples of custom conditions are
+/// included (as [`SampleCondition::Custom`]); only an unreadable condition label is an
+/// error.
 pub fn valid_samples(conn: &Connection) -> Result<Vec<StoredSample>, Error> {
     let mut stmt = conn.prepare(
         "SELECT s.id, s.layered_id, s.cell, c.source_model, c.model, s.condition, s.idx, s.prompt, s.response
@@ -337,7 +350,7 @@ pub fn valid_samples(conn: &Connection) -> Result<Vec<StoredSample>, Error> {
                 cell: r.get(2)?,
                 source_model: r.get(3)?,
                 model: r.get(4)?,
-                condition: Condition::Ctrl1,
+                condition: SampleCondition::Published(Condition::Ctrl1),
                 idx: r.get(6)?,
                 prompt: r.get(7)?,
                 response: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
@@ -348,8 +361,8 @@ pub fn valid_samples(conn: &Connection) -> Result<Vec<StoredSample>, Error> {
     let mut out = Vec::new();
     for row in rows {
         let (mut s, cond) = row?;
-        s.condition = Condition::parse(&cond)
-            .ok_or_else(|| Error::Corrupt(format!("sample {}: condition {cond:?}", s.id)))?;
+        s.condition = SampleCondition::parse(&cond)
+            .ok_or_else(|| unreadable_condition(s.id, &s.cell, s.idx, &cond))?;
         out.push(s);
     }
     Ok(out)
@@ -360,8 +373,8 @@ pub fn valid_samples(conn: &Connection) -> Result<Vec<StoredSample>, Error> {
 pub struct SamplePayload {
     /// Cell label.
     pub cell: String,
-    /// Condition.
-    pub condition: Condition,
+    /// Condition: one of the six, or a custom condition of a study file.
+    pub condition: SampleCondition,
     /// 1-based index.
     pub idx: u32,
     /// Provenance of the payload.
@@ -371,24 +384,27 @@ pub struct SamplePayload {
 }
 
 /// Every sample (valid or not) with its payload, in `id` order; `f` sees one at a time so
-/// a large store is never held in memory twice.
+/// a large store is never held in memory twice. Samples of custom conditions are included;
+/// only an unreadable condition label is an error.
 pub fn for_each_payload(
     conn: &Connection,
     mut f: impl FnMut(SamplePayload) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let mut stmt = conn.prepare(
-        "SELECT s.cell, s.condition, s.idx, s.origin, p.payload
+        "SELECT s.cell, s.condition, s.idx, s.origin, p.payload, s.id
          FROM samples s JOIN sample_payloads p ON p.sample_id = s.id ORDER BY s.id",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let cond: String = r.get(1)?;
-        let condition =
-            Condition::parse(&cond).ok_or_else(|| Error::Corrupt(format!("condition {cond:?}")))?;
+        let (cell, cond, idx): (String, String, u32) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let condition = match SampleCondition::parse(&cond) {
+            Some(c) => c,
+            None => return Err(unreadable_condition(r.get(5)?, &cell, idx, &cond)),
+        };
         f(SamplePayload {
-            cell: r.get(0)?,
+            cell,
             condition,
-            idx: r.get(2)?,
+            idx,
             origin: r.get(3)?,
             payload: r.get(4)?,
         })?;
@@ -615,6 +631,7 @@ fn coded_counts(conn: &Connection) -> Result<Vec<CodedCount>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::attempts::{put_sample, SampleRow};
     use crate::store::Store;
 
     pub(crate) fn sample(
@@ -691,6 +708,112 @@ mod tests {
         assert_eq!(v[0].layered_id, "GLM51_glm-5-1-or-pin-zai_G1_003");
         assert_eq!(v[0].response, "I value care.");
         assert_eq!(v[0].model, "glm-5-1");
+    }
+
+    /// A collected sample row (`collect`'s writer, which takes the condition as text).
+    fn collected(cell: &str, cond: &str, idx: u32, prompt: &str, response: &str) -> SampleRow {
+        SampleRow {
+            cell: cell.into(),
+            source_model: cell.into(),
+            model: cell.into(),
+            condition: cond.into(),
+            idx,
+            valid: true,
+            prompt: prompt.into(),
+            response: Some(response.into()),
+            provider: "mock".into(),
+            payload: format!("{{\n  \"condition\": \"{cond}\",\n  \"result\": \"{response}\"\n}}"),
+            origin: "collect:1".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn custom_conditions_are_stored_conditions_and_only_unreadable_labels_are_corrupt() {
+        let mut st = Store::open_in_memory().unwrap();
+        st.transaction(|tx| {
+            put_sample(
+                tx,
+                &collected("mock-a", "G1", 1, Condition::G1.prompt(), "g"),
+            )?;
+            put_sample(tx, &collected("mock-a", "X1", 1, "Refuse?", "x1"))?;
+            put_sample(tx, &collected("mock-a", "X1", 2, "Refuse?", "x2"))
+        })
+        .unwrap();
+        let v = valid_samples(st.conn()).unwrap();
+        let got: Vec<(SampleCondition, u32, &str, &str, &str)> = v
+            .iter()
+            .map(|s| {
+                (
+                    s.condition.clone(),
+                    s.idx,
+                    s.prompt.as_str(),
+                    s.response.as_str(),
+                    s.layered_id.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    SampleCondition::Published(Condition::G1),
+                    1,
+                    Condition::G1.prompt(),
+                    "g",
+                    "mock-a_G1_1"
+                ),
+                (
+                    SampleCondition::Custom("X1".into()),
+                    1,
+                    "Refuse?",
+                    "x1",
+                    "mock-a_X1_1"
+                ),
+                (
+                    SampleCondition::Custom("X1".into()),
+                    2,
+                    "Refuse?",
+                    "x2",
+                    "mock-a_X1_2"
+                ),
+            ]
+        );
+        let mut seen = Vec::new();
+        for_each_payload(st.conn(), |p| {
+            seen.push(format!(
+                "{}/{}_{}: {}",
+                p.cell, p.condition, p.idx, p.payload
+            ));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                "mock-a/G1_1: {\n  \"condition\": \"G1\",\n  \"result\": \"g\"\n}",
+                "mock-a/X1_1: {\n  \"condition\": \"X1\",\n  \"result\": \"x1\"\n}",
+                "mock-a/X1_2: {\n  \"condition\": \"X1\",\n  \"result\": \"x2\"\n}",
+            ]
+        );
+        let c = counts(st.conn()).unwrap();
+        assert_eq!((c.valid, c.invalid), (3, 0));
+        assert_eq!(
+            c.by_condition["X1"],
+            ValidInvalid {
+                valid: 2,
+                invalid: 0
+            }
+        );
+        // A label neither of the six nor a custom id (no study file or import writes one).
+        st.transaction(|tx| put_sample(tx, &collected("mock-a", "X 1", 1, "?", "bad")))
+            .unwrap();
+        let want = "store: corrupt row: sample 4 (mock-a, index 1): condition \"X 1\" is neither \
+                    one of the six (CTRL1, CTRL2, CTRL3, G1, G2, G3) nor a custom condition id \
+                    (letters, digits and '-')";
+        assert_eq!(valid_samples(st.conn()).unwrap_err().to_string(), want);
+        let err = for_each_payload(st.conn(), |_| Ok(())).unwrap_err();
+        assert_eq!(err.to_string(), want);
     }
 
     #[test]

@@ -193,6 +193,7 @@ fn load(data: &Path) -> AnalysisInput {
         invalid_trace_rows: 0,
         code_provenance: vec![],
         code_warnings: vec![],
+        custom: vec![],
     }
 }
 

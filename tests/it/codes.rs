@@ -1167,6 +1167,115 @@ fn runner_layer_a_unclean_reask_cache_and_consensus() {
     assert_eq!(r.coders.values().map(|s| s.http_requests).sum::<usize>(), 0);
 }
 
+/// Coder models on a custom condition (`[[design.custom]]`): Layer A leaves it out (no
+/// taxonomy: it has no processing chain) and says so; Layer B codes it with its own prompt
+/// and an empty Layer-A topic list, and its consensus is computed like any other, with
+/// every coder asked (all-coders) or by sequential majority.
+#[test]
+fn runner_codes_a_custom_condition_in_layer_b_only() {
+    use scripted::{completion, sample_of};
+    let server = scripted::start(move |req| {
+        let system = req["messages"][0]["content"].as_str().unwrap_or("");
+        let text = if system == vuf::code::prompt::SYSTEM_A {
+            "CODES: A".to_string()
+        } else {
+            "{\"primary_label\":\"owned_reflective_experiential\",\"secondary_texture\":null,\"boundary_flag\":false,\"notes\":\"n\"}".to_string()
+        };
+        (200, completion(Some(&text), None, "stop"), vec![])
+    });
+    for sequential in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let manifest = tmp.path().join("m.jsonl");
+        let rows = [
+            (
+                "T_cell-x_G1_1",
+                "G1_1",
+                vuf::protocol::Condition::G1.prompt(),
+                "C-g1",
+            ),
+            (
+                "T_cell-x_X1_1",
+                "X1_1",
+                "Not as an assistant. What would you refuse to do?",
+                "C-x1",
+            ),
+        ];
+        let mut text = String::new();
+        for (lid, sid, prompt, marker) in rows {
+            text.push_str(
+                &serde_json::json!({"layered_id": lid, "model": "m-x", "cell": "cell-x",
+                    "sample_id": sid, "prompt": prompt, "response": marker})
+                .to_string(),
+            );
+            text.push('\n');
+        }
+        std::fs::write(&manifest, text).unwrap();
+        seed_samples(tmp.path(), &[manifest]);
+        let mut store = Store::open(tmp.path()).unwrap();
+        server.bodies.lock().unwrap().clear();
+        let ra = run_coders(&mut store, &server.base_url, Layer::A, sequential);
+        assert_eq!(
+            ra.layer_a_skipped,
+            std::collections::BTreeMap::from([("X1".to_string(), 1)])
+        );
+        // Layer A asked about the G1 sample only: three coders, or two that agree.
+        let a_asked = asked(&server);
+        let want_a = if sequential { 2 } else { 3 };
+        assert_eq!(a_asked.len(), want_a, "{a_asked:?}");
+        assert!(
+            a_asked.keys().all(|(sample, _)| sample == "C-g1"),
+            "{a_asked:?}"
+        );
+        recompute::recompute(&mut store, Layer::A).unwrap();
+        server.bodies.lock().unwrap().clear();
+        let rb = run_coders(&mut store, &server.base_url, Layer::B, sequential);
+        assert!(rb.layer_a_skipped.is_empty());
+        let bodies = server.bodies.lock().unwrap().clone();
+        assert_eq!(bodies.len(), 2 * want_a);
+        let user = |marker: &str| {
+            bodies
+                .iter()
+                .find(|b| sample_of(b) == marker)
+                .and_then(|b| b["messages"][1]["content"].as_str())
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            user("C-x1").contains(
+                "Layer-A consensus topics: []\nPrompt text: Not as an assistant. What would you refuse to do?\nResponse:\n<<<\nC-x1\n>>>"
+            ),
+            "{}",
+            user("C-x1")
+        );
+        // The G1 sample: Layer A's consensus (A = helpfulness_usefulness) as context.
+        assert!(
+            user("C-g1").contains(&format!(
+                "Layer-A consensus topics: [\"helpfulness_usefulness\"]\nPrompt text: {}\n",
+                vuf::protocol::Condition::G1.prompt()
+            )),
+            "{}",
+            user("C-g1")
+        );
+        recompute::recompute(&mut store, Layer::B).unwrap();
+        let b = consensus_by_response(&store, Layer::B);
+        let support = if sequential { 2 } else { 3 };
+        for marker in ["C-g1", "C-x1"] {
+            assert_eq!(
+                b[marker],
+                (
+                    Some("owned_reflective_experiential".into()),
+                    Some("owned".into()),
+                    Some(support),
+                    None
+                ),
+                "{marker}"
+            );
+        }
+        let a = consensus_by_response(&store, Layer::A);
+        assert_eq!(a.keys().collect::<Vec<_>>(), ["C-g1"]);
+    }
+}
+
 #[test]
 fn runner_stops_a_coder_on_fatal_config_error() {
     let tmp = tempfile::tempdir().unwrap();

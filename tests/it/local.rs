@@ -450,3 +450,66 @@ fn a_smaller_samples_on_a_bigger_default_study_says_the_analysis_uses_all() {
     let (_, stderr) = study.ok(&["run", "--samples", "2", "--max-tokens", "4"]);
     assert!(!stderr.contains("from an earlier run"), "{stderr}");
 }
+
+/// A local cell with a custom condition: collected, topped up after its samples are
+/// raised, exported; and the default study, which checks the settings every stored
+/// sample of its cell was drawn with, reads the custom samples too (each of these once
+/// stopped at `store: corrupt row: condition "X1"`).
+#[test]
+fn a_local_cell_with_a_custom_condition_tops_up_and_the_default_study_reads_it() {
+    if model().is_none() {
+        return;
+    }
+    let study = Study::new();
+    let toml = study.dir().join("study.toml");
+    // The default study's cell, settings and name, so the default study can resume it.
+    let text = |x1: u32| {
+        format!(
+            "[design]\nconditions = ['G1']\nsamples_per_condition = 1\n\
+             [[design.custom]]\nid = 'X1'\nprompt = 'Not as an assistant. What would you refuse to do?'\nsamples = {x1}\n\
+             [[cells]]\nname = 'smollm2-135m-instruct'\nprovider = 'local'\nmodel = 'SmolLM2-135M-Instruct.Q4_1'\n\
+             max_tokens = 8\nseed = 1\ntemperature = 0.7\ntop_p = 0.95\n"
+        )
+    };
+    write(&toml, &text(1));
+    let (_, stderr) = study.ok(&["collect"]);
+    assert!(stderr.contains("collect: 2 valid, 0 invalid"), "{stderr}");
+    write(&toml, &text(2));
+    let (_, stderr) = study.ok(&["collect"]);
+    assert!(stderr.contains("collect: 1 valid, 0 invalid"), "{stderr}");
+    let (_, stderr) = study.ok(&["collect"]);
+    assert!(stderr.contains("nothing to do"), "{stderr}");
+    let s = study.status_json();
+    assert_eq!(
+        (
+            &s["by_condition"]["G1"]["valid"],
+            &s["by_condition"]["X1"]["valid"]
+        ),
+        (&serde_json::json!(1), &serde_json::json!(2)),
+        "{s}"
+    );
+    let out = study.root().join("traces");
+    let (stdout, _) = study.ok(&["export".as_ref(), "traces".as_ref(), out.as_os_str()]);
+    assert!(stdout.contains("wrote 3 trace files in 1 cell"), "{stdout}");
+    let trace: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("smollm2-135m-instruct/X1_2.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(trace["condition"], "X1");
+    assert_eq!(trace["raw"]["vuf_local"]["engine"], "vuf-local");
+    // Without the study file: the default study (six conditions x 1, same settings) adds
+    // the five conditions it lacks and keeps the custom samples.
+    std::fs::remove_file(&toml).unwrap();
+    let (_, stderr) = study.ok(&["run", "--samples", "1", "--max-tokens", "8", "--seed", "1"]);
+    assert!(
+        stderr.contains("default study") && stderr.contains("collect: 5 valid, 0 invalid"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "note: 2 samples of custom conditions (X1: 2) left out of the frozen analysis"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(study.status_json()["valid"], 8);
+}

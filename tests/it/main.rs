@@ -5,6 +5,7 @@ mod cli;
 mod codes;
 mod collect;
 mod common;
+mod custom;
 mod import;
 mod import_codes;
 mod local;

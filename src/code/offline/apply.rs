@@ -11,12 +11,11 @@
 //! threshold and uses the coder models' consensus (source `models`) everywhere else; its
 //! rows are stored under source `cascade` and say in `record_json` which path each took.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::json;
 
 use super::{OfflineCoder, OfflinePosture, DEFAULT_CODER_KEY, DEFAULT_MODEL_JSON};
-use crate::protocol::Condition;
 use crate::store::codes::{self, NewCode, NewConsensus, SampleToCode};
 use crate::store::{self, sha256_hex, Store};
 
@@ -35,12 +34,17 @@ pub struct ApplyReport {
     pub coded: usize,
     /// Samples that already had offline codes from this model.
     pub already: usize,
+    /// Of the samples coded now, those whose Layer A was not coded because their condition
+    /// is not one of the six (a custom condition has no Layer A taxonomy,
+    /// [`crate::code::layer_a_chain`]), per condition.
+    pub layer_a_skipped: BTreeMap<String, usize>,
 }
 
 /// One coded sample.
 struct Coded {
     posture: OfflinePosture,
-    topics: Vec<&'static str>,
+    /// Layer A topics; `None` for a condition outside the six (not coded).
+    topics: Option<Vec<&'static str>>,
 }
 
 /// Samples coded and committed together: an interrupted run loses at most one batch
@@ -57,6 +61,12 @@ pub fn code_store(store: &mut Store, coder: &OfflineCoder) -> Result<ApplyReport
         .filter(|s| !done.contains(&s.id))
         .collect();
     let already = done.len();
+    let mut layer_a_skipped: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &todo {
+        if crate::code::layer_a_chain(&s.condition).is_none() {
+            *layer_a_skipped.entry(s.condition.clone()).or_default() += 1;
+        }
+    }
     let now = store::now_utc();
     for batch in todo.chunks(BATCH) {
         let coded = code_parallel(coder, batch);
@@ -70,6 +80,7 @@ pub fn code_store(store: &mut Store, coder: &OfflineCoder) -> Result<ApplyReport
     Ok(ApplyReport {
         coded: todo.len(),
         already,
+        layer_a_skipped,
     })
 }
 
@@ -93,12 +104,10 @@ fn code_parallel(coder: &OfflineCoder, todo: &[SampleToCode]) -> Vec<Coded> {
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|s| {
-                            let cond = Condition::parse(&s.condition).unwrap_or(Condition::Ctrl1);
-                            Coded {
-                                posture: coder.code_posture(&s.prompt, &s.response),
-                                topics: coder.code_topics(cond, &s.prompt, &s.response),
-                            }
+                        .map(|s| Coded {
+                            posture: coder.code_posture(&s.prompt, &s.response),
+                            topics: crate::protocol::Condition::parse(&s.condition)
+                                .map(|c| coder.code_topics(c, &s.prompt, &s.response)),
                         })
                         .collect::<Vec<_>>()
                 })
@@ -119,7 +128,10 @@ fn write_codes(
     now: &str,
 ) -> Result<(), store::Error> {
     let p = &c.posture;
-    let topics: Vec<String> = c.topics.iter().map(|t| t.to_string()).collect();
+    let topics: Option<Vec<String>> = c
+        .topics
+        .as_ref()
+        .map(|t| t.iter().map(|t| t.to_string()).collect());
     let base = NewCode {
         sample_id: s.id,
         layer: "b".into(),
@@ -143,23 +155,27 @@ fn write_codes(
         coded_at: now.into(),
     };
     codes::upsert_code(tx, &base)?;
-    codes::upsert_code(
-        tx,
-        &NewCode {
-            layer: "a".into(),
-            topics: Some(topics.clone()),
-            parse_clean: Some(true),
-            label: None,
-            value_holding: None,
-            notes: None,
-            ..base.clone()
-        },
-    )?;
+    if let Some(topics) = &topics {
+        codes::upsert_code(
+            tx,
+            &NewCode {
+                layer: "a".into(),
+                topics: Some(topics.clone()),
+                parse_clean: Some(true),
+                label: None,
+                value_holding: None,
+                notes: None,
+                ..base.clone()
+            },
+        )?;
+    }
     codes::upsert_consensus(
         tx,
         &posture_consensus(s.id, "offline", tag, p, json!({"path": "offline"})),
     )?;
-    codes::upsert_consensus(tx, &topic_consensus(s.id, "offline", tag, &topics))?;
+    if let Some(topics) = &topics {
+        codes::upsert_consensus(tx, &topic_consensus(s.id, "offline", tag, topics))?;
+    }
     Ok(())
 }
 
@@ -267,6 +283,13 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
     };
     let models_a = topics_a("models")?;
     let offline_a = topics_a("offline")?;
+    // Samples Layer A does not code (custom conditions): the cascade gives them a Layer B
+    // row only, as the offline coder and the coder models do.
+    let no_layer_a: HashSet<i64> = codes::samples_to_code(store.conn())?
+        .into_iter()
+        .filter(|s| crate::code::layer_a_chain(&s.condition).is_none())
+        .map(|s| s.id)
+        .collect();
     let mut report = CascadeReport::default();
     let mut rows = Vec::new();
     let mut ids: Vec<i64> = offline.keys().copied().collect();
@@ -294,6 +317,9 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
                 ),
             };
             rows.push(b.clone());
+            if no_layer_a.contains(&id) {
+                continue;
+            }
             b.layer = "a".into();
             b.label = None;
             b.label_support = None;
@@ -315,6 +341,9 @@ pub fn build_cascade(store: &mut Store, threshold: f64) -> Result<CascadeReport,
             }
             b.record_json = Some(rec.to_string());
             rows.push(b.clone());
+            if no_layer_a.contains(&id) {
+                continue;
+            }
             let mut a = b;
             // Layer A's own skips, not Layer B's.
             let mut rec_a = base;

@@ -273,7 +273,8 @@ pub struct ExportReport {
     pub cells: u64,
 }
 
-/// Write every stored sample (valid and invalid) as `<dir>/<cell>/<COND>_<n>.json`.
+/// Write every stored sample (valid and invalid) as `<dir>/<cell>/<COND>_<n>.json`, those
+/// of custom conditions (`[[design.custom]]`) as `<ID>_<n>.json`.
 ///
 /// A payload that is already a pretty-printed trace (as imported from the published
 /// layout or written by the collector) is written byte for byte; other payloads (website
