@@ -262,12 +262,14 @@ fn collect_default_study(
 
 /// A note when the cell holds more samples per condition than this run asked for (an
 /// earlier run with a larger `--samples`): the analysis uses every stored sample, so a
-/// smaller `--samples` does not make a smaller study.
+/// smaller `--samples` does not make a smaller study. Only the six conditions count: the
+/// samples of a custom condition a study file once collected in this cell are outside the
+/// frozen analysis and have a note of their own.
 fn more_than_asked(global: &super::Global, cell: &str, samples: u32) -> anyhow::Result<()> {
     let store = Store::open(&global.study_dir)?;
     let most = vuf::store::attempts::sample_counts(&store)?
         .into_iter()
-        .filter(|(c, ..)| c == cell)
+        .filter(|(c, cond, ..)| c == cell && vuf::protocol::Condition::parse(cond).is_some())
         .map(|(_, _, valid, _)| valid)
         .max()
         .unwrap_or(0);

@@ -511,5 +511,8 @@ fn a_local_cell_with_a_custom_condition_tops_up_and_the_default_study_reads_it()
         ),
         "{stderr}"
     );
+    // The two X1 samples are not "more samples per condition than --samples 1": the
+    // analysis does not use them.
+    assert!(!stderr.contains("from an earlier run"), "{stderr}");
     assert_eq!(study.status_json()["valid"], 8);
 }
