@@ -179,10 +179,12 @@ fn a_custom_condition_is_collected_topped_up_exported_coded_and_reported_beside_
         .into_iter()
         .filter(|r| r["condition"] == "X1")
         .collect();
-    let ids: Vec<&str> = x1
+    // (In storage order, which is the order the concurrent calls finished in.)
+    let mut ids: Vec<&str> = x1
         .iter()
         .map(|r| r["layered_id"].as_str().unwrap())
         .collect();
+    ids.sort();
     assert_eq!(ids, ["mock-a_X1_1", "mock-a_X1_2", "mock-a_X1_3"]);
     assert!(x1.iter().all(|r| r["processing_chain"] == ""));
     // The X1 holdings as exported, counted here, give the expected custom table row.
