@@ -232,12 +232,10 @@ fn train_topics(
         .iter()
         .map(|&i| prep.topic[i].clone())
         .collect();
+    let keys: Vec<&str> = tax.iter().map(|(_, k, _)| *k).collect();
     let ys: Vec<Vec<f64>> = chain_include
         .iter()
-        .map(|&i| {
-            let keys: Vec<&str> = tax.iter().map(|(_, k, _)| *k).collect();
-            topic_shares(&samples[i], &keys)
-        })
+        .map(|&i| topic_shares(&samples[i], &keys))
         .collect();
     let m = train_sigmoids_soft(
         &xs,
