@@ -147,6 +147,78 @@ pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
 
 /// Collect `study` (parsed from `study_text`, whose hash is recorded with the run): apply
 /// the command-line overrides, plan, and run with live progress.
+/// Store the model metadata the study's cells give (`lab`, `display_name`, `family`,
+/// `release_date`) for each cell's canonical model: the given fields replace what is
+/// stored (the paper's row or an imported `models.json` row), the others are kept. Says
+/// what changed, once per model.
+fn write_cell_metadata(
+    study: &Study,
+    path: &std::path::Path,
+    store: &mut Store,
+) -> anyhow::Result<()> {
+    use vuf::store::models::{get_model, upsert_model, ModelRow};
+    let origin = format!("study:{}", path.display());
+    let mut rows: Vec<ModelRow> = Vec::new();
+    for c in study.cells.iter().filter(|c| !c.meta.is_empty()) {
+        let model = vuf::protocol::canonical_model(vuf::protocol::cell_to_source_model(&c.name));
+        if rows.iter().any(|r| r.model == model) {
+            continue; // the study file checks that such cells agree
+        }
+        let mut row = get_model(store.conn(), model)?.unwrap_or_else(|| ModelRow {
+            model: model.to_string(),
+            ..ModelRow::default()
+        });
+        let before = row.clone();
+        let m = &c.meta;
+        for (slot, given) in [
+            (&mut row.lab, &m.lab),
+            (&mut row.display_name, &m.display_name),
+            (&mut row.family, &m.family),
+            (&mut row.release_date, &m.release_date),
+        ] {
+            if given.is_some() {
+                slot.clone_from(given);
+            }
+        }
+        if row.lab == before.lab
+            && row.display_name == before.display_name
+            && row.family == before.family
+            && row.release_date == before.release_date
+        {
+            continue; // nothing new: the stored row (and its origin) stays
+        }
+        row.origin = origin.clone();
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    store.transaction(|tx| -> Result<(), vuf::store::Error> {
+        for r in &rows {
+            upsert_model(tx, r)?;
+        }
+        Ok(())
+    })?;
+    for r in &rows {
+        let given: Vec<String> = [
+            ("lab", &r.lab),
+            ("display_name", &r.display_name),
+            ("family", &r.family),
+            ("release_date", &r.release_date),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v:?}")))
+        .collect();
+        eprintln!(
+            "collect: model metadata of {} from {}: {}",
+            terminal(&r.model),
+            terminal(&path.display().to_string()),
+            terminal(&given.join(", "))
+        );
+    }
+    Ok(())
+}
+
 pub fn execute(
     global: &super::Global,
     mut study: Study,
@@ -197,6 +269,7 @@ pub fn execute(
     } else {
         Store::open(&global.study_dir)?
     };
+    let mut store = store;
     let plan = collect::plan(&study, &store)?;
     if args.dry_run {
         print!("{}", collect::plan::render(&study, &plan));
@@ -214,6 +287,7 @@ pub fn execute(
             Err(e) => return Err(e),
         }
     }
+    write_cell_metadata(&study, &path, &mut store)?;
     if plan.items.is_empty() {
         eprintln!(
             "collect: nothing to do: every sample of {} is collected",

@@ -51,6 +51,41 @@ pub struct CellSpec {
     pub expected_output_tokens: u32,
     /// The model file and threads of a `local` cell (None for other providers).
     pub local: Option<LocalCell>,
+    /// Metadata of the cell's model given in the study file (lab, display name, ...).
+    pub meta: CellMeta,
+}
+
+/// Model metadata a cell may give (`lab`, `display_name`, `family`, `release_date`): the
+/// analysis groups models by lab, and a model outside the paper's table otherwise gets
+/// its lab from the family fallbacks of PROTOCOL 7.2, often `Unknown`. Written to the
+/// store for the cell's canonical model when the study is collected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CellMeta {
+    /// Lab (`Acme AI`).
+    pub lab: Option<String>,
+    /// Display name in tables and figures.
+    pub display_name: Option<String>,
+    /// Model family.
+    pub family: Option<String>,
+    /// Release date, `YYYY-MM-DD`.
+    pub release_date: Option<String>,
+}
+
+impl CellMeta {
+    /// Whether the cell gives no metadata at all.
+    pub fn is_empty(&self) -> bool {
+        *self == CellMeta::default()
+    }
+
+    /// The given fields with their study-file names, in file order.
+    pub fn fields(&self) -> [(&'static str, Option<&str>); 4] {
+        [
+            ("lab", self.lab.as_deref()),
+            ("display_name", self.display_name.as_deref()),
+            ("family", self.family.as_deref()),
+            ("release_date", self.release_date.as_deref()),
+        ]
+    }
 }
 
 /// What a `provider = "local"` cell runs.
@@ -250,6 +285,63 @@ struct RawCell {
     seed: Option<u64>,
     model_path: Option<String>,
     threads: Option<usize>,
+    // Model metadata.
+    lab: Option<String>,
+    display_name: Option<String>,
+    family: Option<String>,
+    release_date: Option<String>,
+}
+
+/// The canonical model the analysis files a cell's samples under (PROTOCOL 7.2).
+fn cell_model(cell: &str) -> &str {
+    crate::protocol::canonical_model(crate::protocol::cell_to_source_model(cell))
+}
+
+/// The metadata fields of a raw cell, checked: visible text on one line, and a release
+/// date as `YYYY-MM-DD` (the analysis orders models by it).
+fn cell_meta(c: &RawCell, f: &dyn Fn(&str) -> String) -> Result<CellMeta, (String, String)> {
+    let text = |name: &str, v: &Option<String>| -> Result<Option<String>, (String, String)> {
+        match v {
+            None => Ok(None),
+            Some(s) if s.trim().is_empty() || s.chars().any(char::is_control) => Err((
+                f(name),
+                "must be visible text on one line (leave the field out when unknown)".into(),
+            )),
+            Some(s) => Ok(Some(s.trim().to_string())),
+        }
+    };
+    let meta = CellMeta {
+        lab: text("lab", &c.lab)?,
+        display_name: text("display_name", &c.display_name)?,
+        family: text("family", &c.family)?,
+        release_date: text("release_date", &c.release_date)?,
+    };
+    if let Some(d) = &meta.release_date {
+        if !is_iso_date(d) {
+            return Err((
+                f("release_date"),
+                format!("{d:?} is not a date as YYYY-MM-DD"),
+            ));
+        }
+    }
+    Ok(meta)
+}
+
+/// `YYYY-MM-DD` with a month 01-12 and a day 01-31.
+fn is_iso_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        s.get(r.clone())
+            .filter(|t| t.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|t| t.parse().ok())
+    };
+    matches!(
+        (digits(0..4), digits(5..7), digits(8..10)),
+        (Some(_), Some(1..=12), Some(1..=31))
+    )
 }
 
 /// A TOML error as `line L, column C: message (at `key = …`)`. The toml crate's own
@@ -598,7 +690,29 @@ impl Study {
                 stream: c.stream,
                 api_key: None,
             };
+            let meta = cell_meta(c, &f).map_err(|(field, message)| invalid(field, message))?;
+            if !meta.is_empty() {
+                let model = cell_model(&c.name);
+                if let Some((j, other)) = cells
+                    .iter()
+                    .enumerate()
+                    .find(|(_, x)| !x.meta.is_empty() && cell_model(&x.name) == model)
+                {
+                    if other.meta != meta {
+                        return Err(invalid(
+                            f("lab"),
+                            format!(
+                                "cells[{j}] ({:?}) is the same model {model:?} with other \
+                                 metadata (lab, display_name, family, release_date); give it \
+                                 once, or the same in both",
+                                other.name
+                            ),
+                        ));
+                    }
+                }
+            }
             cells.push(CellSpec {
+                meta,
                 name: c.name.clone(),
                 max_attempts: c
                     .max_attempts
@@ -764,6 +878,7 @@ impl Study {
                     model_path: Some(model_path),
                     threads,
                 }),
+                meta: CellMeta::default(),
             }],
             settings: Settings::default(),
             limits: BTreeMap::new(),
@@ -836,6 +951,56 @@ mod tests {
         assert_eq!(
             e,
             "s.toml: collect.timeout_s: 0 would time out every call: give a positive number of seconds"
+        );
+    }
+
+    #[test]
+    fn cell_metadata_is_checked_and_cells_of_one_model_must_agree() {
+        let parse = |text: &str| Study::parse(text, Path::new("s.toml"));
+        let cell = |name: &str, extra: &str| {
+            format!("[[cells]]\nname='{name}'\nprovider='openrouter'\nmodel='m'\n{extra}\n")
+        };
+        let s = parse(&cell(
+            "acme-1-or",
+            "lab = ' Acme AI '\nrelease_date = '2026-05-01'",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.cells[0].meta,
+            CellMeta {
+                lab: Some("Acme AI".into()),
+                release_date: Some("2026-05-01".into()),
+                ..CellMeta::default()
+            }
+        );
+        assert!(parse(&cell("a", "")).unwrap().cells[0].meta.is_empty());
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        assert_eq!(
+            err(&cell("a", "lab = ''")),
+            "s.toml: cells[0].lab: must be visible text on one line (leave the field out when unknown)"
+        );
+        assert!(err(&cell("a", "family = \"x\\ny\"")).contains("cells[0].family: must be visible"));
+        for bad in [
+            "2026-5-01",
+            "2026-13-01",
+            "2026-01-32",
+            "May 2026",
+            "2026-01-0x",
+        ] {
+            assert_eq!(
+                err(&cell("a", &format!("release_date = '{bad}'"))),
+                format!("s.toml: cells[0].release_date: \"{bad}\" is not a date as YYYY-MM-DD")
+            );
+        }
+        // acme-1-direct and acme-1-or are the same model (PROTOCOL 7.2): same or no
+        // metadata is fine, other metadata is refused on the later cell.
+        let two =
+            |a: &str, b: &str| format!("{}{}", cell("acme-1-direct", a), cell("acme-1-or", b));
+        assert!(parse(&two("lab = 'Acme'", "lab = 'Acme'")).is_ok());
+        assert!(parse(&two("lab = 'Acme'", "")).is_ok());
+        assert_eq!(
+            err(&two("lab = 'Acme'", "lab = 'Other'")),
+            "s.toml: cells[1].lab: cells[0] (\"acme-1-direct\") is the same model \"acme-1\" with other metadata (lab, display_name, family, release_date); give it once, or the same in both"
         );
     }
 

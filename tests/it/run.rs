@@ -427,6 +427,28 @@ fn offline_codes_export_with_confidence_and_cascade_at_zero_needs_no_model_calls
         assert!((0.0..=1.0).contains(&c));
         assert_eq!(l["coder"], "offline-v2");
     }
+    // An existing file is replaced whole (written beside, renamed over): no longer and no
+    // leftover temporary file beside it.
+    let first = std::fs::read_to_string(&out).unwrap();
+    std::fs::write(&out, "x\n".repeat(first.len())).unwrap();
+    let export = [
+        "export".as_ref(),
+        "codes".as_ref(),
+        "--layer".as_ref(),
+        "b".as_ref(),
+        "--source".as_ref(),
+        "offline".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    study.ok(&export);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), first);
+    let beside: Vec<_> = std::fs::read_dir(study.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("offline.jsonl"))
+        .collect();
+    assert_eq!(beside, ["offline.jsonl"]);
 
     // Threshold 0: every offline code is confident enough; no coder model is called.
     let (stdout, _) = study.ok(&["code", "--cascade", "0"]);
@@ -520,4 +542,52 @@ fn run_on_an_imported_study_with_only_invalid_samples_does_not_collect_the_defau
     let s = study.status_json();
     assert_eq!(s["valid"], 0, "{s}");
     assert_eq!(s["invalid"], 1, "{s}");
+}
+
+#[test]
+fn a_cell_gives_its_models_lab_and_a_changed_study_file_updates_it() {
+    let study = Study::new();
+    let file = study.dir().join("study.toml");
+    let with_lab = |lab: &str| {
+        format!(
+            "[design]\nsamples_per_condition = 2\n\
+             [[cells]]\nname = 'mock-a'\nprovider = 'mock'\nmodel = 'mock-1'\nlab = '{lab}'\n\
+             release_date = '2026-05-01'\n\
+             [[cells]]\nname = 'mock-b'\nprovider = 'mock'\nmodel = 'mock-2'\n"
+        )
+    };
+    write(&file, &with_lab("Acme AI"));
+    let (_, stderr) = study.ok(&["collect"]);
+    assert!(
+        stderr.contains(&format!(
+            "collect: model metadata of mock-a from {}: lab \"Acme AI\", release_date \"2026-05-01\"",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    let labs = |s: &serde_json::Value| -> BTreeMap<String, (u64, u64)> {
+        s["by_lab"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                let n = |f: &str| v[f].as_u64().unwrap();
+                (k.clone(), (n("models"), n("valid")))
+            })
+            .collect()
+    };
+    let by_lab = labs(&study.status_json());
+    assert_eq!(by_lab.get("Acme AI"), Some(&(1, 12)), "{by_lab:?}");
+    assert_eq!(by_lab.values().map(|v| v.1).sum::<u64>(), 24);
+
+    // Nothing left to collect, but the new lab is stored; an unchanged file says nothing.
+    write(&file, &with_lab("Acme Labs"));
+    let (_, stderr) = study.ok(&["collect"]);
+    assert!(stderr.contains("lab \"Acme Labs\""), "{stderr}");
+    assert!(stderr.contains("nothing to do"), "{stderr}");
+    let by_lab = labs(&study.status_json());
+    assert_eq!(by_lab.get("Acme Labs"), Some(&(1, 12)), "{by_lab:?}");
+    assert!(!by_lab.contains_key("Acme AI"), "{by_lab:?}");
+    let (_, stderr) = study.ok(&["collect"]);
+    assert!(!stderr.contains("model metadata"), "{stderr}");
 }
