@@ -37,7 +37,8 @@ struct CodesArgs {
     /// of models, published, offline, as for `vuf analyze`].
     #[arg(long, value_parser = ["published", "models", "offline", "cascade"])]
     source: Option<String>,
-    /// Output JSONL file (replaced if it exists; its directory must exist).
+    /// Output JSONL file (replaced whole if it exists: written beside it and renamed over; its
+    /// directory must exist).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }

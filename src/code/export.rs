@@ -129,16 +129,39 @@ pub fn export_codes(
     out: &Path,
 ) -> anyhow::Result<usize> {
     let rows = codes::consensus_rows(store.conn(), layer.as_str(), source.as_str())?;
-    let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    for c in &rows {
-        let line = match (&c.row.record_json, source) {
-            (Some(orig), CodeSource::Published) => orig.clone(),
-            _ => consensus_record(layer, c).to_string(),
-        };
-        writeln!(w, "{line}").with_context(|| format!("writing {}", out.display()))?;
+    let write = |path: &Path| -> anyhow::Result<()> {
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let mut w = std::io::BufWriter::new(file);
+        for c in &rows {
+            let line = match (&c.row.record_json, source) {
+                (Some(orig), CodeSource::Published) => orig.clone(),
+                _ => consensus_record(layer, c).to_string(),
+            };
+            writeln!(w, "{line}").with_context(|| format!("writing {}", out.display()))?;
+        }
+        w.flush()
+            .with_context(|| format!("writing {}", out.display()))
+    };
+    // A regular file (or a new one) is written beside and renamed over, so an interrupted
+    // or failed export leaves the earlier file whole; a pipe or device (/dev/stdout) is
+    // written as it is.
+    let special = std::fs::metadata(out).is_ok_and(|m| !m.is_file());
+    if special {
+        write(out)?;
+        return Ok(rows.len());
     }
-    w.flush()
-        .with_context(|| format!("writing {}", out.display()))?;
+    let Some(tmp_name) = crate::outdir::temp_name(out) else {
+        anyhow::bail!("{}: not a file name", out.display());
+    };
+    let tmp = out.with_file_name(tmp_name);
+    let written = write(&tmp).and_then(|()| {
+        std::fs::rename(&tmp, out)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     Ok(rows.len())
 }
