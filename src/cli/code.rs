@@ -1,5 +1,6 @@
 //! `vuf code`: code the store's valid samples with the configured coder models.
 
+use anyhow::Context;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vuf::code::client::HttpClient;
@@ -142,7 +143,10 @@ fn models(
         .clone()
         .unwrap_or_else(|| global.study_dir.join("study.toml"));
     let coders = if study.is_file() {
-        runner::coders_from_toml(&std::fs::read_to_string(&study)?)?
+        let text = std::fs::read_to_string(&study)
+            .with_context(|| format!("reading study file {}", study.display()))?;
+        runner::coders_from_toml(&text)
+            .with_context(|| format!("study file {}: [[coders]]", study.display()))?
     } else {
         runner::default_coders()
     };

@@ -136,6 +136,10 @@ pub fn load(global: &super::Global, args: &CollectArgs) -> anyhow::Result<(Study
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading study file {}", path.display()))?;
     let study = Study::parse(&text, &path)?;
+    // The file's `[[coders]]` are `vuf code`'s; checked here too, so `vuf run` does not
+    // collect for hours and then refuse to code.
+    vuf::code::runner::coders_from_toml(&text)
+        .with_context(|| format!("study file {}: [[coders]]", path.display()))?;
     Ok((study, text))
 }
 
@@ -164,7 +168,11 @@ fn write_cell_metadata(
         if rows.iter().any(|r| r.model == model) {
             continue; // the study file checks that such cells agree
         }
-        let mut row = get_model(store.conn(), model)?.unwrap_or_else(|| ModelRow {
+        let stored = get_model(store.conn(), model)?;
+        if c.meta.if_unknown && stored.is_some() {
+            continue;
+        }
+        let mut row = stored.unwrap_or_else(|| ModelRow {
             model: model.to_string(),
             ..ModelRow::default()
         });
@@ -187,7 +195,11 @@ fn write_cell_metadata(
         {
             continue; // nothing new: the stored row (and its origin) stays
         }
-        row.origin = origin.clone();
+        row.origin = if c.meta.if_unknown {
+            "vuf:default-study".to_string()
+        } else {
+            origin.clone()
+        };
         rows.push(row);
     }
     if rows.is_empty() {
@@ -199,7 +211,7 @@ fn write_cell_metadata(
         }
         Ok(())
     })?;
-    for r in &rows {
+    for r in rows.iter().filter(|r| r.origin == origin) {
         let given: Vec<String> = [
             ("lab", &r.lab),
             ("display_name", &r.display_name),

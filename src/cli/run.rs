@@ -234,7 +234,6 @@ fn collect_default_study(
     if matches!(&collected, Ok(()))
         || matches!(&collected, Err(e) if e.to_string().starts_with(super::collect::INCOMPLETE))
     {
-        default_model_metadata(global, &requested.name)?;
         more_than_asked(global, &requested.name, args.samples)?;
     }
     match collected {
@@ -278,31 +277,6 @@ fn more_than_asked(global: &super::Global, cell: &str, samples: u32) -> anyhow::
             "note: the study holds up to {most} valid samples per condition from an earlier run, more than --samples {samples}; the analysis uses all of them (a new --study-dir makes a smaller study)"
         );
     }
-    Ok(())
-}
-
-/// Name the default model as its makers do (display name `SmolLM2-135M-Instruct`, lab
-/// Hugging Face) when the study holds its cell and no metadata of that model yet: an
-/// imported `models.json` row is never replaced, and another `--model` gets none.
-fn default_model_metadata(global: &super::Global, cell: &str) -> anyhow::Result<()> {
-    use vuf::providers::local;
-    if cell != vuf::collect::study::DEFAULT_LOCAL_CELL {
-        return Ok(());
-    }
-    let model = vuf::protocol::canonical_model(vuf::protocol::cell_to_source_model(cell));
-    let mut store = Store::open(&global.study_dir)?;
-    if vuf::store::models::get_model(store.conn(), model)?.is_some() {
-        return Ok(());
-    }
-    let row = vuf::store::models::ModelRow {
-        model: model.to_string(),
-        display_name: Some(local::DEFAULT_MODEL_DISPLAY_NAME.into()),
-        lab: Some(local::DEFAULT_MODEL_LAB.into()),
-        family: Some(local::DEFAULT_MODEL_FAMILY.into()),
-        release_date: None,
-        origin: "vuf:default-study".into(),
-    };
-    store.transaction(|tx| vuf::store::models::upsert_model(tx, &row).map(|_| ()))?;
     Ok(())
 }
 

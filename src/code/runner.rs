@@ -155,12 +155,12 @@ pub fn coders_from_toml(text: &str) -> anyhow::Result<Vec<CoderConfig>> {
         };
         if c.key.is_empty() || c.key.chars().any(bad) {
             anyhow::bail!(
-                "study file: coder key {:?}: use visible characters without spaces (it is stored with every code)",
+                "coder key {:?}: use visible characters without spaces (it is stored with every code)",
                 c.key
             );
         }
         if !seen.insert(c.key.clone()) {
-            anyhow::bail!("study file: coder key {} appears twice", c.key);
+            anyhow::bail!("coder key {} appears twice", c.key);
         }
     }
     Ok(coders)

@@ -69,6 +69,10 @@ pub struct CellMeta {
     pub family: Option<String>,
     /// Release date, `YYYY-MM-DD`.
     pub release_date: Option<String>,
+    /// The default study's names for its model: written only when the store has no row
+    /// of that model yet (an imported `models.json` row is never replaced), and without a
+    /// message. Study-file metadata is `false`: it replaces what is stored.
+    pub if_unknown: bool,
 }
 
 impl CellMeta {
@@ -215,6 +219,11 @@ struct RawFile {
     prices: BTreeMap<String, Price>,
     #[serde(default)]
     cells: Vec<RawCell>,
+    /// `[[coders]]`: read and checked by `vuf code` (`code::runner::coders_from_toml`);
+    /// collecting does not use them.
+    #[serde(default)]
+    #[allow(dead_code)]
+    coders: Vec<toml::Table>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -315,6 +324,7 @@ fn cell_meta(c: &RawCell, f: &dyn Fn(&str) -> String) -> Result<CellMeta, (Strin
         display_name: text("display_name", &c.display_name)?,
         family: text("family", &c.family)?,
         release_date: text("release_date", &c.release_date)?,
+        if_unknown: false,
     };
     if let Some(d) = &meta.release_date {
         if !is_iso_date(d) {
@@ -442,16 +452,43 @@ impl Study {
             });
         }
         for (i, c) in raw.design.custom.iter().enumerate() {
+            if c.id.is_empty() {
+                return Err(invalid(
+                    format!("design.custom[{i}].id"),
+                    "empty id: name the condition (letters, digits and '-', e.g. X1)".into(),
+                ));
+            }
             if !crate::protocol::conditions::is_custom_condition_id(&c.id) {
                 return Err(invalid(
                     format!("design.custom[{i}].id"),
                     "use letters, digits and '-' only (it becomes part of sample ids)".into(),
                 ));
             }
-            if conditions.iter().any(|x| x.id == c.id) || Condition::parse(&c.id).is_some() {
+            // Ids differing only in case would name the same trace files on a
+            // case-insensitive file system (X1_1.json, x1_1.json).
+            if let Some(other) = conditions
+                .iter()
+                .map(|x| x.id.as_str())
+                .chain(Condition::ALL.iter().map(|c| c.as_str()))
+                .find(|x| x.eq_ignore_ascii_case(&c.id))
+            {
                 return Err(invalid(
                     format!("design.custom[{i}].id"),
-                    format!("{:?} duplicates another condition", c.id),
+                    if other == c.id {
+                        format!("{:?} duplicates another condition", c.id)
+                    } else {
+                        format!(
+                            "{:?} differs from the condition {other:?} only in case (their trace \
+                             files would collide on a case-insensitive file system)",
+                            c.id
+                        )
+                    },
+                ));
+            }
+            if c.samples == 0 {
+                return Err(invalid(
+                    format!("design.custom[{i}].samples"),
+                    "0 samples: give at least 1, or leave the condition out".into(),
                 ));
             }
             if c.prompt.trim().is_empty() {
@@ -867,7 +904,7 @@ impl Study {
             name: "default-local".into(),
             conditions,
             cells: vec![CellSpec {
-                name: cell,
+                name: cell.clone(),
                 route,
                 api_key_env: None,
                 concurrency: 1,
@@ -878,7 +915,21 @@ impl Study {
                     model_path: Some(model_path),
                     threads,
                 }),
-                meta: CellMeta::default(),
+                // Written before the first answer, so an interrupted first run already
+                // names the model as its makers do.
+                meta: if cell == DEFAULT_LOCAL_CELL {
+                    CellMeta {
+                        lab: Some(crate::providers::local::DEFAULT_MODEL_LAB.into()),
+                        display_name: Some(
+                            crate::providers::local::DEFAULT_MODEL_DISPLAY_NAME.into(),
+                        ),
+                        family: Some(crate::providers::local::DEFAULT_MODEL_FAMILY.into()),
+                        release_date: None,
+                        if_unknown: true,
+                    }
+                } else {
+                    CellMeta::default()
+                },
             }],
             settings: Settings::default(),
             limits: BTreeMap::new(),
@@ -1106,5 +1157,50 @@ mod tests {
         assert_eq!(s.conditions[0].samples, 3);
         assert_eq!(s.conditions[1].id, "X1");
         assert_eq!(s.cells[0].route.pin, vec!["Z.AI".to_string()]);
+    }
+
+    #[test]
+    fn custom_condition_ids_are_not_empty_unique_in_any_case_and_ask_for_samples() {
+        let err = |custom: &str| {
+            Study::parse(
+                &format!(
+                    "[design]\nconditions=['G1']\n{custom}\n\
+                     [[cells]]\nname='a'\nprovider='mock'\nmodel='m'\n"
+                ),
+                Path::new("s.toml"),
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+        };
+        let one = |id: &str, samples: u32| {
+            format!("[[design.custom]]\nid='{id}'\nprompt='Hi?'\nsamples={samples}\n")
+        };
+        assert_eq!(
+            err(&one("", 1)),
+            "s.toml: design.custom[0].id: empty id: name the condition (letters, digits and '-', e.g. X1)"
+        );
+        assert_eq!(
+            err(&one("X_1", 1)),
+            "s.toml: design.custom[0].id: use letters, digits and '-' only (it becomes part of sample ids)"
+        );
+        assert_eq!(
+            err(&one("G2", 1)),
+            "s.toml: design.custom[0].id: \"G2\" duplicates another condition"
+        );
+        // One of the six in other case is not a custom id; another custom id in other case
+        // would share its trace files on a case-insensitive file system.
+        assert_eq!(
+            err(&one("ctrl1", 1)),
+            "s.toml: design.custom[0].id: use letters, digits and '-' only (it becomes part of sample ids)"
+        );
+        assert_eq!(
+            err(&format!("{}{}", one("X1", 1), one("x1", 1))),
+            "s.toml: design.custom[1].id: \"x1\" differs from the condition \"X1\" only in case (their trace files would collide on a case-insensitive file system)"
+        );
+        assert_eq!(
+            err(&one("X1", 0)),
+            "s.toml: design.custom[0].samples: 0 samples: give at least 1, or leave the condition out"
+        );
     }
 }

@@ -204,8 +204,15 @@ impl fmt::Display for Family {
 /// letters, digits and `-` only, at least one. The id becomes part of sample ids
 /// (`<COND>_<n>`), layered ids and trace file names, so `_`, `/`, `.` and spaces are out.
 /// A label of the six is such an id too; [`SampleCondition::parse`] reads it as that one.
+///
+/// One of the six in other case (`g1`, `Ctrl1`) is not one: a study file refuses it, and
+/// a trace file named `g1_3.json` is a misnamed file of G1, not a condition of its own.
 pub fn is_custom_condition_id(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && Condition::ALL
+            .iter()
+            .all(|c| c.as_str() == s || !c.as_str().eq_ignore_ascii_case(s))
 }
 
 /// The condition of a stored sample: one of the six (PROTOCOL 2.1), or a custom condition
@@ -358,10 +365,14 @@ mod tests {
             (x1.as_str(), x1.published(), x1.is_custom()),
             ("X1", None, true)
         );
-        // Lower case is not the label of a published condition: a custom id.
+        // One of the six in other case is neither that condition nor a custom id (no
+        // study file can define it; as a trace file name it is a misnamed file).
+        for near in ["g1", "Ctrl3", "cTRL1"] {
+            assert_eq!(SampleCondition::parse(near), None, "{near:?}");
+        }
         assert_eq!(
-            SampleCondition::parse("g1"),
-            Some(SampleCondition::Custom("g1".into()))
+            SampleCondition::parse("g1x"),
+            Some(SampleCondition::Custom("g1x".into()))
         );
         assert_eq!(
             SampleCondition::parse("refuse-2"),

@@ -21,8 +21,9 @@ use crate::protocol::{
 pub struct NewSample {
     /// Cell label (directory name of the trace).
     pub cell: String,
-    /// Condition.
-    pub condition: Condition,
+    /// Condition: one of the six, or a custom condition (a trace of a study file's
+    /// `[[design.custom]]`, as `vuf export traces` writes it).
+    pub condition: SampleCondition,
     /// 1-based sample index within (cell, condition).
     pub idx: u32,
     /// Join key from a coding manifest; `None` = default `<cell>_<COND>_<idx>`.
@@ -68,7 +69,7 @@ pub struct NewSample {
 impl NewSample {
     /// The layered id this sample gets when no manifest supplies one.
     pub fn default_layered_id(&self) -> String {
-        default_layered_id(&self.cell, self.condition, self.idx)
+        format!("{}_{}_{}", self.cell, self.condition.as_str(), self.idx)
     }
 }
 
@@ -643,7 +644,7 @@ mod tests {
         let payload = format!("{{\"result\": {response:?}}}");
         NewSample {
             cell: cell.into(),
-            condition: cond,
+            condition: cond.into(),
             idx,
             layered_id: None,
             valid: response.is_some(),

@@ -98,6 +98,30 @@ fn a_custom_condition_is_collected_topped_up_exported_coded_and_reported_beside_
         );
     }
 
+    // The export imports whole into another study (X1_<n>.json as custom condition X1,
+    // the record's `condition` agreeing), and a second import finds it all stored.
+    let other = Study::new();
+    let (stdout, _) = other.ok(&["import".as_ref(), traces.as_os_str()]);
+    assert!(stdout.contains("read 23, inserted 23,"), "{stdout}");
+    let s = other.status_json();
+    assert_eq!(s["valid"], 23);
+    assert_eq!(s["by_condition"]["X1"]["valid"], 3, "{s}");
+    let (stdout, _) = other.ok(&["import".as_ref(), traces.as_os_str()]);
+    assert!(stdout.contains("inserted 0, unchanged 23,"), "{stdout}");
+    // A custom condition's file whose record names another condition is refused.
+    let bad = other.root().join("bad/mock-a");
+    std::fs::create_dir_all(&bad).unwrap();
+    let mut t: Value = serde_json::from_str(&read(&traces.join("mock-a/X1_1.json"))).unwrap();
+    t["condition"] = json!("X2");
+    write(&bad.join("X1_9.json"), &t.to_string());
+    let out = other.run(&["import".as_ref(), bad.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("condition field \"X2\" disagrees with the sample name (X1_9)"),
+        "{stderr}"
+    );
+    assert_eq!(other.status_json()["valid"], 23);
+
     // Offline coding: Layer B for all 23, Layer A for the 20 samples of the six only.
     let (stdout, _) = study.ok(&["code", "--offline"]);
     assert!(

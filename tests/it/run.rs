@@ -591,3 +591,34 @@ fn a_cell_gives_its_models_lab_and_a_changed_study_file_updates_it() {
     let (_, stderr) = study.ok(&["collect"]);
     assert!(!stderr.contains("model metadata"), "{stderr}");
 }
+
+#[test]
+fn a_study_file_with_its_own_coders_collects_and_a_broken_coders_table_is_refused_first() {
+    let study = Study::new();
+    let file = study.dir().join("study.toml");
+    let cells = "[design]\nsamples_per_condition = 1\n\
+                 [[cells]]\nname = 'mock-a'\nprovider = 'mock'\nmodel = 'mock-1'\n";
+    write(
+        &file,
+        &format!(
+            "{cells}[[coders]]\nkey = 'c1'\nbase_url = 'http://127.0.0.1:9/v1'\nmodel = 'm'\n"
+        ),
+    );
+    study.ok(&["collect", "--dry-run"]);
+    study.ok(&["collect"]);
+    assert_eq!(study.status_json()["valid"], 6);
+    // A typo in [[coders]] is refused before anything is collected, naming the file.
+    write(
+        &file,
+        &format!("{cells}[[coders]]\nkey = 'c1'\nmodle = 'm'\n").replace("= 1\n", "= 2\n"),
+    );
+    let out = study.run(&["collect"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("study file {}: [[coders]]", file.display()))
+            && stderr.contains("modle"),
+        "{stderr}"
+    );
+    assert_eq!(study.status_json()["valid"], 6);
+}

@@ -125,7 +125,7 @@ fn row_to_sample(line: &str, origin: &str) -> Result<NewSample, String> {
     let mut s = record_to_sample(
         Key {
             cell,
-            condition,
+            condition: condition.into(),
             idx,
         },
         &obj,

@@ -9,14 +9,14 @@ use serde_json::{Map, Value};
 
 use super::{json_type, WarningKind};
 use crate::protocol::conditions::parse_condition;
-use crate::protocol::Condition;
+use crate::protocol::{Condition, SampleCondition};
 use crate::store::samples::NewSample;
 
 /// Where a record sits: its cell, condition and index (from the file name or a
 /// `sample_id`), and the `condition` field must agree.
 pub(crate) struct Key<'a> {
     pub cell: &'a str,
-    pub condition: Condition,
+    pub condition: SampleCondition,
     pub idx: u32,
 }
 
@@ -30,7 +30,14 @@ pub(crate) fn record_to_sample(
 ) -> Result<NewSample, String> {
     check_cell_label(key.cell)?;
     let cond_field = req_str(obj, "condition")?;
-    let cond = condition_field(obj)?;
+    // A custom condition (only a trace file's name can give one) must be spelled the same
+    // in the record: a typo of one of the six would have to be made twice to pass.
+    let cond = match &key.condition {
+        SampleCondition::Custom(id) if cond_field == id => key.condition.clone(),
+        SampleCondition::Custom(_) => SampleCondition::parse(cond_field)
+            .ok_or_else(|| format!("field `condition`: {cond_field:?} is not a condition"))?,
+        SampleCondition::Published(_) => SampleCondition::Published(condition_field(obj)?),
+    };
     if cond != key.condition {
         return Err(format!(
             "condition field {cond_field:?} disagrees with the sample name ({}_{})",
@@ -134,8 +141,13 @@ pub(crate) fn record_to_sample(
 /// the field; the caller adds where.
 pub(crate) fn sample_warnings(s: &NewSample) -> Vec<(WarningKind, String)> {
     let mut out = Vec::new();
-    let want = s.condition.prompt();
-    if s.prompt != want {
+    // A custom condition's prompt is its study file's own.
+    if let Some(want) = s
+        .condition
+        .published()
+        .map(|c| c.prompt())
+        .filter(|w| s.prompt != *w)
+    {
         out.push((
             WarningKind::PromptMismatch,
             format!(
@@ -339,7 +351,7 @@ mod tests {
         record_to_sample(
             Key {
                 cell: "kimi-k2-6-or",
-                condition: Condition::G2,
+                condition: Condition::G2.into(),
                 idx: 4,
             },
             &obj,

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::trace_json::{check_cell_label, parse_object, record_to_sample, Key};
 use super::{read_text, ImportFormat, ImportReport, Problem, Progress};
-use crate::protocol::conditions::parse_sample_id;
-use crate::protocol::Condition;
+use crate::protocol::SampleCondition;
 use crate::store::imports::{record_import, ImportFile};
 use crate::store::samples::{for_each_payload, upsert_sample, NewSample};
 use crate::store::{now_utc, sha256_hex, Error, Store};
@@ -93,26 +92,29 @@ impl ImportFormat for TracesFormat {
     }
 }
 
-/// `CTRL1_7.json` -> (CTRL1, 7); anything else (including `G1_07.json`) is `None`.
-pub fn trace_file_key(name: &str) -> Option<(Condition, u32)> {
+/// `CTRL1_7.json` -> (CTRL1, 7), and a custom condition's `X1_7.json` -> (X1, 7) (as
+/// `vuf export traces` writes a study file's `[[design.custom]]` samples); anything else
+/// (including `G1_07.json`) is `None`. The record's `condition` field must then agree.
+pub fn trace_file_key(name: &str) -> Option<(SampleCondition, u32)> {
     // (A file that fails this is reported with `MISNAMED`.)
     let stem = name.strip_suffix(".json")?;
     let (cond, n) = stem.rsplit_once('_')?;
     if n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let (c, i) = parse_sample_id(stem)?;
-    (c.as_str() == cond).then_some((c, i))
+    let idx: u32 = n.parse().ok().filter(|i| *i > 0)?;
+    let c = SampleCondition::parse(cond)?;
+    (c.as_str() == cond).then_some((c, idx))
 }
 
 /// Why a file of a trace directory was not read.
-const MISNAMED: &str = "file name is not <COND>_<n>.json, with <COND> one of CTRL1 CTRL2 CTRL3 G1 G2 G3 and <n> the sample number (1, 2, ...; no leading zero)";
+const MISNAMED: &str = "file name is not <COND>_<n>.json, with <COND> one of CTRL1 CTRL2 CTRL3 G1 G2 G3 (or a custom condition's id: letters, digits and '-') and <n> the sample number (1, 2, ...; no leading zero)";
 
 struct Job {
     cell: String,
     name: String,
     path: PathBuf,
-    key: (Condition, u32),
+    key: (SampleCondition, u32),
 }
 
 /// List the trace files under `path` in import order; misnamed files go straight to the
@@ -198,7 +200,7 @@ fn plan_cell(dir: &Path, report: &mut ImportReport, jobs: &mut Vec<Job>) {
             }),
         }
     }
-    here.sort_by_key(|j| j.key);
+    here.sort_by(|a, b| a.key.cmp(&b.key));
     jobs.extend(here);
 }
 
@@ -258,7 +260,7 @@ fn parse_job(job: &Job) -> Result<NewSample, String> {
     let obj = parse_object(&text)?;
     let key = Key {
         cell: &job.cell,
-        condition: job.key.0,
+        condition: job.key.0.clone(),
         idx: job.key.1,
     };
     record_to_sample(key, &obj, text, format!("traces:{}", job.path.display()))
@@ -388,19 +390,31 @@ impl serde_json::ser::Formatter for AsciiPretty {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Condition;
 
     #[test]
     fn file_names() {
-        assert_eq!(trace_file_key("G1_7.json"), Some((Condition::G1, 7)));
+        assert_eq!(trace_file_key("G1_7.json"), Some((Condition::G1.into(), 7)));
         assert_eq!(
             trace_file_key("CTRL3_10.json"),
-            Some((Condition::Ctrl3, 10))
+            Some((Condition::Ctrl3.into(), 10))
+        );
+        // A custom condition's id (the record's `condition` must then say the same).
+        let custom = |id: &str| SampleCondition::Custom(id.into());
+        assert_eq!(trace_file_key("X1_3.json"), Some((custom("X1"), 3)));
+        assert_eq!(
+            trace_file_key("refuse-2_12.json"),
+            Some((custom("refuse-2"), 12))
         );
         assert_eq!(trace_file_key("G1_07.json"), None);
+        assert_eq!(trace_file_key("G1_0.json"), None);
         assert_eq!(trace_file_key("G1_7.json.json"), None);
-        assert_eq!(trace_file_key("G7_1.json"), None);
         assert_eq!(trace_file_key("G1_7.txt"), None);
         assert_eq!(trace_file_key("G1_+7.json"), None);
+        assert_eq!(trace_file_key("_7.json"), None);
+        assert_eq!(trace_file_key("X 1_7.json"), None);
+        assert_eq!(trace_file_key("X.1_7.json"), None);
+        assert_eq!(trace_file_key("G1_99999999999.json"), None);
     }
 
     #[test]

@@ -153,7 +153,7 @@ fn entry_to_sample(raw: &RawValue, origin: &str) -> Result<Entry, String> {
     record_to_sample(
         Key {
             cell: &cell,
-            condition,
+            condition: condition.into(),
             idx,
         },
         &obj,
