@@ -52,7 +52,9 @@ pub enum Stage {
 }
 
 /// Pick the code source to analyse: the requested one if it has codes, else the first
-/// available of models, published, offline (issue: analysis `--source`).
+/// available of models, published, offline (issue: analysis `--source`), with the cascade
+/// instead of models or offline when it codes more samples, or as many as offline (after
+/// `vuf code --cascade`).
 pub fn choose_source(store: &Store, requested: Option<CodeSource>) -> Result<CodeSource, Error> {
     choose_source_in(store, requested, "b")
 }
@@ -86,7 +88,7 @@ pub fn choose_source_in(
             }
         )));
     }
-    CodeSource::DEFAULT_PREFERENCE
+    let first = CodeSource::DEFAULT_PREFERENCE
         .into_iter()
         .find(|s| available.contains(s))
         .ok_or_else(|| {
@@ -94,7 +96,24 @@ pub fn choose_source_in(
                 "no codes in the store yet: run `vuf code --offline` (no key needed), `vuf code`, or `vuf import-codes`"
                     .into(),
             )
-        })
+        })?;
+    // After `vuf code --cascade`, the coder models have coded only the samples the offline
+    // coder was unsure of, and the offline codes are the cascade's first guesses: the
+    // cascade, which covers them all, is what was asked for.
+    if available.contains(&CodeSource::Cascade) {
+        let cov = coded::coverage_in(store.conn(), layer)?;
+        let n = |s: CodeSource| cov.iter().find(|c| c.0 == s).map_or(0, |c| c.1);
+        let cascade = n(CodeSource::Cascade);
+        let takes_over = match first {
+            CodeSource::Models => cascade > n(first),
+            CodeSource::Offline => cascade >= n(first),
+            CodeSource::Published | CodeSource::Cascade => false,
+        };
+        if takes_over {
+            return Ok(CodeSource::Cascade);
+        }
+    }
+    Ok(first)
 }
 
 /// A note when the analysed source codes fewer samples than another source in the store:

@@ -11,7 +11,8 @@ use vuf::text::count;
 pub struct AnalyzeArgs {
     /// Code source: `published` (imported), `models` (vuf's coder-model consensus),
     /// `offline` (built-in coder) or `cascade` [default: first available of models,
-    /// published, offline].
+    /// published, offline; cascade instead of models or offline when it codes
+    /// more samples, or as many as offline].
     #[arg(long, value_parser = ["published", "models", "offline", "cascade"])]
     pub source: Option<String>,
     /// Output directory [default: <study-dir>/analysis]. vuf replaces it whole once every

@@ -34,7 +34,9 @@ struct CodesArgs {
     #[arg(long, value_parser = ["a", "b"])]
     layer: String,
     /// Code source: published, models, offline or cascade [default: the first available
-    /// of models, published, offline, as for `vuf analyze`].
+    /// of models, published, offline (cascade instead of models or offline when it codes more
+    /// samples, or as many as offline),
+    /// as for `vuf analyze`].
     #[arg(long, value_parser = ["published", "models", "offline", "cascade"])]
     source: Option<String>,
     /// Output JSONL file (replaced whole if it exists: written beside it and renamed over; its

@@ -27,7 +27,8 @@ pub const DEFAULT_MAX_TOKENS: u32 = 200;
 /// Arguments of `vuf run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Code source to analyse [default: first available of models, published, offline].
+    /// Code source to analyse [default: first available of models, published, offline;
+    /// cascade instead of models or offline when it codes more samples, or as many as offline].
     #[arg(long, value_parser = ["published", "models", "offline", "cascade"])]
     pub source: Option<String>,
     /// Skip collection even when the study directory has a study.toml.

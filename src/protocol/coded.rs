@@ -19,7 +19,8 @@ pub enum CodeSource {
 
 impl CodeSource {
     /// All sources, in the default preference order of `vuf analyze`
-    /// (models, published, offline; cascade is explicit only).
+    /// (models, published, offline; the cascade instead of models when it codes more
+    /// samples, and instead of offline when it codes as many, as after `vuf code --cascade`).
     pub const DEFAULT_PREFERENCE: [CodeSource; 3] = [
         CodeSource::Models,
         CodeSource::Published,

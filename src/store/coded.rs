@@ -61,12 +61,20 @@ pub fn available_sources_in(conn: &Connection, layer: &str) -> Result<Vec<CodeSo
 /// Per code source, how many valid samples have a Layer B consensus value_holding (what
 /// the analysis can use), in source order.
 pub fn coverage(conn: &Connection) -> Result<Vec<(CodeSource, usize)>, Error> {
+    coverage_in(conn, "b")
+}
+
+/// [`coverage`] by the consensus rows of one layer (`a` or `b`; a Layer A row counts
+/// when it was decided, whatever its topics).
+pub fn coverage_in(conn: &Connection, layer: &str) -> Result<Vec<(CodeSource, usize)>, Error> {
     let mut stmt = conn.prepare(
         "SELECT c.source, COUNT(*) FROM consensus c JOIN samples s ON s.id = c.sample_id
-         WHERE c.layer = 'b' AND s.valid = 1 AND c.value_holding IS NOT NULL
+         WHERE c.layer = ?1 AND s.valid = 1 AND (c.layer = 'a' OR c.value_holding IS NOT NULL)
          GROUP BY c.source",
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let rows = stmt.query_map([layer], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         let (name, n) = row?;

@@ -1963,3 +1963,59 @@ fn import_codes_exit_codes_tell_nothing_from_some() {
         "{out}"
     );
 }
+
+#[test]
+fn after_a_cascade_the_default_source_is_the_cascade_where_it_codes_more() {
+    use vuf::pipeline::choose_source_in;
+    use vuf::store::codes::{upsert_consensus, NewConsensus};
+    let tmp = tempfile::tempdir().unwrap();
+    seed_markers(tmp.path(), &[("C-one", "CTRL1"), ("C-two", "G1")]);
+    let mut store = Store::open(tmp.path()).unwrap();
+    let ids: Vec<i64> = {
+        let mut stmt = store
+            .conn()
+            .prepare("SELECT id FROM samples ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    vuf::code::offline::apply::code_store(
+        &mut store,
+        &vuf::code::offline::OfflineCoder::load_default().unwrap(),
+    )
+    .unwrap();
+    let default = |store: &Store| choose_source_in(store, None, "b").unwrap();
+    assert_eq!(default(&store), CodeSource::Offline);
+    // A cascade at threshold 0 keeps every offline code: it covers as many samples as
+    // the offline source, and is what was asked for.
+    vuf::code::offline::apply::build_cascade(&mut store, 0.0).unwrap();
+    assert_eq!(default(&store), CodeSource::Cascade);
+    // The coder models code one sample (the one the cascade sent them): the cascade
+    // still covers more.
+    let models_b = |id: i64| NewConsensus {
+        sample_id: id,
+        layer: "b".into(),
+        source: "models".into(),
+        rubric_hash: "h".into(),
+        label: Some("disowned_service_frame".into()),
+        label_support: Some(3),
+        label_votes_json: Some(r#"{"disowned_service_frame": 3}"#.into()),
+        value_holding: Some("recited_not_owned".into()),
+        value_holding_support: Some(3),
+        value_holding_votes_json: Some(r#"{"recited_not_owned": 3}"#.into()),
+        record_json: Some(r#"{"coder_records": []}"#.into()),
+        ..Default::default()
+    };
+    upsert_consensus(store.conn(), &models_b(ids[0])).unwrap();
+    assert_eq!(default(&store), CodeSource::Cascade);
+    // Every sample coded by the coder models: they are the default again.
+    upsert_consensus(store.conn(), &models_b(ids[1])).unwrap();
+    assert_eq!(default(&store), CodeSource::Models);
+    // An explicit source is taken as asked.
+    assert_eq!(
+        choose_source_in(&store, Some(CodeSource::Offline), "b").unwrap(),
+        CodeSource::Offline
+    );
+}
