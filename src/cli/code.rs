@@ -248,6 +248,9 @@ fn models(
     }
     let outstanding = runner::outstanding_failures(&store)?;
     println!("outstanding coder failures: {outstanding}");
+    print_failure_causes(&vuf::store::codes::outstanding_failure_causes(
+        store.conn(),
+    )?);
     if !stopped.is_empty() {
         anyhow::bail!(
             "some coders were stopped, so coding is incomplete: {}",
@@ -264,4 +267,53 @@ fn models(
         .into());
     }
     Ok(())
+}
+
+/// Distinct causes shown per layer and coder.
+const CAUSES_SHOWN: usize = 3;
+
+/// Why coder calls failed: per layer and coder, each distinct error with its number of
+/// samples (most first), and the start of the reply a parse failure could not read. The
+/// text comes from providers and coder models, so it is made safe for the terminal.
+fn print_failure_causes(causes: &[vuf::store::codes::FailureCause]) {
+    let one_line = |s: &str, max: usize| -> String {
+        let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let cut: String = flat.chars().take(max).collect();
+        let cut = if cut.len() < flat.len() {
+            format!("{cut}...")
+        } else {
+            cut
+        };
+        vuf::report::escape::terminal(&cut).into_owned()
+    };
+    let mut shown: Vec<((&str, &str), usize)> = Vec::new();
+    for c in causes {
+        let key = (c.layer.as_str(), c.coder.as_str());
+        let n = match shown.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                shown.push((key, 1));
+                1
+            }
+        };
+        if n > CAUSES_SHOWN {
+            continue;
+        }
+        let reply = if c.reply.trim().is_empty() {
+            String::new()
+        } else {
+            format!("; reply: {}", one_line(&c.reply, 200))
+        };
+        println!(
+            "  layer {} {}: {} {}: {}{reply}",
+            c.layer,
+            one_line(&c.coder, 80),
+            count(c.samples as usize, "sample"),
+            c.kind.replace('_', " "),
+            one_line(&c.error, 300),
+        );
+    }
 }

@@ -88,12 +88,20 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         }
         problems += r.unmatched.len() + r.errors.len() + r.conflicts.len();
     }
+    // Codes already stored count as imported: a rerun is not "nothing done".
+    let stored: usize = reports
+        .iter()
+        .map(|r| r.codes_inserted + r.codes_existing + r.consensus_rows + r.consensus_existing)
+        .sum();
+    // Skipped files (a manifest, a draft consensus) are fine beside codes, but a command
+    // that read no codes at all has done nothing a script should take as success.
+    if problems == 0 && stored == 0 && reports.iter().all(|r| r.skipped_note.is_some()) {
+        anyhow::bail!(
+            "import-codes: nothing was imported: no file held codes in a format vuf reads \
+             (PROTOCOL 4.7 / 5.7 consensus or per-coder records)"
+        );
+    }
     if problems > 0 {
-        // Codes already stored count as imported: a rerun is not "nothing done".
-        let stored: usize = reports
-            .iter()
-            .map(|r| r.codes_inserted + r.codes_existing + r.consensus_rows + r.consensus_existing)
-            .sum();
         let problems = count(problems, "problem");
         if stored == 0 {
             anyhow::bail!("import-codes: nothing was imported ({problems} reported above)");

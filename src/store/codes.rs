@@ -632,6 +632,50 @@ pub fn outstanding_failures(conn: &Connection) -> Result<i64, Error> {
     )?)
 }
 
+/// A distinct cause of outstanding coder failures: what `vuf code` prints so a researcher
+/// sees why calls failed without reading the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureCause {
+    /// `a` or `b`.
+    pub layer: String,
+    /// Coder key.
+    pub coder: String,
+    /// `call_failed` or `parse_failed`.
+    pub kind: String,
+    /// The error as recorded.
+    pub error: String,
+    /// The start of the coder's reply (parse failures), else empty.
+    pub reply: String,
+    /// Samples failing so.
+    pub samples: u64,
+}
+
+/// Outstanding failures grouped by (layer, coder, kind, error), most samples first, the
+/// latest attempt of each sample only.
+pub fn outstanding_failure_causes(conn: &Connection) -> Result<Vec<FailureCause>, Error> {
+    let mut stmt = conn.prepare(
+        "SELECT layer, coder, kind, error, substr(COALESCE(MAX(raw_text), ''), 1, 300), COUNT(DISTINCT sample_id)
+         FROM coder_failures f
+         WHERE resolved = 0 AND kind IN ('call_failed', 'parse_failed')
+           AND id = (SELECT MAX(id) FROM coder_failures g
+                     WHERE g.sample_id = f.sample_id AND g.layer = f.layer AND g.coder = f.coder
+                       AND g.resolved = 0 AND g.kind IN ('call_failed', 'parse_failed'))
+         GROUP BY layer, coder, kind, error
+         ORDER BY layer, coder, COUNT(DISTINCT sample_id) DESC, kind, error",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(FailureCause {
+            layer: r.get(0)?,
+            coder: r.get(1)?,
+            kind: r.get(2)?,
+            error: r.get(3)?,
+            reply: r.get(4)?,
+            samples: r.get::<_, i64>(5)?.max(0) as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Cached reply for a request key.
 pub fn cache_get(conn: &Connection, key: &str) -> Result<Option<String>, Error> {
     Ok(conn

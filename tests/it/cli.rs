@@ -572,6 +572,19 @@ fn coding_that_leaves_failures_outstanding_exits_1_and_says_how_to_finish() {
         stdout.contains("outstanding coder failures: 12"),
         "{stdout}\n{err}"
     );
+    // Why, with the start of the reply that could not be read.
+    let why: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("outstanding coder failures"))
+        .skip(1)
+        .collect();
+    assert_eq!(
+        why,
+        ["  layer b echo: 12 samples parse failed: no JSON object in reply; reply: Fault-server \
+          answer x to: You are a careful posture classifier: reply with one compact JSON object \
+          only."],
+        "{stdout}"
+    );
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!(

@@ -1020,3 +1020,29 @@ fn a_sample_known_only_by_its_default_id_takes_codes_named_by_the_published_id()
         )
     );
 }
+
+#[test]
+fn a_file_of_no_codes_format_alone_is_nothing_imported_and_exits_2() {
+    let study = coded_study();
+    let odd = study.root().join("odd.jsonl");
+    std::fs::write(&odd, "{\"a\": 1}\n").unwrap();
+    let (code, out, err) = import_codes(&study, &[&odd]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert_eq!(
+        out,
+        format!(
+            "{}: not a recognised codes format; skipped\n",
+            odd.display()
+        )
+    );
+    assert_eq!(
+        err,
+        "vuf: error: import-codes: nothing was imported: no file held codes in a format vuf \
+         reads (PROTOCOL 4.7 / 5.7 consensus or per-coder records)\n"
+    );
+    // Beside a file of codes, a skipped file is no problem (a labelled directory holds
+    // manifests and drafts beside its codes).
+    let good = study.root().join("good/posture/consensus.jsonl");
+    let (code, out, err) = import_codes(&study, &[&odd, &good]);
+    assert_eq!(code, Some(0), "{out}{err}");
+}
