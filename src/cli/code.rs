@@ -22,7 +22,8 @@ pub struct Args {
     /// Layer B: hide the prompt from the coders (PROTOCOL 5.3).
     #[arg(long)]
     pub mask_prompt: bool,
-    /// Only code the first N samples (trial runs).
+    /// Only code the first N samples with the coder models (trial runs; not with
+    /// --offline, which codes every sample in seconds).
     #[arg(long)]
     pub limit: Option<usize>,
     /// Study file with a `[[coders]]` section (default `<study-dir>/study.toml` if present,
@@ -31,7 +32,7 @@ pub struct Args {
     pub study: Option<std::path::PathBuf>,
     /// Code every valid sample with the built-in offline coder (no key, no network).
     /// Its codes are stored and analysed as source `offline`, always marked as such.
-    #[arg(long, conflicts_with_all = ["cascade", "layer", "mask_prompt", "sequential"])]
+    #[arg(long, conflicts_with_all = ["cascade", "layer", "mask_prompt", "sequential", "limit"])]
     pub offline: bool,
     /// Cascade: keep the offline code where its confidence is at least THRESHOLD (0-1)
     /// and send only the other samples to the coder models (source `cascade`), asked by

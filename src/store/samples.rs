@@ -132,8 +132,13 @@ pub fn upsert_sample(tx: &Transaction, s: &NewSample) -> Result<UpsertOutcome, E
     if e.valid {
         if !s.valid || s.response != e.response || s.prompt != e.prompt {
             return Ok(UpsertOutcome::Conflict(if s.valid {
+                let differs = match (s.response != e.response, s.prompt != e.prompt) {
+                    (true, true) => "response and prompt",
+                    (true, false) => "response",
+                    _ => "prompt",
+                };
                 format!(
-                    "stored valid sample {} has a different response; kept the stored one",
+                    "stored valid sample {} has a different {differs}; kept the stored one",
                     e.layered_id
                 )
             } else {

@@ -666,8 +666,9 @@ fn odd_prompt_and_negative_duration_are_imported_with_warnings() {
     // A prompt that is another condition's: imported, warned, exit code 1.
     write(&cell.join("CTRL2_1.json"), trace("CTRL2", CARE, 900));
     let (stdout, stderr) = study.problems(&["import".to_string(), cell.display().to_string()]);
+    // (CTRL1_1 is stored already: unchanged, so not warned about again.)
     assert!(
-        stdout.contains("read 2, inserted 1, unchanged 1,") && stdout.contains("warnings 2"),
+        stdout.contains("read 2, inserted 1, unchanged 1,") && stdout.contains("warnings 1"),
         "{stdout}"
     );
     assert!(
@@ -680,11 +681,26 @@ fn odd_prompt_and_negative_duration_are_imported_with_warnings() {
     assert!(
         stderr.contains(
             "import: 1 sample whose prompt is not its condition's was imported (warnings above): check it \
-             before analysing; 1 warning shown only (imported as it is)"
+             before analysing\n"
         ),
         "{stderr}"
     );
     assert_eq!(study.status_json()["valid"], 2, "both kept");
+    // A stored sample's prompt changed: a conflict that says so, and no warning that it
+    // was imported (it was not).
+    write(&cell.join("CTRL1_1.json"), trace("CTRL1", G_CARE, 7));
+    let (stdout, stderr) = study.problems(&["import".to_string(), cell.display().to_string()]);
+    assert!(
+        stdout.contains("conflicts 1, errors 0, warnings 0"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{}: stored valid sample glm-5-1-or-pin-zai_CTRL1_1 has a different prompt; kept the stored one",
+            cell.join("CTRL1_1.json").display()
+        )) && !stderr.contains("anyway"),
+        "{stderr}"
+    );
     // Manifest rows and website entries are located by line and entry.
     let manifest = study.root().join("manifest_odd.jsonl");
     let row = |n: u32, prompt: &str| {

@@ -67,10 +67,7 @@ impl ImportFormat for ManifestFormat {
                 continue;
             }
             match row_to_sample(line, &origin) {
-                Ok(s) => {
-                    report.check_sample(&s, path, Some(n), "");
-                    rows.push((n, s));
-                }
+                Ok(s) => rows.push((n, s)),
                 Err(reason) => report.errors.push(Problem::at(path, n, reason)),
             }
         }
@@ -88,6 +85,7 @@ impl ImportFormat for ManifestFormat {
         store.transaction(|tx| -> Result<(), Error> {
             for (n, s) in &rows {
                 let outcome = upsert_sample(tx, s)?;
+                report.check_sample(s, &outcome, path, Some(*n), "");
                 report.count(outcome, path, Some(*n));
             }
             if report.read > 0 {

@@ -261,14 +261,23 @@ impl ImportReport {
     }
 
     /// Record the warnings a parsed sample deserves (see [`trace_json::sample_warnings`]);
-    /// `path` and `line` locate it, `prefix` goes before each reason.
+    /// `path` and `line` locate it, `prefix` goes before each reason. Only a sample this
+    /// import stored (`outcome`) is warned about: one kept as stored before (unchanged, or
+    /// a conflict reported as such) was not "imported anyway".
     pub(crate) fn check_sample(
         &mut self,
         sample: &NewSample,
+        outcome: &UpsertOutcome,
         path: &Path,
         line: Option<u64>,
         prefix: &str,
     ) {
+        if !matches!(
+            outcome,
+            UpsertOutcome::Inserted | UpsertOutcome::ReplacedInvalid
+        ) {
+            return;
+        }
         for (kind, reason) in trace_json::sample_warnings(sample) {
             self.warnings.push(Warning {
                 kind,

@@ -64,8 +64,8 @@ impl ImportFormat for TracesFormat {
                                 job.cell, job.name, sample.content_sha256
                             ));
                             report.read += 1;
-                            report.check_sample(&sample, &job.path, None, "");
                             let outcome = upsert_sample(tx, &sample)?;
+                            report.check_sample(&sample, &outcome, &job.path, None, "");
                             report.count(outcome, &job.path, None);
                         }
                         Err(reason) => report.errors.push(Problem::file(&job.path, reason)),

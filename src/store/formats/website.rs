@@ -65,10 +65,7 @@ impl ImportFormat for WebsiteFormat {
         for (i, raw) in bundle.samples.iter().enumerate() {
             let entry = i as u64 + 1;
             match entry_to_sample(raw, &origin) {
-                Ok(Entry::Values(s)) => {
-                    report.check_sample(&s, path, Some(entry), &format!("sample entry {entry}: "));
-                    samples.push((entry, *s));
-                }
+                Ok(Entry::Values(s)) => samples.push((entry, *s)),
                 Ok(Entry::OtherProbe(kind)) => report.skip(format!(
                     "entries of type {kind:?}: another probe, not one of the six values conditions"
                 )),
@@ -92,6 +89,13 @@ impl ImportFormat for WebsiteFormat {
         store.transaction(|tx| -> Result<(), Error> {
             for (entry, s) in &samples {
                 let outcome = upsert_sample(tx, s)?;
+                report.check_sample(
+                    s,
+                    &outcome,
+                    path,
+                    Some(*entry),
+                    &format!("sample entry {entry}: "),
+                );
                 report.count(outcome, path, Some(*entry));
             }
             record_import(tx, &row)?;
