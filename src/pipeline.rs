@@ -73,7 +73,7 @@ pub fn choose_source_in(
         }
         let names: Vec<&str> = available.iter().map(|s| s.as_str()).collect();
         return Err(Error::Nothing(format!(
-            "no `{}` codes in the store (available: {}); run `vuf code{}` first",
+            "no `{}` codes in the store (available: {}); {}",
             s.as_str(),
             if names.is_empty() {
                 "none".to_string()
@@ -81,10 +81,12 @@ pub fn choose_source_in(
                 names.join(", ")
             },
             match s {
-                CodeSource::Offline => " --offline",
-                CodeSource::Cascade => " --cascade 0.9",
-                CodeSource::Published => "` or `vuf import-codes",
-                CodeSource::Models => "",
+                CodeSource::Offline => "run `vuf code --offline` first",
+                CodeSource::Cascade => "run `vuf code --cascade 0.9` (or another threshold) first",
+                CodeSource::Published => {
+                    "published codes come from `vuf import-codes` (the study's own consensus files)"
+                }
+                CodeSource::Models => "run `vuf code` first",
             }
         )));
     }

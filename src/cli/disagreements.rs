@@ -34,6 +34,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         Layer::parse(&args.layer).ok_or_else(|| anyhow::anyhow!("--layer must be a or b"))?;
     let source = CodeSource::parse(&args.source)
         .ok_or_else(|| anyhow::anyhow!("unknown --source {}", args.source))?;
+    check_filters(&store, layer, args)?;
     let filter = Filter {
         model: args.model.clone(),
         condition: args.condition.clone(),
@@ -92,6 +93,63 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             vuf::text::verb(not_asked.len(), "was", "were"),
             if not_asked.len() == 1 { "it" } else { "they" }
         );
+    }
+    Ok(())
+}
+
+/// A filter that can match nothing is a typo, not "0 disagreements": the condition must
+/// be one of the six or a custom id, the label one of the layer's labels or topic keys,
+/// the model one of the study's source models.
+fn check_filters(store: &vuf::store::Store, layer: Layer, args: &Args) -> anyhow::Result<()> {
+    use vuf::protocol::{topics, PostureLabel, SampleCondition};
+    if let Some(c) = &args.condition {
+        anyhow::ensure!(
+            SampleCondition::parse(c).is_some(),
+            "--condition {c:?}: not a condition (one of {}, or a custom condition's id)",
+            vuf::protocol::conditions::CONDITION_LABELS
+        );
+    }
+    if let Some(l) = &args.label {
+        match layer {
+            Layer::B => anyhow::ensure!(
+                PostureLabel::parse(l).is_some(),
+                "--label {l:?}: not a Layer B label (one of {})",
+                PostureLabel::ALL.map(|p| p.as_str()).join(", ")
+            ),
+            Layer::A => anyhow::ensure!(
+                topics::VALUE_TOPICS
+                    .iter()
+                    .chain(topics::WISH_TOPICS)
+                    .any(|(_, key, _)| key == l),
+                "--label {l:?}: not a Layer A topic key (see the taxonomies of PROTOCOL 4.2, \
+                 e.g. {})",
+                topics::VALUE_TOPICS[0].1
+            ),
+        }
+    }
+    if let Some(m) = &args.model {
+        let mut stmt = store
+            .conn()
+            .prepare("SELECT DISTINCT source_model FROM cells ORDER BY source_model")?;
+        let models: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if !models.contains(m) {
+            let shown: Vec<&str> = models.iter().take(10).map(String::as_str).collect();
+            anyhow::bail!(
+                "--model {m:?}: no such source model in this study ({}{})",
+                if shown.is_empty() {
+                    "none".to_string()
+                } else {
+                    shown.join(", ")
+                },
+                if models.len() > shown.len() {
+                    format!(", and {} more", models.len() - shown.len())
+                } else {
+                    String::new()
+                }
+            );
+        }
     }
     Ok(())
 }

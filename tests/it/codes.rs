@@ -1410,6 +1410,40 @@ fn cli_import_codes_consensus_disagreements() {
     assert!(!out.contains('\u{1b}'), "{out:?}");
     let out = run(&["disagreements", "--condition", "G1"]);
     assert!(out.contains("0 samples"), "{out}");
+    // Filters that can match nothing are refused, naming what they could be.
+    let refused = |args: &[&str]| -> String {
+        let out = std::process::Command::new(bin)
+            .arg("--study-dir")
+            .arg(tmp.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let e = refused(&["disagreements", "--condition", "ZZ_1"]);
+    assert!(
+        e.contains("--condition \"ZZ_1\": not a condition (one of CTRL1"),
+        "{e}"
+    );
+    let e = refused(&["disagreements", "--label", "nonsense"]);
+    assert!(
+        e.contains("--label \"nonsense\": not a Layer B label (one of disowned_service_frame,"),
+        "{e}"
+    );
+    let e = refused(&[
+        "disagreements",
+        "--layer",
+        "a",
+        "--label",
+        "exposed_mechanism",
+    ]);
+    assert!(e.contains("not a Layer A topic key"), "{e}");
+    let e = refused(&["disagreements", "--model", "nosuch"]);
+    assert!(
+        e.contains("--model \"nosuch\": no such source model in this study ("),
+        "{e}"
+    );
 }
 
 /// A real small coder: an OpenAI-compatible local server (llama.cpp `llama-server` with
