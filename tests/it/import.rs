@@ -1247,3 +1247,41 @@ fn a_changed_models_json_entry_is_reported_as_replaced() {
         "{out}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_pipe_named_like_a_trace_is_an_error_not_a_hang() {
+    let study = Study::new();
+    let cell = study.root().join("corpus").join("glm-5-1-or-pin-zai");
+    std::fs::create_dir_all(&cell).unwrap();
+    write(
+        &cell.join("CTRL1_1.json"),
+        pretty(
+            &json!({"result": "I care about honesty.", "condition": "CTRL1",
+            "prompt": vuf::protocol::Condition::Ctrl1.prompt(), "provider": "openrouter"}),
+        ),
+    );
+    let fifo = cell.join("G2_1.json");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        println!("SKIP: a_pipe_named_like_a_trace_is_an_error_not_a_hang: mkfifo failed");
+        return;
+    }
+    let (stdout, stderr) = study.problems(&["import".to_string(), cell.display().to_string()]);
+    assert!(stdout.contains("read 1, inserted 1,"), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "error: {}: not a regular file (a pipe, socket or device): not read",
+            fifo.display()
+        )),
+        "{stderr}"
+    );
+    // Named on its own: nothing imported, exit code 2.
+    let out = study.run(&["import".to_string(), fifo.display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a regular file or directory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -328,6 +328,15 @@ pub fn import_path(
             return Ok(r);
         }
     };
+    if !meta.is_dir() && !meta.is_file() {
+        // A FIFO or device would block the read for ever.
+        let mut r = ImportReport::new(path, "");
+        r.errors.push(Problem::file(
+            path,
+            "not a regular file or directory (a pipe, socket or device): not read",
+        ));
+        return Ok(r);
+    }
     let head = if meta.is_dir() {
         Vec::new()
     } else {

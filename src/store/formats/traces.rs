@@ -179,6 +179,14 @@ fn plan_cell(dir: &Path, report: &mut ImportReport, jobs: &mut Vec<Job>) {
             ));
             continue;
         }
+        // A FIFO or device named like a trace would block the read for ever.
+        if !p.is_file() {
+            report.errors.push(Problem::file(
+                &p,
+                "not a regular file (a pipe, socket or device): not read",
+            ));
+            continue;
+        }
         let name = p.file_name().and_then(|n| n.to_str()).map(str::to_string);
         // A README or notes file beside the traces is not a malformed trace: skipped and
         // counted. A `.json` file that is misnamed still is an error (it may be a trace).
