@@ -317,7 +317,9 @@ pub fn execute(
                 eprintln!("{note}");
             }
         }
-        eprintln!("collect: loading the local model ...");
+        if args.progress != ProgressMode::Quiet {
+            eprintln!("collect: loading the local model ...");
+        }
     }
     let study = Arc::new(study);
     let providers = collect::providers_for(&study)?;

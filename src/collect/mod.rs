@@ -60,14 +60,35 @@ pub fn check_conflicts(study: &Study, plan: &Plan, allow: bool) -> Result<(), Co
         .iter()
         .zip(&plan.cells)
         .filter(|(_, p)| p.conflicts > 0)
-        .map(|(c, p)| format!("{} ({})", c.name, crate::text::count(p.conflicts, "sample")))
+        .map(|(c, p)| {
+            format!(
+                "{} ({} of {})",
+                c.name,
+                crate::text::count(p.conflicts, "sample"),
+                p.conflict_conditions.join(", ")
+            )
+        })
         .collect();
     if bad.is_empty() || allow {
         return Ok(());
     }
+    // A custom condition's prompt is part of what was asked: changed, it is a new question.
+    let custom_only = plan
+        .cells
+        .iter()
+        .filter(|p| p.conflicts > 0)
+        .flat_map(|p| &p.conflict_conditions)
+        .all(|id| crate::protocol::Condition::parse(id).is_none());
+    let fix = if custom_only {
+        "If a custom condition's prompt changed, it is another question: give it a new id \
+         (its earlier samples stay as they are); if the cell's route or settings changed, give \
+         the cell a new name"
+    } else {
+        "Give the changed configuration a new cell name"
+    };
     Err(CollectError::Conflicts(format!(
         "collect: these cells already hold valid samples collected with a different cell configuration or imported: {}. \
-         Give the changed configuration a new cell name, or pass --keep-existing to count those samples as done.",
+         {fix}, or pass --keep-existing to count those samples as done.",
         bad.join(", ")
     )))
 }

@@ -44,6 +44,8 @@ pub struct CellPlan {
     pub pending: u64,
     /// Valid samples collected under another configuration or imported.
     pub conflicts: u64,
+    /// The conditions of those samples, in design order.
+    pub conflict_conditions: Vec<String>,
     /// Estimated input tokens of the pending calls.
     pub input_tokens: u64,
     /// Expected output tokens of the pending calls.
@@ -124,6 +126,9 @@ pub fn build(study: &Study, state: &CollectState) -> Plan {
                     .contains(&(cell.name.clone(), cond.id.clone(), idx))
                 {
                     cp.conflicts += 1;
+                    if !cp.conflict_conditions.contains(&cond.id) {
+                        cp.conflict_conditions.push(cond.id.clone());
+                    }
                     continue;
                 }
                 cp.pending += 1;

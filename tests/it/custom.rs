@@ -365,3 +365,26 @@ fn a_study_of_custom_conditions_only_says_why_nothing_is_analysed() {
     // What was collected and coded stays.
     assert_eq!(study.status_json()["by_condition"]["X1"]["valid"], 2);
 }
+
+#[test]
+fn a_changed_custom_prompt_is_refused_as_another_question_needing_a_new_id() {
+    let study = Study::new();
+    let file = study.dir().join("study.toml");
+    write(&file, &study_file(2));
+    study.ok(&["collect"]);
+    write(
+        &file,
+        &study_file(2).replace(X1_PROMPT, "Not as an assistant. What would you never do?"),
+    );
+    let out = study.run(&["collect"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "these cells already hold valid samples collected with a different cell \
+             configuration or imported: mock-a (2 samples of X1). If a custom condition's \
+             prompt changed, it is another question: give it a new id"
+        ),
+        "{stderr}"
+    );
+}
