@@ -149,12 +149,13 @@ pub fn run(global: &super::Global, args: CollectArgs) -> anyhow::Result<()> {
     execute(global, study, &text, args)
 }
 
-/// Collect `study` (parsed from `study_text`, whose hash is recorded with the run): apply
-/// the command-line overrides, plan, and run with live progress.
 /// Store the model metadata the study's cells give (`lab`, `display_name`, `family`,
 /// `release_date`) for each cell's canonical model: the given fields replace what is
 /// stored (the paper's row or an imported `models.json` row), the others are kept. Says
-/// what changed, once per model.
+/// what changed, once per model. The default study's names ([`CellMeta::if_unknown`])
+/// are written only for a model with no row yet, and silently.
+///
+/// [`CellMeta::if_unknown`]: vuf::collect::study::CellMeta::if_unknown
 fn write_cell_metadata(
     study: &Study,
     path: &std::path::Path,
@@ -231,6 +232,8 @@ fn write_cell_metadata(
     Ok(())
 }
 
+/// Collect `study` (parsed from `study_text`, whose hash is recorded with the run): apply
+/// the command-line overrides, plan, and run with live progress.
 pub fn execute(
     global: &super::Global,
     mut study: Study,
@@ -264,7 +267,7 @@ pub fn execute(
         anyhow::ensure!(t.is_finite() && t > 0.0, "--timeout-s must be positive");
         study.settings.timeout = Duration::from_secs_f64(t);
     }
-    let store = if args.dry_run {
+    let mut store = if args.dry_run {
         // Read what is there, create nothing: a plan is only a look.
         match Store::open_read_only(&global.study_dir)? {
             Some(s) => s,
@@ -281,7 +284,6 @@ pub fn execute(
     } else {
         Store::open(&global.study_dir)?
     };
-    let mut store = store;
     let plan = collect::plan(&study, &store)?;
     if args.dry_run {
         print!("{}", collect::plan::render(&study, &plan));

@@ -80,16 +80,6 @@ impl CellMeta {
     pub fn is_empty(&self) -> bool {
         *self == CellMeta::default()
     }
-
-    /// The given fields with their study-file names, in file order.
-    pub fn fields(&self) -> [(&'static str, Option<&str>); 4] {
-        [
-            ("lab", self.lab.as_deref()),
-            ("display_name", self.display_name.as_deref()),
-            ("family", self.family.as_deref()),
-            ("release_date", self.release_date.as_deref()),
-        ]
-    }
 }
 
 /// What a `provider = "local"` cell runs.
