@@ -270,39 +270,13 @@ fn models(
     Ok(())
 }
 
-/// Distinct causes shown per layer and coder.
-const CAUSES_SHOWN: usize = 3;
-
 /// Why coder calls failed: per layer and coder, each distinct error with its number of
-/// samples (most first), and the start of the reply a parse failure could not read. The
-/// text comes from providers and coder models, so it is made safe for the terminal.
+/// samples (most first), and the start of the reply a parse failure could not read.
 fn print_failure_causes(causes: &[vuf::store::codes::FailureCause]) {
-    let one_line = |s: &str, max: usize| -> String {
-        let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-        let cut: String = flat.chars().take(max).collect();
-        let cut = if cut.len() < flat.len() {
-            format!("{cut}...")
-        } else {
-            cut
-        };
-        vuf::report::escape::terminal(&cut).into_owned()
-    };
-    let mut shown: Vec<((&str, &str), usize)> = Vec::new();
-    for c in causes {
-        let key = (c.layer.as_str(), c.coder.as_str());
-        let n = match shown.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                shown.push((key, 1));
-                1
-            }
-        };
-        if n > CAUSES_SHOWN {
-            continue;
-        }
+    use super::causes::one_line;
+    let (shown, more) =
+        super::causes::first_of_each(causes, |c| (c.layer.as_str(), c.coder.as_str()));
+    for c in shown {
         let reply = if c.reply.trim().is_empty() {
             String::new()
         } else {
@@ -315,6 +289,13 @@ fn print_failure_causes(causes: &[vuf::store::codes::FailureCause]) {
             count(c.samples as usize, "sample"),
             c.kind.replace('_', " "),
             one_line(&c.error, 300),
+        );
+    }
+    for ((layer, coder), n) in more {
+        println!(
+            "  layer {layer} {}: {} more (see `vuf status`)",
+            one_line(coder, 80),
+            count(n, "cause")
         );
     }
 }

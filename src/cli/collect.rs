@@ -375,36 +375,11 @@ pub fn execute(
     Ok(())
 }
 
-/// At most this many distinct causes per cell are printed (the rest are counted).
-const CAUSES_SHOWN: usize = 3;
-
 /// One line per distinct failure cause of each cell, most frequent first.
 fn print_failure_causes(causes: &[vuf::store::attempts::FailureCause]) {
-    let one_line = |s: &str, max: usize| -> String {
-        let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-        let cut: String = flat.chars().take(max).collect();
-        let cut = if cut.len() < flat.len() {
-            format!("{cut}...")
-        } else {
-            cut
-        };
-        terminal(&cut).into_owned()
-    };
-    let mut shown: Vec<(&str, usize)> = Vec::new();
-    for c in causes {
-        let n = match shown.iter_mut().find(|(cell, _)| *cell == c.cell) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                shown.push((&c.cell, 1));
-                1
-            }
-        };
-        if n > CAUSES_SHOWN {
-            continue;
-        }
+    use super::causes::one_line;
+    let (shown, more) = super::causes::first_of_each(causes, |c| c.cell.as_str());
+    for c in shown {
         let status = c
             .http_status
             .map(|h| format!("HTTP {h}, "))
@@ -422,14 +397,12 @@ fn print_failure_causes(causes: &[vuf::store::attempts::FailureCause]) {
             one_line(&c.error, 300),
         );
     }
-    for (cell, n) in shown {
-        if n > CAUSES_SHOWN {
-            eprintln!(
-                "collect: cell {}: {} more (see `vuf export traces`)",
-                terminal(cell),
-                vuf::text::count(n - CAUSES_SHOWN, "cause")
-            );
-        }
+    for (cell, n) in more {
+        eprintln!(
+            "collect: cell {}: {} more (see `vuf export traces`)",
+            terminal(cell),
+            vuf::text::count(n, "cause")
+        );
     }
 }
 

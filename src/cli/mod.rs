@@ -3,6 +3,7 @@
 //! statistics here.
 
 mod analyze;
+mod causes;
 mod code;
 mod coder;
 mod collect;

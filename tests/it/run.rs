@@ -402,7 +402,7 @@ fn offline_codes_export_with_confidence_and_cascade_at_zero_needs_no_model_calls
     );
 
     let out = study.root().join("offline.jsonl");
-    study.ok(&[
+    let export = [
         "export".as_ref(),
         "codes".as_ref(),
         "--layer".as_ref(),
@@ -411,7 +411,8 @@ fn offline_codes_export_with_confidence_and_cascade_at_zero_needs_no_model_calls
         "offline".as_ref(),
         "--out".as_ref(),
         out.as_os_str(),
-    ]);
+    ];
+    study.ok(&export);
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
         .unwrap()
         .lines()
@@ -431,16 +432,6 @@ fn offline_codes_export_with_confidence_and_cascade_at_zero_needs_no_model_calls
     // leftover temporary file beside it.
     let first = std::fs::read_to_string(&out).unwrap();
     std::fs::write(&out, "x\n".repeat(first.len())).unwrap();
-    let export = [
-        "export".as_ref(),
-        "codes".as_ref(),
-        "--layer".as_ref(),
-        "b".as_ref(),
-        "--source".as_ref(),
-        "offline".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ];
     study.ok(&export);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), first);
     let beside: Vec<_> = std::fs::read_dir(study.root())
