@@ -64,7 +64,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         );
         return cascade(global, args, t);
     }
-    models(global, args, None)
+    models(global, args, None, "code")
 }
 
 /// `vuf code --offline`.
@@ -90,31 +90,52 @@ fn offline(global: &Global) -> anyhow::Result<()> {
 
 /// `vuf code --cascade T`: offline first, coder models for the uncertain rest.
 fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
-    {
-        let mut store = global.existing_store()?;
-        doing(Activity::CodeOffline);
-        let coded = apply::code_store(&mut store, &OfflineCoder::load_default()?)?;
-        if let Some(note) = vuf::code::layer_a_skipped_note(&coded.layer_a_skipped) {
-            println!("offline coder: {}", vuf::report::escape::terminal(&note));
-        }
-        let first = apply::build_cascade(&mut store, threshold)?;
-        let total = first.kept_offline + first.from_models + first.pending.len();
-        println!(
-            "cascade at {threshold}: {} of {} {} the offline code; {} {} the coder models ({} already coded)",
-            first.kept_offline,
-            count(total, "sample"),
-            verb(first.kept_offline, "keeps", "keep"),
-            first.pending.len() + first.from_models,
-            verb(first.pending.len() + first.from_models, "needs", "need"),
-            first.from_models
-        );
-        if first.pending.is_empty() {
-            return Ok(());
-        }
-        models(global, args, Some(first.pending.iter().copied().collect()))?;
-    }
     let mut store = global.existing_store()?;
-    let r = apply::build_cascade(&mut store, threshold)?;
+    doing(Activity::CodeOffline);
+    let coded = apply::code_store(&mut store, &OfflineCoder::load_default()?)?;
+    if let Some(note) = vuf::code::layer_a_skipped_note(&coded.layer_a_skipped) {
+        println!("offline coder: {}", vuf::report::escape::terminal(&note));
+    }
+    let first = apply::build_cascade(&mut store, threshold)?;
+    let total = first.kept_offline + first.from_models + first.pending.len();
+    println!(
+        "cascade at {threshold}: {} of {} {} the offline code; {} {} the coder models ({} already coded)",
+        first.kept_offline,
+        count(total, "sample"),
+        verb(first.kept_offline, "keeps", "keep"),
+        first.pending.len() + first.from_models,
+        verb(first.pending.len() + first.from_models, "needs", "need"),
+        first.from_models
+    );
+    if first.pending.is_empty() {
+        return Ok(());
+    }
+    drop(store);
+    let rerun = format!(
+        "code --cascade {threshold}{}",
+        if args.all_coders { " --all-coders" } else { "" }
+    );
+    let coded = models(
+        global,
+        args,
+        Some(first.pending.iter().copied().collect()),
+        &rerun,
+    );
+    // The codes that came in are stored whatever else went wrong: the cascade takes them
+    // now, not only after a rerun.
+    let mut store = global.existing_store()?;
+    finish_cascade(global, args, &mut store, threshold)?;
+    coded
+}
+
+/// Rebuild the cascade from the codes now stored and say what it holds.
+fn finish_cascade(
+    global: &Global,
+    args: &Args,
+    store: &mut vuf::store::Store,
+    threshold: f64,
+) -> anyhow::Result<()> {
+    let r = apply::build_cascade(store, threshold)?;
     let total = (r.kept_offline + r.from_models + r.pending.len()).max(1);
     println!(
         "cascade: {} offline, {} coder-model consensus, {} still pending; {:.2} coder-model codes per response \
@@ -134,10 +155,13 @@ fn cascade(global: &Global, args: &Args, threshold: f64) -> anyhow::Result<()> {
 }
 
 /// Code with the configured coder models (optionally only some samples).
+///
+/// `rerun` is the command (after `vuf`) that codes outstanding failures again.
 fn models(
     global: &Global,
     args: &Args,
     only: Option<std::collections::HashSet<i64>>,
+    rerun: &str,
 ) -> anyhow::Result<()> {
     let study = args
         .study
@@ -247,8 +271,25 @@ fn models(
                 .map(|(c, e)| format!("layer {} {c}: {e}", layer.as_str())),
         );
     }
-    let outstanding = runner::outstanding_failures(&store)?;
+    // Failures of coders this study no longer asks never clear by coding again: counted
+    // apart, so they do not turn every later run into exit code 1.
+    let keys: Vec<&str> = coders.iter().map(|c| c.key.as_str()).collect();
+    let by_coder = vuf::store::codes::outstanding_failures_by_coder(store.conn())?;
+    let (mine, others): (Vec<_>, Vec<_>) = by_coder
+        .iter()
+        .partition(|(k, _)| keys.contains(&k.as_str()));
+    let outstanding: i64 = mine.iter().map(|(_, n)| n).sum();
     println!("outstanding coder failures: {outstanding}");
+    if !others.is_empty() {
+        let names: Vec<String> = others
+            .iter()
+            .map(|(k, n)| format!("{} ({n})", vuf::report::escape::terminal(k)))
+            .collect();
+        println!(
+            "  and failures of coders this study does not ask (kept in the store, not retried): {}",
+            names.join(", ")
+        );
+    }
     print_failure_causes(&vuf::store::codes::outstanding_failure_causes(
         store.conn(),
     )?);
@@ -263,7 +304,7 @@ fn models(
         return Err(super::Problems(format!(
             "{} outstanding in the failure ledger (calls or replies that failed after their retries); `{}` codes them again",
             count(outstanding, "coder failure"),
-            global.command("code")
+            global.command(rerun)
         ))
         .into());
     }

@@ -144,9 +144,10 @@ pub fn export_codes(
             .with_context(|| format!("writing {}", out.display()))
     };
     // A regular file (or a new one) is written beside and renamed over, so an interrupted
-    // or failed export leaves the earlier file whole; a pipe or device (/dev/stdout) is
-    // written as it is.
-    let special = std::fs::metadata(out).is_ok_and(|m| !m.is_file());
+    // or failed export leaves the earlier file whole. A symlink (/dev/stdout, a link into
+    // another directory) or a pipe or device is written through as it is: renaming over
+    // a link would replace the link, not write where it points.
+    let special = std::fs::symlink_metadata(out).is_ok_and(|m| !m.is_file());
     if special {
         write(out)?;
         return Ok(rows.len());

@@ -632,6 +632,17 @@ pub fn outstanding_failures(conn: &Connection) -> Result<i64, Error> {
     )?)
 }
 
+/// Outstanding failures per coder key (samples x layers), by key.
+pub fn outstanding_failures_by_coder(conn: &Connection) -> Result<Vec<(String, i64)>, Error> {
+    let mut stmt = conn.prepare(
+        "SELECT coder, COUNT(*) FROM (SELECT DISTINCT sample_id, layer, coder FROM coder_failures
+           WHERE resolved = 0 AND kind IN ('call_failed', 'parse_failed'))
+         GROUP BY coder ORDER BY coder",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// A distinct cause of outstanding coder failures: what `vuf code` prints so a researcher
 /// sees why calls failed without reading the store.
 #[derive(Debug, Clone, PartialEq, Eq)]

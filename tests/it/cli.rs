@@ -596,6 +596,40 @@ fn coding_that_leaves_failures_outstanding_exits_1_and_says_how_to_finish() {
 }
 
 #[test]
+fn a_cascade_with_failures_still_takes_the_codes_in_and_old_coders_failures_are_apart() {
+    let echo = EchoCoder::study(1);
+    let study = &echo.study;
+    // Threshold 1: every sample goes to the (failing) coder model. The cascade is rebuilt
+    // anyway, and the rerun hint is the cascade, not plain `vuf code`.
+    let out = study.run(&["code", "--cascade", "1", "--layer", "b"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(stdout.contains("cascade: "), "{stdout}");
+    assert!(stdout.contains("still pending"), "{stdout}");
+    assert!(
+        err.contains(&format!(
+            "`vuf --study-dir {} code --cascade 1` codes them again",
+            study.dir().display()
+        )),
+        "{err}"
+    );
+    // The study now asks another coder: the first one's failures are counted apart.
+    let toml = study.dir().join("study.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    write(&toml, text.replace("key = 'echo'", "key = 'echo2'"));
+    let out = study.run(&["code", "--layer", "b"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("outstanding coder failures: 6\n")
+            && stdout.contains(
+                "  and failures of coders this study does not ask (kept in the store, not retried): echo (6)"
+            ),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn a_failed_collection_says_why_per_cell() {
     use vuf::providers::mock::{Canned, FaultServer};
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -440,6 +440,25 @@ fn offline_codes_export_with_confidence_and_cascade_at_zero_needs_no_model_calls
         .filter(|n| n.contains("offline.jsonl"))
         .collect();
     assert_eq!(beside, ["offline.jsonl"]);
+    // Through a symlink (as /dev/stdout is one): the link stays a link and its target
+    // gets the records.
+    #[cfg(unix)]
+    {
+        let target_dir = study.root().join("real");
+        std::fs::create_dir_all(&target_dir).unwrap();
+        let target = target_dir.join("codes.jsonl");
+        std::fs::write(&target, "old\n").unwrap();
+        let link = study.root().join("link.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let mut via_link = export.to_vec();
+        *via_link.last_mut().unwrap() = link.as_os_str();
+        study.ok(&via_link);
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), first);
+    }
 
     // Threshold 0: every offline code is confident enough; no coder model is called.
     let (stdout, _) = study.ok(&["code", "--cascade", "0"]);
