@@ -101,13 +101,26 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
 /// be one of the six or a custom id, the label one of the layer's labels or topic keys,
 /// the model one of the study's source models.
 fn check_filters(store: &vuf::store::Store, layer: Layer, args: &Args) -> anyhow::Result<()> {
-    use vuf::protocol::{topics, PostureLabel, SampleCondition};
+    use vuf::protocol::{topics, Condition, PostureLabel, SampleCondition};
     if let Some(c) = &args.condition {
         anyhow::ensure!(
             SampleCondition::parse(c).is_some(),
             "--condition {c:?}: not a condition (one of {}, or a custom condition's id)",
             vuf::protocol::conditions::CONDITION_LABELS
         );
+        // A custom id is checked against the study's own conditions.
+        if Condition::parse(c).is_none() {
+            let held: bool = store.conn().query_row(
+                "SELECT EXISTS (SELECT 1 FROM samples WHERE condition = ?1)",
+                [c],
+                |r| r.get(0),
+            )?;
+            anyhow::ensure!(
+                held,
+                "--condition {c:?}: neither one of {} nor a custom condition of this study",
+                vuf::protocol::conditions::CONDITION_LABELS
+            );
+        }
     }
     if let Some(l) = &args.label {
         match layer {

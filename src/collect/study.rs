@@ -288,7 +288,8 @@ struct RawCell {
     lab: Option<String>,
     display_name: Option<String>,
     family: Option<String>,
-    release_date: Option<String>,
+    /// A string, or a bare TOML date (`release_date = 2026-05-01`).
+    release_date: Option<toml::Value>,
 }
 
 /// The canonical model the analysis files a cell's samples under (PROTOCOL 7.2).
@@ -309,11 +310,24 @@ fn cell_meta(c: &RawCell, f: &dyn Fn(&str) -> String) -> Result<CellMeta, (Strin
             Some(s) => Ok(Some(s.trim().to_string())),
         }
     };
+    let release_date = match &c.release_date {
+        None => None,
+        Some(toml::Value::String(s)) => Some(s.clone()),
+        Some(toml::Value::Datetime(d)) if d.time.is_none() && d.offset.is_none() => {
+            Some(d.to_string())
+        }
+        Some(_) => {
+            return Err((
+                f("release_date"),
+                "must be a date as YYYY-MM-DD (quoted or not)".into(),
+            ))
+        }
+    };
     let meta = CellMeta {
         lab: text("lab", &c.lab)?,
         display_name: text("display_name", &c.display_name)?,
         family: text("family", &c.family)?,
-        release_date: text("release_date", &c.release_date)?,
+        release_date: text("release_date", &release_date)?,
         if_unknown: false,
     };
     if let Some(d) = &meta.release_date {
@@ -327,7 +341,7 @@ fn cell_meta(c: &RawCell, f: &dyn Fn(&str) -> String) -> Result<CellMeta, (Strin
     Ok(meta)
 }
 
-/// `YYYY-MM-DD` with a month 01-12 and a day 01-31.
+/// `YYYY-MM-DD`, a day of the calendar (leap years included).
 fn is_iso_date(s: &str) -> bool {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
@@ -338,10 +352,18 @@ fn is_iso_date(s: &str) -> bool {
             .filter(|t| t.bytes().all(|c| c.is_ascii_digit()))
             .and_then(|t| t.parse().ok())
     };
-    matches!(
-        (digits(0..4), digits(5..7), digits(8..10)),
-        (Some(_), Some(1..=12), Some(1..=31))
-    )
+    let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
 }
 
 /// A TOML error as `line L, column C: message (at `key = …`)`. The toml crate's own
@@ -448,7 +470,11 @@ impl Study {
                     "empty id: name the condition (letters, digits and '-', e.g. X1)".into(),
                 ));
             }
-            if !crate::protocol::conditions::is_custom_condition_id(&c.id) {
+            if !c
+                .id
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+            {
                 return Err(invalid(
                     format!("design.custom[{i}].id"),
                     "use letters, digits and '-' only (it becomes part of sample ids)".into(),
@@ -1015,6 +1041,18 @@ mod tests {
             }
         );
         assert!(parse(&cell("a", "")).unwrap().cells[0].meta.is_empty());
+        // A bare TOML date and a leap day.
+        let bare = parse(&cell("a", "release_date = 2024-02-29")).unwrap();
+        assert_eq!(
+            bare.cells[0].meta.release_date.as_deref(),
+            Some("2024-02-29")
+        );
+        assert_eq!(
+            parse(&cell("a", "release_date = 2024-02-29T10:00:00Z"))
+                .unwrap_err()
+                .to_string(),
+            "s.toml: cells[0].release_date: must be a date as YYYY-MM-DD (quoted or not)"
+        );
         let err = |text: &str| parse(text).unwrap_err().to_string();
         assert_eq!(
             err(&cell("a", "lab = ''")),
@@ -1025,6 +1063,8 @@ mod tests {
             "2026-5-01",
             "2026-13-01",
             "2026-01-32",
+            "2026-02-29",
+            "2026-04-31",
             "May 2026",
             "2026-01-0x",
         ] {
@@ -1182,7 +1222,7 @@ mod tests {
         // would share its trace files on a case-insensitive file system.
         assert_eq!(
             err(&one("ctrl1", 1)),
-            "s.toml: design.custom[0].id: use letters, digits and '-' only (it becomes part of sample ids)"
+            "s.toml: design.custom[0].id: \"ctrl1\" differs from the condition \"CTRL1\" only in case (their trace files would collide on a case-insensitive file system)"
         );
         assert_eq!(
             err(&format!("{}{}", one("X1", 1), one("x1", 1))),

@@ -1426,6 +1426,11 @@ fn cli_import_codes_consensus_disagreements() {
         e.contains("--condition \"ZZ_1\": not a condition (one of CTRL1"),
         "{e}"
     );
+    let e = refused(&["disagreements", "--condition", "bogus"]);
+    assert!(
+        e.contains("--condition \"bogus\": neither one of CTRL1, CTRL2, CTRL3, G1, G2, G3 nor a custom condition of this study"),
+        "{e}"
+    );
     let e = refused(&["disagreements", "--label", "nonsense"]);
     assert!(
         e.contains("--label \"nonsense\": not a Layer B label (one of disowned_service_frame,"),

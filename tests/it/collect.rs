@@ -985,7 +985,7 @@ fn changed_cell_configuration_is_a_conflict_not_a_silent_mix() {
     let plan = collect::plan(&changed, &store).expect("plan");
     assert_eq!((plan.cells[0].conflicts, plan.items.len()), (6, 0));
     let err = collect::check_conflicts(&changed, &plan, false).expect_err("conflict");
-    assert!(err.to_string().contains("mock-cell (6 samples)"), "{err}");
+    assert!(err.to_string().contains("mock-cell (6 samples of CTRL1, CTRL2, CTRL3, G1, G2, G3). Give the changed configuration a new cell name"), "{err}");
     assert!(collect::check_conflicts(&changed, &plan, true).is_ok());
     // Tuning that does not shape the answer keeps the work.
     let tuned =

@@ -876,8 +876,8 @@ fn one_bad_cell_directory_is_one_line_per_problem_with_its_file_count() {
     let r = root.display();
     let misnamed =
         "file name is not <COND>_<n>.json, with <COND> one of CTRL1 CTRL2 CTRL3 G1 G2 G3 \
-                    (or a custom condition's id: letters, digits and '-') and <n> the sample \
-                    number (1, 2, ...; no leading zero)";
+                    (or a custom condition's id: letters, digits and '-', not one of the six in \
+                    other case) and <n> the sample number (1, 2, ...; no leading zero)";
     let mut lines = error_lines(&stderr);
     // Names are checked while listing, contents while reading: the three directory-wide
     // problems come first. The bad-JSON line carries serde's wording: checked by prefix.

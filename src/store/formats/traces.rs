@@ -108,7 +108,7 @@ pub fn trace_file_key(name: &str) -> Option<(SampleCondition, u32)> {
 }
 
 /// Why a file of a trace directory was not read.
-const MISNAMED: &str = "file name is not <COND>_<n>.json, with <COND> one of CTRL1 CTRL2 CTRL3 G1 G2 G3 (or a custom condition's id: letters, digits and '-') and <n> the sample number (1, 2, ...; no leading zero)";
+const MISNAMED: &str = "file name is not <COND>_<n>.json, with <COND> one of CTRL1 CTRL2 CTRL3 G1 G2 G3 (or a custom condition's id: letters, digits and '-', not one of the six in other case) and <n> the sample number (1, 2, ...; no leading zero)";
 
 struct Job {
     cell: String,
