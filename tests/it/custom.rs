@@ -241,11 +241,13 @@ fn a_custom_condition_is_collected_topped_up_exported_coded_and_reported_beside_
         _ => ("100.0", "43.85029682449545", "100.0"),
     };
 
-    // Analysis: the frozen analysis of the 20, the 3 custom samples excluded and counted.
+    // Analysis: the frozen analysis of the 20, the 3 custom samples excluded and counted
+    // (from the cascade, which codes as many samples as the offline coder after
+    // `--cascade 0`).
     let (stdout, stderr) = study.ok(&["analyze"]);
     assert!(
         stdout
-            .contains("analysed 20 samples from source `offline` (3 excluded, see exclusions.csv)"),
+            .contains("analysed 20 samples from source `cascade` (3 excluded, see exclusions.csv)"),
         "{stdout}"
     );
     assert!(
@@ -298,7 +300,7 @@ fn a_custom_condition_is_collected_topped_up_exported_coded_and_reported_beside_
     let reference = study.root().join("reference");
     let (stdout, stderr) = study.ok(&["analyze".as_ref(), "--out".as_ref(), reference.as_os_str()]);
     assert!(
-        stdout.contains("analysed 20 samples from source `offline` (0 excluded"),
+        stdout.contains("analysed 20 samples from source `cascade` (0 excluded"),
         "{stdout}"
     );
     assert!(!stderr.contains("custom"), "{stderr}");
