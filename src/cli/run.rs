@@ -131,6 +131,19 @@ pub fn run(
             if args.progress != super::collect::ProgressMode::Quiet {
                 eprintln!("[collect] {} ...", study_file.display());
             }
+            // `vuf run` codes offline (no key, no network): coder models cost money and
+            // time, so they are asked only by an explicit `vuf code`.
+            let has_coders = std::fs::read_to_string(&study_file)
+                .ok()
+                .and_then(|t| t.parse::<toml::Table>().ok())
+                .is_some_and(|t| t.get("coders").is_some());
+            if has_coders {
+                eprintln!(
+                    "note: vuf run codes with the offline coder; the [[coders]] of {} code with `{}` (or `--cascade T`), and the next `vuf run` analyses their codes",
+                    study_file.display(),
+                    global.command("code")
+                );
+            }
             // A partial collection still gets analysed (the report shows n per cell); the
             // message says how to top up. Any other failure (bad study file, missing key) stops.
             let mut cargs = super::collect::CollectArgs::for_run(study_file, args.progress);

@@ -1208,6 +1208,20 @@ pub fn import_file(
             return Ok(rep);
         }
     };
+    // One JSON document over many lines (a trace, models.json) is not JSONL: one note
+    // instead of an "invalid JSON" error per line.
+    let first_line_bad = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| serde_json::from_str::<Value>(l).is_err());
+    if first_line_bad && serde_json::from_str::<Value>(&text).is_ok() {
+        rep.skipped_note = Some(
+            "one JSON document, not JSONL (one record per line): traces and models.json are \
+             read by `vuf import`; skipped"
+                .into(),
+        );
+        return Ok(rep);
+    }
     let origin_base = format!("import:{}", path.display());
     let now = super::now_utc_iso();
     // Coder keys outside the paper's three already warned about in this file.

@@ -1277,6 +1277,23 @@ fn a_pipe_named_like_a_trace_is_an_error_not_a_hang() {
         )),
         "{stderr}"
     );
+    // A symlink to nothing says so.
+    std::fs::remove_file(&fifo).unwrap();
+    std::os::unix::fs::symlink(cell.join("gone.json"), &fifo).unwrap();
+    let (_, stderr) = study.problems(&["import".to_string(), cell.display().to_string()]);
+    assert!(
+        stderr.contains(&format!(
+            "error: {}: a symlink to nothing (its target is missing): not read",
+            fifo.display()
+        )),
+        "{stderr}"
+    );
+    std::fs::remove_file(&fifo).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     // Named on its own: nothing imported, exit code 2.
     let out = study.run(&["import".to_string(), fifo.display().to_string()]);
     assert_eq!(out.status.code(), Some(2));

@@ -1040,6 +1040,20 @@ fn a_file_of_no_codes_format_alone_is_nothing_imported_and_exits_2() {
         "vuf: error: import-codes: nothing was imported: no file held codes in a format vuf \
          reads (PROTOCOL 4.7 / 5.7 consensus or per-coder records)\n"
     );
+    // A pretty-printed JSON document (a trace, models.json) is one note, not an error per
+    // line.
+    let doc = study.root().join("models.json");
+    std::fs::write(&doc, "{\n  \"models\": [\n    {\"model\": \"m\"}\n  ]\n}\n").unwrap();
+    let (code, out, _) = import_codes(&study, &[&doc]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        out,
+        format!(
+            "{}: one JSON document, not JSONL (one record per line): traces and models.json are \
+             read by `vuf import`; skipped\n",
+            doc.display()
+        )
+    );
     // Beside a file of codes, a skipped file is no problem (a labelled directory holds
     // manifests and drafts beside its codes).
     let good = study.root().join("good/posture/consensus.jsonl");

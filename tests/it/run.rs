@@ -617,6 +617,16 @@ fn a_study_file_with_its_own_coders_collects_and_a_broken_coders_table_is_refuse
     study.ok(&["collect", "--dry-run"]);
     study.ok(&["collect"]);
     assert_eq!(study.status_json()["valid"], 6);
+    // `vuf run` codes offline and says where the file's coders come in.
+    let (_, stderr) = study.ok(&["run"]);
+    assert!(
+        stderr.contains(&format!(
+            "note: vuf run codes with the offline coder; the [[coders]] of {} code with `vuf --study-dir {} code`",
+            file.display(),
+            study.dir().display()
+        )),
+        "{stderr}"
+    );
     // A typo in [[coders]] is refused before anything is collected, naming the file.
     write(
         &file,

@@ -181,10 +181,12 @@ fn plan_cell(dir: &Path, report: &mut ImportReport, jobs: &mut Vec<Job>) {
         }
         // A FIFO or device named like a trace would block the read for ever.
         if !p.is_file() {
-            report.errors.push(Problem::file(
-                &p,
-                "not a regular file (a pipe, socket or device): not read",
-            ));
+            let why = if std::fs::metadata(&p).is_err() {
+                "a symlink to nothing (its target is missing): not read"
+            } else {
+                "not a regular file (a pipe, socket or device): not read"
+            };
+            report.errors.push(Problem::file(&p, why));
             continue;
         }
         let name = p.file_name().and_then(|n| n.to_str()).map(str::to_string);
