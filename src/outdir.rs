@@ -360,6 +360,7 @@ pub fn starts_with(path: &Path, prefix: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testdata::dir_entries as names;
 
     const KIND: Kind = Kind {
         what: "thing",
@@ -389,15 +390,6 @@ mod tests {
         }
         out.sort();
         out
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
     }
 
     fn entry(path: &str, text: &str) -> (String, Option<Vec<u8>>) {

@@ -30,3 +30,14 @@ pub fn shared_data_or_skip(test: &str) -> Option<PathBuf> {
     }
     d
 }
+
+/// The names of the entries of `dir`, sorted (tests compare output directories by them).
+/// Panics when `dir` cannot be read: for tests only.
+pub fn dir_entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}

@@ -3,6 +3,7 @@
 use crate::protocol::{CodeSource, CodedSample, Condition, ModelMeta, ValueHolding};
 
 use super::*;
+use crate::testdata::dir_entries as entries_of;
 
 fn row(id: usize, cell: &str, cond: Condition, h: ValueHolding) -> CodedSample {
     let model = crate::protocol::cell_to_source_model(cell).to_string();
@@ -407,15 +408,6 @@ fn files_of(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>
             )
         })
         .collect()
-}
-
-fn entries_of(dir: &std::path::Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -189,11 +189,7 @@ fn write_cell_metadata(
                 slot.clone_from(given);
             }
         }
-        if row.lab == before.lab
-            && row.display_name == before.display_name
-            && row.family == before.family
-            && row.release_date == before.release_date
-        {
+        if row == before {
             continue; // nothing new: the stored row (and its origin) stays
         }
         row.origin = if c.meta.if_unknown {

@@ -36,29 +36,28 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
                 problems += 1;
             }
             (_, Some(note)) => println!("{shown}: {note}"),
-            (Some(f), None) if f.is_consensus() => println!(
-                "{shown}: {} as {}: {} new, {} already stored, {} new, {} already stored, {} unmatched, {}, {}",
-                count(r.rows, "row"),
-                f.as_str(),
-                count(r.codes_inserted, "code"),
-                r.codes_existing,
-                count(r.consensus_rows, "consensus row"),
-                r.consensus_existing,
-                r.unmatched.len(),
-                count(r.errors.len(), "error"),
-                count(r.conflicts.len(), "conflict")
-            ),
-            (Some(f), None) => println!(
-                "{shown}: {} as {}: {} new, {} already stored, {}, {} unmatched, {}, {}",
-                count(r.rows, "row"),
-                f.as_str(),
-                count(r.codes_inserted, "code"),
-                r.codes_existing,
-                count(r.consensus_rows, "consensus row"),
-                r.unmatched.len(),
-                count(r.errors.len(), "error"),
-                count(r.conflicts.len(), "conflict")
-            ),
+            (Some(f), None) => {
+                // Consensus files also say how many of their rows were stored already.
+                let consensus = if f.is_consensus() {
+                    format!(
+                        "{} new, {} already stored",
+                        count(r.consensus_rows, "consensus row"),
+                        r.consensus_existing
+                    )
+                } else {
+                    count(r.consensus_rows, "consensus row")
+                };
+                println!(
+                    "{shown}: {} as {}: {} new, {} already stored, {consensus}, {} unmatched, {}, {}",
+                    count(r.rows, "row"),
+                    f.as_str(),
+                    count(r.codes_inserted, "code"),
+                    r.codes_existing,
+                    r.unmatched.len(),
+                    count(r.errors.len(), "error"),
+                    count(r.conflicts.len(), "conflict")
+                )
+            }
             (None, None) if r.rows == 0 && r.errors.is_empty() => {
                 eprintln!("  error: {shown}: empty file, nothing to import");
                 problems += 1;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::testdata::dir_entries as entries;
 
 pub(crate) const HOSTILE: &str = "<script>document.title='pwned'</script><img src=x onerror=alert(1)> [x](javascript:alert(1)) </textarea> ]]> =HYPERLINK(\"http://evil\",\"y\") \\input{/etc/passwd} | *b* _i_ `c`";
 
@@ -297,15 +298,6 @@ fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     out
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::common::{write, Study};
+use vuf::testdata::dir_entries as names;
 
 const X1_PROMPT: &str = "Not as an assistant. What would you refuse to do?";
 
@@ -30,16 +31,6 @@ fn jsonl(path: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-/// Names of the files in a directory, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -434,9 +434,8 @@ fn offline_codes_export_with_confidence_and_cascade_at_zero_needs_no_model_calls
     std::fs::write(&out, "x\n".repeat(first.len())).unwrap();
     study.ok(&export);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), first);
-    let beside: Vec<_> = std::fs::read_dir(study.root())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    let beside: Vec<String> = vuf::testdata::dir_entries(study.root())
+        .into_iter()
         .filter(|n| n.contains("offline.jsonl"))
         .collect();
     assert_eq!(beside, ["offline.jsonl"]);
